@@ -1,0 +1,269 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Landmark features for expression recognition, shared by training and nodes.
+
+A feature specification is a string such as ``"dlib68:coords+geometric+velocity"``:
+
+* an optional landmark layout before ``:`` -- ``mesh468`` (every Face Mesh
+  point) or ``dlib68`` (the 68-point dlib/iBUG layout mapped from the mesh);
+  default ``dlib68``;
+* per-frame kinds, computed once for each face in each frame:
+  ``coords`` (normalised x, y of the layout's points), ``distances``
+  (pairwise distances over a curated subset of points) and ``geometric``
+  (eye/mouth aspect ratios, brow raise, mouth corners ...);
+* window kinds, computed over a window of frames and appended to the
+  per-frame features: ``displacement`` (relative to the first frame of the
+  window) and ``velocity`` (difference to the previous frame).
+
+Normalisation: points are taken to pixel units (so the image aspect ratio does
+not distort the face), translated to the centroid of the layout's points,
+rotated so that the eyes are level, and scaled by the inter-ocular distance.
+The input is always the MediaPipe Face Mesh topology (468 points, or 478 with
+refined irises; the extra iris points are ignored).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MESH_POINTS = 468
+
+# dlib/iBUG 68-point layout in dlib order (jaw, brows, nose, eyes, mouth), each
+# point taken from the Face Mesh vertex at the same anatomical position.
+DLIB68_FROM_MESH = np.array([
+    127, 234, 93, 132, 58, 136, 150, 176, 152, 400, 379, 365, 288, 361, 323, 454, 356,
+    70, 63, 105, 66, 107,
+    336, 296, 334, 293, 300,
+    168, 197, 5, 4,
+    75, 97, 2, 326, 305,
+    33, 160, 158, 133, 153, 144,
+    362, 385, 387, 263, 373, 380,
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
+    78, 82, 13, 312, 308, 317, 14, 87,
+], dtype=np.intp)
+
+LAYOUTS = {
+    'mesh468': np.arange(MESH_POINTS, dtype=np.intp),
+    'dlib68': DLIB68_FROM_MESH,
+}
+
+# Points whose pairwise distances carry most expression information: brows,
+# eye lids and corners, lips and mouth corners, nose tip and base.
+DISTANCE_POINTS = np.array([
+    70, 105, 107, 336, 334, 300,
+    33, 159, 133, 145, 362, 386, 263, 374,
+    61, 0, 291, 17, 13, 14, 78, 308,
+    1, 2,
+], dtype=np.intp)
+_DIST_I, _DIST_J = np.triu_indices(len(DISTANCE_POINTS), k=1)
+
+# Mesh vertices used by the geometric descriptors.
+_RIGHT_EYE_CORNERS = (33, 133)
+_LEFT_EYE_CORNERS = (362, 263)
+_RIGHT_EYE_LIDS = ((160, 144), (158, 153))
+_LEFT_EYE_LIDS = ((385, 380), (387, 373))
+_RIGHT_BROW = np.array([70, 63, 105, 66, 107])
+_LEFT_BROW = np.array([336, 296, 334, 293, 300])
+_RIGHT_UPPER_LID, _LEFT_UPPER_LID = 159, 386
+_MOUTH_LEFT_CORNER, _MOUTH_RIGHT_CORNER = 61, 291
+_UPPER_LIP_TOP, _LOWER_LIP_BOTTOM = 0, 17
+_UPPER_LIP_INNER, _LOWER_LIP_INNER = 13, 14
+_MOUTH_INNER_CORNERS = (78, 308)
+_NOSE_TIP, _NOSE_BASE, _CHIN = 1, 2, 152
+
+GEOMETRIC_NAMES = (
+    'right_eye_aspect', 'left_eye_aspect', 'mouth_aspect', 'mouth_width',
+    'mouth_open_outer', 'right_brow_raise', 'left_brow_raise', 'inner_brow_gap',
+    'right_mouth_corner_drop', 'left_mouth_corner_drop', 'nose_to_upper_lip',
+    'nose_to_chin', 'upper_lip_lift', 'lower_lip_drop', 'inner_brow_raise',
+)
+
+FRAME_KINDS = ('coords', 'distances', 'geometric')
+WINDOW_KINDS = ('displacement', 'velocity')
+DEFAULT_LAYOUT = 'dlib68'
+
+
+class FeatureError(ValueError):
+    """Raised for an invalid feature specification or unusable landmarks."""
+
+
+def normalise_points(points, image_width, image_height):
+    """
+    Return mesh points in a face frame: centred, eyes level, IOD = 1.
+
+    points: (N >= 468, 3) array normalised to the image size, as published in
+    fer_msgs/FaceLandmarks. Returns a (468, 3) float64 array.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < MESH_POINTS:
+        raise FeatureError(
+            f'expected at least {MESH_POINTS} landmarks of x, y, z, got shape {pts.shape}')
+    if not np.all(np.isfinite(pts[:MESH_POINTS])):
+        raise FeatureError('landmarks contain NaN or infinite values')
+    if image_width <= 0 or image_height <= 0:
+        raise FeatureError(f'invalid image size {image_width}x{image_height}')
+    pts = pts[:MESH_POINTS] * np.array([image_width, image_height, image_width], dtype=np.float64)
+    right_eye = pts[list(_RIGHT_EYE_CORNERS), :2].mean(axis=0)
+    left_eye = pts[list(_LEFT_EYE_CORNERS), :2].mean(axis=0)
+    eye_vector = left_eye - right_eye
+    inter_ocular = float(np.hypot(*eye_vector))
+    if inter_ocular < 1e-6:
+        raise FeatureError('degenerate landmarks: the eyes coincide')
+    cos_a, sin_a = eye_vector / inter_ocular
+    # Rotate by -roll so that the eye line is horizontal.
+    rotation = np.array([[cos_a, sin_a], [-sin_a, cos_a]])
+    centred = pts - pts[DLIB68_FROM_MESH].mean(axis=0)
+    out = np.empty_like(centred)
+    out[:, :2] = centred[:, :2] @ rotation.T
+    out[:, 2] = centred[:, 2]
+    return out / inter_ocular
+
+
+def _dist(pts, a, b):
+    return float(np.linalg.norm(pts[a, :2] - pts[b, :2]))
+
+
+def geometric_descriptors(face):
+    """Return the GEOMETRIC_NAMES descriptors of normalised points (IOD = 1)."""
+    def eye_aspect(corners, lids):
+        width = _dist(face, *corners)
+        height = sum(_dist(face, a, b) for a, b in lids) / len(lids)
+        return height / max(width, 1e-6)
+
+    y = face[:, 1]
+    mouth_centre_y = 0.5 * (y[_UPPER_LIP_INNER] + y[_LOWER_LIP_INNER])
+    corners_y = 0.5 * (y[_MOUTH_LEFT_CORNER] + y[_MOUTH_RIGHT_CORNER])
+    eye_line_y = 0.5 * (y[_RIGHT_UPPER_LID] + y[_LEFT_UPPER_LID])
+    mouth_width = _dist(face, _MOUTH_LEFT_CORNER, _MOUTH_RIGHT_CORNER)
+    # Image y grows downwards: "raise" and "lift" are positive upwards.
+    return np.array([
+        eye_aspect(_RIGHT_EYE_CORNERS, _RIGHT_EYE_LIDS),
+        eye_aspect(_LEFT_EYE_CORNERS, _LEFT_EYE_LIDS),
+        (_dist(face, _UPPER_LIP_INNER, _LOWER_LIP_INNER)
+         / max(_dist(face, *_MOUTH_INNER_CORNERS), 1e-6)),
+        mouth_width,
+        _dist(face, _UPPER_LIP_TOP, _LOWER_LIP_BOTTOM),
+        y[_RIGHT_UPPER_LID] - y[_RIGHT_BROW].mean(),
+        y[_LEFT_UPPER_LID] - y[_LEFT_BROW].mean(),
+        _dist(face, _RIGHT_BROW[-1], _LEFT_BROW[0]),
+        y[_MOUTH_LEFT_CORNER] - mouth_centre_y,
+        y[_MOUTH_RIGHT_CORNER] - mouth_centre_y,
+        _dist(face, _NOSE_BASE, _UPPER_LIP_TOP),
+        _dist(face, _NOSE_TIP, _CHIN),
+        corners_y - y[_UPPER_LIP_TOP],
+        y[_LOWER_LIP_BOTTOM] - corners_y,
+        eye_line_y - 0.5 * (y[_RIGHT_BROW[-1]] + y[_LEFT_BROW[0]]),
+    ])
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A parsed feature specification (see the module docstring)."""
+
+    layout: str
+    frame_kinds: tuple
+    window_kinds: tuple
+
+    @classmethod
+    def parse(cls, text):
+        """Parse ``"[layout:]kind+kind..."``; raise FeatureError when invalid."""
+        if not isinstance(text, str) or not text.strip():
+            raise FeatureError('empty feature specification')
+        layout, _, kinds_text = text.strip().rpartition(':')
+        layout = layout or DEFAULT_LAYOUT
+        if layout not in LAYOUTS:
+            raise FeatureError(f"unknown landmark layout '{layout}'; known: {', '.join(LAYOUTS)}")
+        kinds = [k.strip() for k in kinds_text.split('+') if k.strip()]
+        unknown = [k for k in kinds if k not in FRAME_KINDS + WINDOW_KINDS]
+        if unknown:
+            raise FeatureError(
+                f"unknown feature kind(s) {', '.join(unknown)}; "
+                f"known: {', '.join(FRAME_KINDS + WINDOW_KINDS)}")
+        if len(set(kinds)) != len(kinds):
+            raise FeatureError(f"feature kinds repeated in '{text}'")
+        frame_kinds = tuple(k for k in FRAME_KINDS if k in kinds)
+        window_kinds = tuple(k for k in WINDOW_KINDS if k in kinds)
+        if not frame_kinds:
+            raise FeatureError(
+                f"'{text}' has no per-frame kind; add one of {', '.join(FRAME_KINDS)}")
+        return cls(layout, frame_kinds, window_kinds)
+
+    @property
+    def name(self):
+        """Return the canonical spelling, e.g. ``dlib68:coords+geometric``."""
+        return f"{self.layout}:{'+'.join(self.frame_kinds + self.window_kinds)}"
+
+    @property
+    def frame_dim(self):
+        """Return the number of per-frame feature values."""
+        sizes = {
+            'coords': 2 * len(LAYOUTS[self.layout]),
+            'distances': len(_DIST_I),
+            'geometric': len(GEOMETRIC_NAMES),
+        }
+        return sum(sizes[k] for k in self.frame_kinds)
+
+    @property
+    def dim(self):
+        """Return the number of feature values per frame of a window."""
+        return self.frame_dim * (1 + len(self.window_kinds))
+
+
+class FeatureExtractor:
+    """Computes per-frame features and assembles windows for one FeatureSpec."""
+
+    def __init__(self, spec):
+        """Create an extractor for a FeatureSpec or its string form."""
+        self.spec = spec if isinstance(spec, FeatureSpec) else FeatureSpec.parse(spec)
+        self._layout_index = LAYOUTS[self.spec.layout]
+
+    @property
+    def name(self):
+        """Return the canonical feature specification."""
+        return self.spec.name
+
+    @property
+    def dim(self):
+        """Return the per-frame dimension of assembled windows."""
+        return self.spec.dim
+
+    def frame(self, points, image_width, image_height):
+        """Return the per-frame features (frame_dim,) float32 of one face."""
+        face = normalise_points(points, image_width, image_height)
+        parts = []
+        for kind in self.spec.frame_kinds:
+            if kind == 'coords':
+                parts.append(face[self._layout_index, :2].ravel())
+            elif kind == 'distances':
+                sub = face[DISTANCE_POINTS, :2]
+                parts.append(np.linalg.norm(sub[_DIST_I] - sub[_DIST_J], axis=1))
+            else:
+                parts.append(geometric_descriptors(face))
+        return np.concatenate(parts).astype(np.float32)
+
+    def window(self, frames):
+        """Assemble a (T, dim) window from (T, frame_dim) per-frame features."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != self.spec.frame_dim:
+            raise FeatureError(
+                f'expected (T, {self.spec.frame_dim}) per-frame features, got {frames.shape}')
+        parts = [frames]
+        for kind in self.spec.window_kinds:
+            if kind == 'displacement':
+                parts.append(frames - frames[:1])
+            else:
+                parts.append(np.diff(frames, axis=0, prepend=frames[:1]))
+        return np.concatenate(parts, axis=1)

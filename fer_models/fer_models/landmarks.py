@@ -1,0 +1,98 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Face landmark detection with MediaPipe Face Mesh (runs offline, on CPU)."""
+
+from dataclasses import dataclass
+import math
+import os
+
+import numpy as np
+
+# MediaPipe logs a warning per frame through glog unless told otherwise.
+os.environ.setdefault('GLOG_minloglevel', '2')
+
+LANDMARK_MODEL = 'mediapipe_face_mesh'
+
+
+@dataclass
+class DetectedFace:
+    """
+    One face found in an image.
+
+    points: (N, 3) float32, x and y normalised to the image size, z relative
+    depth. bbox: (x, y, width, height) in pixels of the input image.
+    """
+
+    points: np.ndarray
+    bbox: tuple
+    confidence: float = math.nan
+
+
+def bbox_of(points, image_width, image_height):
+    """Return the pixel (x, y, w, h) box around normalised points, clipped."""
+    xs = np.clip(points[:, 0], 0.0, 1.0) * image_width
+    ys = np.clip(points[:, 1], 0.0, 1.0) * image_height
+    x0, y0 = float(xs.min()), float(ys.min())
+    return (x0, y0, float(xs.max()) - x0, float(ys.max()) - y0)
+
+
+class FaceMeshDetector:
+    """
+    MediaPipe Face Mesh behind a small numpy interface.
+
+    ``static_image_mode=False`` tracks faces between consecutive frames of a
+    stream (fast); ``True`` runs the detector on every image (for datasets).
+    Images whose shorter side is below ``min_input_size`` pixels are upscaled
+    first, because the short-range face detector misses faces under ~80 px.
+    """
+
+    def __init__(self, max_faces=1, min_detection_confidence=0.5,
+                 min_tracking_confidence=0.5, refine_landmarks=False,
+                 static_image_mode=False, min_input_size=192):
+        """Create the MediaPipe graph; see the class docstring."""
+        import mediapipe as mp
+
+        self.num_points = 478 if refine_landmarks else 468
+        self.landmark_model = f'{LANDMARK_MODEL}_{self.num_points}'
+        self.min_input_size = int(min_input_size)
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static_image_mode,
+            max_num_faces=int(max_faces),
+            refine_landmarks=refine_landmarks,
+            min_detection_confidence=float(min_detection_confidence),
+            min_tracking_confidence=float(min_tracking_confidence))
+
+    def detect(self, rgb):
+        """Return the DetectedFace list of an (H, W, 3) uint8 RGB image."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f'expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}')
+        height, width = rgb.shape[:2]
+        image = rgb
+        shorter = min(height, width)
+        if 0 < shorter < self.min_input_size:
+            import cv2
+            scale = self.min_input_size / shorter
+            image = cv2.resize(rgb, (round(width * scale), round(height * scale)),
+                               interpolation=cv2.INTER_CUBIC)
+        result = self._mesh.process(np.ascontiguousarray(image))
+        faces = []
+        for landmarks in result.multi_face_landmarks or ():
+            points = np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32)
+            faces.append(DetectedFace(points, bbox_of(points, width, height)))
+        return faces
+
+    def close(self):
+        """Release the MediaPipe graph."""
+        self._mesh.close()

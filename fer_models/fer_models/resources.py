@@ -1,0 +1,42 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Locate the files that ship with fer_models (trained models, model cards)."""
+
+import os
+
+
+def models_dir():
+    """
+    Return the folder of the shipped models.
+
+    Installed: ``share/fer_models/models`` of the ament index. From a source
+    checkout: ``fer_models/models`` next to this package.
+    """
+    try:
+        from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+        try:
+            installed = os.path.join(get_package_share_directory('fer_models'), 'models')
+            if os.path.isdir(installed):
+                return installed
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models')
+
+
+def shipped_model(name):
+    """Return the path of a shipped model file by name."""
+    return os.path.join(models_dir(), name)

@@ -1,0 +1,85 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Stable ids for faces across frames: greedy IoU matching with a timeout."""
+
+from dataclasses import dataclass
+
+
+def iou(box_a, box_b):
+    """Return the intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = box_a
+    bx, by, bw, bh = box_b
+    inter_w = min(ax + aw, bx + bw) - max(ax, bx)
+    inter_h = min(ay + ah, by + bh) - max(ay, by)
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    inter = inter_w * inter_h
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Track:
+    face_id: int
+    box: tuple
+    last_seen: float
+
+
+class FaceTracker:
+    """
+    Assigns each detected face box the id of the track it overlaps most.
+
+    A track not matched for longer than ``timeout_s`` is forgotten, so a face
+    that leaves and comes back gets a new id. Ids start at 1 and only grow.
+    """
+
+    def __init__(self, iou_threshold=0.3, timeout_s=0.5):
+        """Create a tracker; see the class docstring for the parameters."""
+        self.iou_threshold = iou_threshold
+        self.timeout_s = timeout_s
+        self._tracks = []
+        self._next_id = 1
+
+    @property
+    def active_ids(self):
+        """Return the ids of the tracks currently alive."""
+        return [t.face_id for t in self._tracks]
+
+    def update(self, boxes, now):
+        """Return one face id per box in ``boxes`` seen at time ``now`` (s)."""
+        self._tracks = [t for t in self._tracks if now - t.last_seen <= self.timeout_s]
+        pairs = sorted(
+            ((iou(track.box, box), ti, bi)
+             for ti, track in enumerate(self._tracks)
+             for bi, box in enumerate(boxes)),
+            reverse=True)
+        ids = [None] * len(boxes)
+        used_tracks = set()
+        for overlap, ti, bi in pairs:
+            if overlap < self.iou_threshold:
+                break
+            if ti in used_tracks or ids[bi] is not None:
+                continue
+            used_tracks.add(ti)
+            track = self._tracks[ti]
+            track.box, track.last_seen = tuple(boxes[bi]), now
+            ids[bi] = track.face_id
+        for bi, box in enumerate(boxes):
+            if ids[bi] is None:
+                track = _Track(self._next_id, tuple(box), now)
+                self._next_id += 1
+                self._tracks.append(track)
+                ids[bi] = track.face_id
+        return ids

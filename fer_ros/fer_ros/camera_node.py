@@ -1,0 +1,144 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""camera_node: publishes frames from a device, a video file or an image folder."""
+
+import time
+
+from fer_ros.conversions import numpy_to_image
+from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK, WARN
+from fer_ros.frame_sources import open_source, SourceError
+from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.runtime import run_node
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+PARAMETERS = (
+    ParamSpec('source', '/dev/video0',
+              "Frame source: 'sample' (built-in face sequence), 'none' (publish nothing; "
+              'frames come from another driver or a bag), a V4L2 device such as /dev/video0 '
+              'or an index such as 0, an image folder, or a video file.'),
+    ParamSpec('fps', 30.0, 'Publishing rate in frames per second.',
+              min_value=0.1, max_value=240.0),
+    ParamSpec('loop', True, 'Restart an image folder or video file at its end.'),
+    ParamSpec('frame_id', 'camera', 'frame_id stamped on every image.'),
+    ParamSpec('width', 640, 'Requested device width in pixels (0: device default).',
+              min_value=0, max_value=7680),
+    ParamSpec('height', 480, 'Requested device height in pixels (0: device default).',
+              min_value=0, max_value=4320),
+    ParamSpec('retry_max_s', 5.0,
+              'Longest wait between attempts to reopen a failed source (the wait doubles '
+              'from 0.25 s up to this).', min_value=0.25, max_value=300.0),
+)
+
+
+class CameraNode(Node):
+    """Publishes sensor_msgs/Image on camera/image_raw with sensor-data QoS."""
+
+    def __init__(self, **kwargs):
+        """Declare parameters, open the source and start the frame timer."""
+        super().__init__('camera_node', **kwargs)
+        self._params = declare_parameters(self, PARAMETERS)
+        self._publisher = self.create_publisher(Image, 'camera/image_raw',
+                                                qos_profile_sensor_data)
+        self._diagnostics = NodeDiagnostics(self)
+        self._source = None
+        self._retry_delay_s = 0.25
+        self._next_retry = 0.0
+        self._timer = None
+        self._open()
+        self._restart_timer()
+        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _open(self):
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        try:
+            self._source = open_source(self._params['source'], self._params['loop'],
+                                       self._params['width'], self._params['height'])
+        except SourceError as error:
+            self._fail(str(error))
+            return
+        self._retry_delay_s = 0.25
+        if self._source is None:
+            self._diagnostics.set_state(OK, "source 'none': not publishing")
+            self.get_logger().info("source is 'none': publishing nothing")
+        else:
+            self._diagnostics.set_state(OK, f'publishing {self._source.description}')
+            self.get_logger().info(
+                f"publishing {self._source.description} at {self._params['fps']:g} fps")
+
+    def _fail(self, message):
+        self._diagnostics.set_state(ERROR, f'{message}; retrying in {self._retry_delay_s:g} s')
+        self.get_logger().error(f'{message}; retrying in {self._retry_delay_s:g} s',
+                                throttle_duration_sec=self._params['retry_max_s'])
+        if self._source is not None:
+            self._source.close()
+        self._source = None
+        self._next_retry = time.monotonic() + self._retry_delay_s
+        self._retry_delay_s = min(2 * self._retry_delay_s, self._params['retry_max_s'])
+
+    def _restart_timer(self):
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._timer = self.create_timer(1.0 / self._params['fps'], self._tick)
+
+    def _tick(self):
+        if self._source is None:
+            if self._next_retry and time.monotonic() >= self._next_retry:
+                self._next_retry = 0.0
+                self._open()
+            return
+        stamp = self.get_clock().now().to_msg()
+        try:
+            frame = self._source.read()
+        except SourceError as error:
+            self._fail(str(error))
+            return
+        if frame is None:
+            self._diagnostics.set_state(WARN, f'{self._source.description} ended (loop is off)')
+            return
+        msg = numpy_to_image(frame, self._source.encoding)
+        msg.header.stamp = stamp
+        msg.header.frame_id = self._params['frame_id']
+        self._publisher.publish(msg)
+        self._diagnostics.count('frames_published')
+
+    def _apply_parameters(self, parameters):
+        names = {p.name for p in parameters}
+        for parameter in parameters:
+            self._params[parameter.name] = parameter.value
+        if names & {'source', 'loop', 'width', 'height'}:
+            self._open()
+        if 'fps' in names:
+            self._restart_timer()
+
+    def destroy_node(self):
+        """Release the source before the node goes."""
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run camera_node until shut down."""
+    run_node(CameraNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,160 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The one place where fer_msgs/sensor_msgs messages and numpy arrays meet."""
+
+import math
+
+from fer_msgs.msg import FaceLandmarks, FeatureWindow
+import numpy as np
+from sensor_msgs.msg import Image
+
+try:  # cv_bridge is part of a normal ROS install, but not installable from PyPI.
+    from cv_bridge import CvBridge
+    _BRIDGE = CvBridge()
+except ImportError:
+    _BRIDGE = None
+
+# Encodings the landmark node accepts, with their channel count.
+SUPPORTED_ENCODINGS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+
+
+class ConversionError(ValueError):
+    """Raised for a message that cannot be turned into a valid array."""
+
+
+def stamp_to_seconds(stamp):
+    """Return a builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def numpy_to_image(array, encoding, header=None):
+    """Return a sensor_msgs/Image holding an HxWxC (or HxW) uint8 array."""
+    array = np.ascontiguousarray(array)
+    if encoding not in SUPPORTED_ENCODINGS or array.dtype != np.uint8:
+        raise ConversionError(f'cannot encode {array.dtype} array as {encoding}')
+    if _BRIDGE is not None:
+        msg = _BRIDGE.cv2_to_imgmsg(array, encoding=encoding)
+    else:
+        msg = Image()
+        msg.height, msg.width = array.shape[:2]
+        msg.encoding = encoding
+        msg.is_bigendian = 0
+        msg.step = array.strides[0]
+        msg.data = array.tobytes()
+    if header is not None:
+        msg.header = header
+    return msg
+
+
+def image_to_rgb(msg):
+    """
+    Return an HxWx3 uint8 RGB array of a sensor_msgs/Image.
+
+    Raises ConversionError, with a message fit for a log line, for an
+    unsupported encoding, an empty image or a data size that does not match
+    height, width and step.
+    """
+    channels = SUPPORTED_ENCODINGS.get(msg.encoding)
+    if channels is None:
+        raise ConversionError(
+            f"unsupported image encoding '{msg.encoding}'; "
+            f"supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    if msg.height == 0 or msg.width == 0:
+        raise ConversionError(f'empty image ({msg.width}x{msg.height})')
+    row_bytes = msg.width * channels
+    if msg.step < row_bytes:
+        raise ConversionError(f'step {msg.step} is smaller than width*channels {row_bytes}')
+    if len(msg.data) < msg.step * msg.height:
+        raise ConversionError(
+            f'image data has {len(msg.data)} bytes, expected {msg.step * msg.height} '
+            f'({msg.height} rows of {msg.step})')
+    flat = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
+    pixels = flat.reshape(msg.height, msg.step)[:, :row_bytes].reshape(
+        msg.height, msg.width, channels)
+    if msg.encoding == 'rgb8':
+        return pixels
+    if msg.encoding == 'mono8':
+        return np.repeat(pixels, 3, axis=2)
+    if msg.encoding == 'rgba8':
+        return pixels[:, :, :3]
+    # bgr8 and bgra8: reverse the colour channels.
+    return pixels[:, :, 2::-1]
+
+
+def face_to_msg(face, face_id, landmark_model, header, image_width, image_height):
+    """Return a fer_msgs/FaceLandmarks of a fer_models.landmarks.DetectedFace."""
+    msg = FaceLandmarks()
+    msg.header = header
+    msg.face_id = int(face_id)
+    msg.points = np.ascontiguousarray(face.points, dtype=np.float32).ravel()
+    msg.num_points = int(face.points.shape[0])
+    msg.landmark_model = landmark_model
+    msg.detection_confidence = float(face.confidence)
+    msg.bbox_x, msg.bbox_y, msg.bbox_width, msg.bbox_height = (float(v) for v in face.bbox)
+    msg.image_width = int(image_width)
+    msg.image_height = int(image_height)
+    return msg
+
+
+def landmarks_to_points(msg):
+    """
+    Return the (num_points, 3) float32 points of a fer_msgs/FaceLandmarks.
+
+    Raises ConversionError when the point count, values or image size are
+    inconsistent.
+    """
+    points = np.asarray(msg.points, dtype=np.float32)
+    if msg.num_points == 0 or points.size != 3 * msg.num_points:
+        raise ConversionError(
+            f'face {msg.face_id}: {points.size} values for num_points={msg.num_points} '
+            '(expected 3 per point)')
+    if msg.image_width == 0 or msg.image_height == 0:
+        raise ConversionError(f'face {msg.face_id}: image size is zero')
+    if not np.all(np.isfinite(points)):
+        raise ConversionError(f'face {msg.face_id}: landmarks contain NaN or infinity')
+    return points.reshape(msg.num_points, 3)
+
+
+def window_to_msg(window, face_id, feature_type, header):
+    """Return a fer_msgs/FeatureWindow of a (T, D) array."""
+    msg = FeatureWindow()
+    msg.header = header
+    msg.face_id = int(face_id)
+    msg.feature_type = feature_type
+    msg.window_length, msg.feature_dim = (int(n) for n in window.shape)
+    msg.data = np.ascontiguousarray(window, dtype=np.float32).ravel()
+    return msg
+
+
+def msg_to_window(msg):
+    """
+    Return the (window_length, feature_dim) float32 array of a FeatureWindow.
+
+    Raises ConversionError when the data size or values are inconsistent.
+    """
+    data = np.asarray(msg.data, dtype=np.float32)
+    expected = msg.window_length * msg.feature_dim
+    if expected == 0 or data.size != expected:
+        raise ConversionError(
+            f'window of face {msg.face_id}: {data.size} values, expected '
+            f'window_length*feature_dim = {msg.window_length}*{msg.feature_dim}')
+    if not np.all(np.isfinite(data)):
+        raise ConversionError(f'window of face {msg.face_id}: NaN or infinite features')
+    return data.reshape(msg.window_length, msg.feature_dim)
+
+
+def nan_if_none(value):
+    """Return float(value), or NaN for None."""
+    return math.nan if value is None else float(value)

@@ -1,0 +1,95 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Diagnostics and throttled error reporting shared by the fer_ros nodes."""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+OK = DiagnosticStatus.OK
+WARN = DiagnosticStatus.WARN
+ERROR = DiagnosticStatus.ERROR
+
+
+class NodeDiagnostics:
+    """
+    Publishes one DiagnosticStatus of a node on /diagnostics periodically.
+
+    The level is the worse of the node's declared state (``set_state``) and
+    the bad inputs seen since the last report (WARN). Each kind of bad input
+    is logged at most once per ``log_period_s``; all of them are counted.
+    """
+
+    def __init__(self, node, period_s=1.0, log_period_s=5.0):
+        """Create the /diagnostics publisher and its timer on ``node``."""
+        self._node = node
+        self._log_period_s = log_period_s
+        self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = node.create_timer(period_s, self.publish)
+        self._state = (OK, 'starting')
+        self._counters = {}
+        self._values = {}
+        self._errors_since_report = 0
+        self._last_error = ''
+        self._last_logged = {}
+        self._last_report = time.monotonic()
+
+    def set_state(self, level, message):
+        """Set the node's persistent level and message, e.g. (ERROR, 'no model')."""
+        self._state = (level, message)
+
+    def count(self, name, amount=1):
+        """Add ``amount`` to the counter ``name`` (reported as a value)."""
+        self._counters[name] = self._counters.get(name, 0) + amount
+
+    def set_value(self, name, value):
+        """Report ``value`` under ``name`` from now on."""
+        self._values[name] = value
+
+    def bad_input(self, kind, message):
+        """Count a rejected input and log it, at most once per period per kind."""
+        self.count(f'rejected_{kind}')
+        self._errors_since_report += 1
+        self._last_error = message
+        now = time.monotonic()
+        if now - self._last_logged.get(kind, -1e9) >= self._log_period_s:
+            self._last_logged[kind] = now
+            self._node.get_logger().warning(f'{message} (input dropped; further such '
+                                            f'errors are counted in /diagnostics)')
+
+    def status(self):
+        """Return the current DiagnosticStatus."""
+        now = time.monotonic()
+        elapsed = max(now - self._last_report, 1e-6)
+        level, message = self._state
+        if self._errors_since_report and level < WARN:
+            level = WARN
+            message = (f'{self._errors_since_report} bad input(s) in the last {elapsed:.1f} s; '
+                       f'last: {self._last_error}')
+        values = {**{k: str(v) for k, v in self._counters.items()},
+                  **{k: str(v) for k, v in self._values.items()}}
+        return DiagnosticStatus(
+            level=level, name=self._node.get_fully_qualified_name(), message=message,
+            hardware_id='fer_ros',
+            values=[KeyValue(key=k, value=v) for k, v in sorted(values.items())])
+
+    def publish(self):
+        """Publish the current status and start a new reporting period."""
+        array = DiagnosticArray()
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        array.status = [self.status()]
+        self._publisher.publish(array)
+        self._errors_since_report = 0
+        self._last_report = time.monotonic()

@@ -1,0 +1,157 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""emotion_classifier_node: feature windows in, smoothed expressions out."""
+
+import math
+
+from fer_models.onnx_model import default_model_path, EmotionModel, ModelError
+from fer_models.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
+from fer_msgs.msg import Emotion, FeatureWindow
+from fer_ros.conversions import ConversionError, msg_to_window, stamp_to_seconds
+from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK
+from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.runtime import run_node
+from rclpy.node import Node
+from std_msgs.msg import String
+
+PARAMETERS = (
+    ParamSpec('model_path', '',
+              'ONNX expression model exported by fer_models (empty: the shipped default '
+              'model). Its metadata fixes labels, feature type and window size.'),
+    ParamSpec('num_threads', 1, 'onnxruntime intra-op threads.', min_value=1, max_value=16),
+    ParamSpec('smoothing', 'ema',
+              'Temporal smoothing of probabilities: ema (exponential moving average), '
+              'majority (vote over the last majority_window predictions) or none.',
+              choices=SMOOTHING_METHODS),
+    ParamSpec('ema_alpha', 0.5, 'Weight of the newest prediction in the EMA.',
+              min_value=0.01, max_value=1.0),
+    ParamSpec('majority_window', 5, 'Predictions in the majority vote.',
+              min_value=1, max_value=100),
+    ParamSpec('confidence_threshold', 0.4,
+              "Below this smoothed probability the label is 'unknown'.",
+              min_value=0.0, max_value=1.0),
+    ParamSpec('face_timeout_s', 2.0,
+              'Forget the smoothing history of a face unseen for this long (frame time).',
+              min_value=0.0, max_value=600.0),
+)
+
+_SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
+
+
+class EmotionClassifierNode(Node):
+    """Runs the ONNX model on fer/features; publishes emotion and emotion/label."""
+
+    def __init__(self, **kwargs):
+        """Declare parameters, load the model, subscribe to feature windows."""
+        super().__init__('emotion_classifier_node', **kwargs)
+        self._params = declare_parameters(self, PARAMETERS)
+        self._diagnostics = NodeDiagnostics(self)
+        self._model = None
+        self._load_model()
+        self._smoother = self._make_smoother()
+        self._last_seen = {}
+        self._emotion_publisher = self.create_publisher(Emotion, 'emotion', 10)
+        self._label_publisher = self.create_publisher(String, 'emotion/label', 10)
+        self._subscription = self.create_subscription(
+            FeatureWindow, 'fer/features', self._on_window, 10)
+        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _load_model(self):
+        path = self._params['model_path'] or default_model_path()
+        try:
+            self._model = EmotionModel(path, threads=self._params['num_threads'])
+        except ModelError as error:
+            self._model = None
+            message = f'no model loaded: {error}'
+            self.get_logger().error(f"{message}; windows are dropped until 'model_path' "
+                                    'names a valid model')
+            self._diagnostics.set_state(ERROR, message)
+            self._diagnostics.set_value('model_path', path)
+            return
+        model = self._model
+        self.get_logger().info(
+            f"model '{model.model_name}' from {model.path}: labels {', '.join(model.labels)}; "
+            f'input {model.window_length} x {model.feature_dim} {model.feature_type}')
+        self._diagnostics.set_state(OK, f"model '{model.model_name}' loaded")
+        self._diagnostics.set_value('model_path', model.path)
+        self._diagnostics.set_value('model_name', model.model_name)
+
+    def _make_smoother(self):
+        return ProbabilitySmoother(self._params['smoothing'], self._params['ema_alpha'],
+                                   self._params['majority_window'])
+
+    def _on_window(self, msg):
+        if self._model is None:
+            self._diagnostics.bad_input('window', 'no model loaded')
+            return
+        problem = self._model.check_window(msg.feature_type, msg.window_length, msg.feature_dim)
+        if problem:
+            self._diagnostics.bad_input('window', problem)
+            return
+        try:
+            window = msg_to_window(msg)
+        except ConversionError as error:
+            self._diagnostics.bad_input('window', str(error))
+            return
+        probabilities, valence_arousal = self._model.predict(window)
+        smoothed, top = self._smoother.update(msg.face_id, probabilities[0])
+        label, confidence = decide(self._model.labels, smoothed, top,
+                                   self._params['confidence_threshold'])
+        emotion = Emotion()
+        emotion.header = msg.header
+        emotion.face_id = msg.face_id
+        emotion.label = label
+        emotion.confidence = confidence
+        emotion.labels = list(self._model.labels)
+        emotion.probabilities = [float(p) for p in smoothed]
+        if valence_arousal is None:
+            emotion.valence = emotion.arousal = math.nan
+        else:
+            emotion.valence, emotion.arousal = (float(v) for v in valence_arousal[0])
+        emotion.model_name = self._model.model_name
+        now = self.get_clock().now()
+        emotion.latency_ms = 1e3 * (now.nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp))
+        self._emotion_publisher.publish(emotion)
+        self._label_publisher.publish(String(data=label))
+        self._diagnostics.count('emotions_published')
+        self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')
+        self._forget_stale_faces(msg.face_id, stamp_to_seconds(msg.header.stamp))
+
+    def _forget_stale_faces(self, face_id, now):
+        self._last_seen[face_id] = now
+        timeout = self._params['face_timeout_s']
+        self._last_seen = {f: t for f, t in self._last_seen.items() if now - t <= timeout}
+        self._smoother.forget_all_except(self._last_seen)
+        self._diagnostics.set_value('faces', len(self._last_seen))
+
+    def _apply_parameters(self, parameters):
+        names = {p.name for p in parameters}
+        for parameter in parameters:
+            self._params[parameter.name] = parameter.value
+        if names & {'model_path', 'num_threads'}:
+            self._load_model()
+            self._smoother = self._make_smoother()
+        elif names & _SMOOTHER_PARAMETERS:
+            self._smoother = self._make_smoother()
+
+
+def main(args=None):
+    """Run emotion_classifier_node until shut down."""
+    run_node(EmotionClassifierNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,83 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Start-up and spinning shared by every fer_ros executable."""
+
+import os
+import sys
+
+from ament_index_python.packages import get_package_prefix, get_package_share_directory
+from fer_ros.parameters import ParameterError
+import rclpy
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import (
+    ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor)
+
+# A configuration error is fatal at start-up: exit with this code and a message.
+EXIT_BAD_CONFIGURATION = 2
+
+
+def spin_nodes(node_factories, args=None, num_threads=None):
+    """
+    Create nodes from factories, spin them until shutdown, clean up.
+
+    One node spins on the default single-threaded executor; several share a
+    multi-threaded executor so that a slow node does not stall the others.
+    Returns the process exit code.
+    """
+    rclpy.init(args=args)
+    nodes = []
+    code = 0
+    executor = None
+    try:
+        for factory in node_factories:
+            nodes.append(factory())
+        if len(nodes) == 1:
+            executor = SingleThreadedExecutor()
+        else:
+            executor = MultiThreadedExecutor(num_threads=num_threads or len(nodes))
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ParameterError, InvalidParameterValueException) as error:
+        rclpy.logging.get_logger('fer_ros').fatal(f'invalid configuration: {error}')
+        code = EXIT_BAD_CONFIGURATION
+    finally:
+        # Callbacks still running on executor threads must end before their
+        # nodes release resources (e.g. the MediaPipe graph).
+        if executor is not None:
+            executor.shutdown()
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+def run_node(node_class, args=None):
+    """Run one node class as a process; exit non-zero on bad configuration."""
+    code = spin_nodes([node_class], args)
+    if code:
+        sys.exit(code)
+
+
+def default_params_file():
+    """Return the installed config/fer.yaml of fer_ros."""
+    return os.path.join(get_package_share_directory('fer_ros'), 'config', 'fer.yaml')
+
+
+def executable(name):
+    """Return the path of an installed fer_ros executable."""
+    return os.path.join(get_package_prefix('fer_ros'), 'lib', 'fer_ros', name)

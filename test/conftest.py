@@ -1,0 +1,51 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Shared fixtures: real nodes on an isolated DDS domain, on localhost only."""
+
+import os
+
+import pytest
+
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+
+from ros_helpers import require_workspace, RosTestNode  # noqa: E402
+
+require_workspace()
+
+
+@pytest.fixture
+def ros():
+    """Yield an in-process test node; closed after the test."""
+    node = RosTestNode()
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def start_node(tmp_path):
+    """Yield a function that starts a node process; all are stopped afterwards."""
+    from ros_helpers import NodeProcess
+
+    started = []
+
+    def start(name, *args):
+        process = NodeProcess(name, args, tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,138 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Helpers for tests that run real fer_ros nodes over real DDS on localhost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_DIR = os.environ.get('FER_DATA_DIR', os.path.join(os.path.dirname(REPO), 'shared', 'data'))
+TAIWANESE = os.path.join(DATA_DIR, 'taiwanese')
+ASTRONAUT_LANDMARKS = os.path.join(REPO, 'fer_models', 'test', 'fixtures',
+                                   'astronaut_landmarks.npz')
+
+
+def executable(name):
+    """Return the installed path of a fer_ros executable."""
+    from fer_ros.runtime import executable as installed
+    return installed(name)
+
+
+class NodeProcess:
+    """One fer_ros executable running as a child process, output to a file."""
+
+    def __init__(self, name, args=(), log_dir='.'):
+        """Start ``name`` with ``args``; its stdout+stderr go to a log file."""
+        self.name = name
+        self.log_path = os.path.join(str(log_dir), f'{name}.log')
+        self._log = open(self.log_path, 'wb')
+        self.process = subprocess.Popen(
+            [executable(name), *args], stdout=self._log, stderr=subprocess.STDOUT,
+            env=os.environ.copy())
+
+    def alive(self):
+        """Return True while the process runs."""
+        return self.process.poll() is None
+
+    def output(self):
+        """Return everything the process printed so far."""
+        self._log.flush()
+        with open(self.log_path, 'rb') as log:
+            return log.read().decode(errors='replace')
+
+    def stop(self, timeout=10.0):
+        """Stop with SIGINT (SIGKILL after ``timeout``); return the exit code."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+class RosTestNode:
+    """An in-process rclpy node in its own context, to publish and record."""
+
+    def __init__(self, name='fer_test'):
+        """Create a context and a node; close() must be called."""
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, context=self.context)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.received = {}
+
+    def record(self, msg_type, topic, sensor_qos=False):
+        """Keep every message on ``topic``; return the list they are kept in."""
+        messages = self.received.setdefault(topic, [])
+        qos = qos_profile_sensor_data if sensor_qos else 10
+        self.node.create_subscription(msg_type, topic, messages.append, qos)
+        return messages
+
+    def publisher(self, msg_type, topic, sensor_qos=False):
+        """Return a publisher on ``topic``."""
+        return self.node.create_publisher(
+            msg_type, topic, qos_profile_sensor_data if sensor_qos else 10)
+
+    def spin_for(self, seconds):
+        """Process callbacks for ``seconds``."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def spin_until(self, predicate, timeout, processes=()):
+        """
+        Spin until ``predicate()`` is true; False on timeout.
+
+        Fails early with the node's output if one of ``processes`` died.
+        """
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            for process in processes:
+                assert process.alive(), f'{process.name} died:\n{process.output()[-3000:]}'
+            self.executor.spin_once(timeout_sec=0.02)
+        return predicate()
+
+    def wait_for_subscribers(self, publisher, count=1, timeout=15.0, processes=()):
+        """Wait until ``publisher`` is matched by ``count`` subscriptions."""
+        ok = self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout,
+                             processes)
+        assert ok, f'no subscriber on {publisher.topic_name} after {timeout} s'
+
+    def close(self):
+        """Destroy the node and shut the context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def require_workspace():
+    """Fail with a clear message when the colcon workspace is not sourced."""
+    try:
+        import fer_msgs.msg  # noqa: F401
+    except ImportError as error:
+        sys.exit(f'fer_msgs is not importable ({error}): run the tests with ./fer test')

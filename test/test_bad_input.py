@@ -1,0 +1,147 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Bad input: every node logs a clear error, keeps running and still works."""
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fer_models.features import FeatureExtractor
+from fer_models.landmarks import FaceMeshDetector
+from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
+from fer_ros.conversions import face_to_msg, numpy_to_image, window_to_msg
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from skimage import data
+from std_msgs.msg import Header
+
+FEATURE_TYPE = 'dlib68:coords+geometric'
+
+
+@pytest.fixture(scope='module')
+def astronaut():
+    """Return the real astronaut portrait (RGB) and its detected face."""
+    image = data.astronaut()
+    detector = FaceMeshDetector(static_image_mode=True)
+    faces = detector.detect(image)
+    detector.close()
+    assert len(faces) == 1
+    return image, faces[0]
+
+
+def statuses_of(diagnostics, node_name):
+    """Return the DiagnosticStatus list a node published."""
+    return [s for array in diagnostics for s in array.status if s.name.endswith(node_name)]
+
+
+def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
+    image, _ = astronaut
+    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node = start_node('landmark_node')
+    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
+    ros.wait_for_subscribers(publisher, processes=[node])
+    bad = [
+        Image(height=4, width=4, encoding='yuv422', step=8, data=bytes(32)),
+        Image(height=0, width=0, encoding='rgb8', step=0, data=b''),
+        Image(height=480, width=640, encoding='rgb8', step=1920, data=bytes(100)),
+        Image(height=2, width=2, encoding='32FC1', step=8, data=bytes(16)),
+    ]
+    for msg in bad * 5:
+        publisher.publish(msg)
+        ros.spin_for(0.02)
+    good = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
+    # Publish until the node answers: best-effort QoS may drop a frame.
+    assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
+                          timeout=20.0, processes=[node])
+    assert node.alive()
+    assert ros.spin_until(lambda: any(s.level == DiagnosticStatus.WARN and 'rejected image'
+                                      in s.message for s in statuses_of(diagnostics,
+                                                                        'landmark_node')),
+                          timeout=5.0)
+    assert all(a.header.frame_id == 'camera' for a in landmarks), 'a bad image got through'
+    log = node.output()
+    assert "unsupported image encoding 'yuv422'" in log
+    assert log.count("unsupported image encoding 'yuv422'") == 1, 'logged once, then counted'
+
+
+def test_feature_buffer_survives_bad_landmarks(ros, start_node, astronaut):
+    image, face = astronaut
+    windows = ros.record(FeatureWindow, 'fer/features')
+    node = start_node('feature_buffer_node', '--ros-args', '-p', 'window_length:=4')
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    height, width = image.shape[:2]
+
+    def array_of(points, num_points=None):
+        msg = face_to_msg(face, 1, 'mediapipe_face_mesh_468', Header(), width, height)
+        msg.points = np.asarray(points, np.float32).ravel()
+        msg.num_points = len(msg.points) // 3 if num_points is None else num_points
+        return FaceLandmarksArray(faces=[msg])
+
+    nan_points = face.points.copy()
+    nan_points[10] = np.nan
+    bad = [array_of(face.points[:100]), array_of(face.points, num_points=400),
+           array_of(nan_points), array_of(np.full((468, 3), 1e30)), array_of([])]
+    for msg in bad * 200:
+        publisher.publish(msg)
+    good = array_of(face.points)
+    for _ in range(4):
+        publisher.publish(good)
+    assert ros.spin_until(lambda: len(windows) >= 1, timeout=20.0, processes=[node]), \
+        node.output()[-2000:]
+    assert node.alive()
+    expected = FeatureExtractor(FEATURE_TYPE)
+    window = np.asarray(windows[0].data).reshape(4, -1)
+    frame = expected.frame(face.points, width, height)
+    np.testing.assert_allclose(window, np.tile(frame, (4, 1)), rtol=1e-5, atol=1e-5)
+    assert 'rejected face 1' in node.output()
+
+
+def test_classifier_survives_bad_windows(ros, start_node, astronaut):
+    image, face = astronaut
+    emotions = ros.record(Emotion, 'emotion')
+    node = start_node('emotion_classifier_node')
+    publisher = ros.publisher(FeatureWindow, 'fer/features')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    extractor = FeatureExtractor(FEATURE_TYPE)
+    frame = extractor.frame(face.points, image.shape[1], image.shape[0])
+    window = extractor.window(np.tile(frame, (8, 1)))
+    wrong_dim = window_to_msg(window[:, :-1], 1, FEATURE_TYPE, Header())
+    wrong_length = window_to_msg(window[:5], 1, FEATURE_TYPE, Header())
+    wrong_type = window_to_msg(window, 1, 'mesh468:coords', Header())
+    nan_window = window_to_msg(np.full_like(window, np.nan), 1, FEATURE_TYPE, Header())
+    lying = window_to_msg(window, 1, FEATURE_TYPE, Header())
+    lying.feature_dim += 1
+    for msg in [wrong_dim, wrong_length, wrong_type, nan_window, lying] * 100:
+        publisher.publish(msg)
+    ros.spin_for(0.5)
+    assert not emotions, 'bad windows must not produce emotions'
+    publisher.publish(window_to_msg(window, 1, FEATURE_TYPE, Header(frame_id='camera')))
+    assert ros.spin_until(lambda: emotions, timeout=10.0, processes=[node])
+    assert emotions[0].label == 'happy'  # the astronaut smiles
+    assert node.alive()
+    assert f'feature_dim {extractor.dim - 1} (model wants {extractor.dim})' in node.output()
+
+
+def test_classifier_without_its_model_reports_and_keeps_running(ros, start_node, tmp_path):
+    missing = str(tmp_path / 'no_such_model.onnx')
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', f'model_path:={missing}')
+    assert ros.spin_until(lambda: statuses_of(diagnostics, 'emotion_classifier_node'),
+                          timeout=15.0, processes=[node])
+    status = statuses_of(diagnostics, 'emotion_classifier_node')[-1]
+    assert status.level == DiagnosticStatus.ERROR and missing in status.message
+    assert f'model file not found: {missing}' in node.output()
+    ros.spin_for(1.0)
+    assert node.alive()

@@ -1,0 +1,103 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""msg <-> numpy conversions on real messages built by colcon."""
+
+from fer_models.landmarks import DetectedFace
+from fer_msgs.msg import FeatureWindow
+from fer_ros.conversions import (
+    ConversionError, face_to_msg, image_to_rgb, landmarks_to_points, msg_to_window,
+    numpy_to_image, window_to_msg)
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+
+def _pattern(height=4, width=5):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8'])
+def test_colour_round_trip_gives_rgb(encoding):
+    rgb = _pattern()
+    pixels = rgb if encoding == 'rgb8' else rgb[:, :, ::-1]
+    msg = numpy_to_image(pixels, encoding)
+    assert (msg.height, msg.width, msg.step) == (4, 5, 15)
+    np.testing.assert_array_equal(image_to_rgb(msg), rgb)
+
+
+def test_mono_and_alpha_encodings():
+    grey = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    out = image_to_rgb(numpy_to_image(grey, 'mono8'))
+    assert out.shape == (4, 5, 3) and np.all(out[:, :, 0] == grey)
+    rgba = np.dstack([_pattern(), np.full((4, 5), 7, np.uint8)])
+    np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, 'rgba8')), rgba[:, :, :3])
+    np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, 'bgra8')),
+                                  rgba[:, :, 2::-1])
+
+
+def test_row_padding_is_honoured():
+    rgb = _pattern()
+    padded = np.zeros((4, 16), np.uint8)
+    padded[:, :15] = rgb.reshape(4, 15)
+    msg = Image(height=4, width=5, encoding='rgb8', step=16, data=padded.tobytes())
+    np.testing.assert_array_equal(image_to_rgb(msg), rgb)
+
+
+@pytest.mark.parametrize('msg, reason', [
+    (Image(height=4, width=5, encoding='yuv422', step=10, data=bytes(40)), 'unsupported'),
+    (Image(height=2, width=2, encoding='16UC1', step=4, data=bytes(8)), 'unsupported'),
+    (Image(height=0, width=0, encoding='rgb8', step=0, data=b''), 'empty'),
+    (Image(height=4, width=5, encoding='rgb8', step=15, data=bytes(10)), 'bytes'),
+    (Image(height=4, width=5, encoding='rgb8', step=3, data=bytes(60)), 'step'),
+])
+def test_bad_images_are_rejected_with_a_reason(msg, reason):
+    with pytest.raises(ConversionError, match=reason):
+        image_to_rgb(msg)
+
+
+def test_face_message_round_trip():
+    points = np.random.default_rng(1).random((468, 3)).astype(np.float32)
+    header = Header(frame_id='camera')
+    msg = face_to_msg(DetectedFace(points, (1.0, 2.0, 30.0, 40.0)), 7, 'mesh', header, 640, 480)
+    assert (msg.face_id, msg.num_points, msg.image_width, msg.image_height) == (7, 468, 640, 480)
+    assert (msg.bbox_x, msg.bbox_width) == (1.0, 30.0)
+    assert np.isnan(msg.detection_confidence)
+    np.testing.assert_array_equal(landmarks_to_points(msg), points)
+
+
+def test_inconsistent_landmarks_are_rejected():
+    points = np.zeros((468, 3), np.float32)
+    msg = face_to_msg(DetectedFace(points, (0, 0, 1, 1)), 1, 'mesh', Header(), 64, 64)
+    msg.num_points = 467
+    with pytest.raises(ConversionError, match='num_points'):
+        landmarks_to_points(msg)
+    msg.num_points = 468
+    msg.points[5] = np.nan
+    with pytest.raises(ConversionError, match='NaN'):
+        landmarks_to_points(msg)
+
+
+def test_window_round_trip_and_rejections():
+    window = np.arange(24, dtype=np.float32).reshape(4, 6)
+    msg = window_to_msg(window, 3, 'dlib68:coords', Header())
+    assert (msg.window_length, msg.feature_dim, msg.face_id) == (4, 6, 3)
+    np.testing.assert_array_equal(msg_to_window(msg), window)
+    with pytest.raises(ConversionError, match='values'):
+        msg_to_window(FeatureWindow(window_length=4, feature_dim=7, data=window.ravel()))
+    msg.data[0] = np.inf
+    with pytest.raises(ConversionError, match='infinite'):
+        msg_to_window(msg)

@@ -1,0 +1,104 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Parameters: config/fer.yaml covers every node, descriptors, rejections."""
+
+import os
+
+from fer_ros.camera_node import CameraNode
+from fer_ros.emotion_classifier_node import EmotionClassifierNode
+from fer_ros.feature_buffer_node import FeatureBufferNode
+from fer_ros.landmark_node import LandmarkNode
+from fer_ros.runtime import EXIT_BAD_CONFIGURATION
+import pytest
+from rclpy.parameter import Parameter
+from ros_helpers import REPO
+import yaml
+
+NODE_CLASSES = [CameraNode, LandmarkNode, FeatureBufferNode, EmotionClassifierNode]
+CONFIG = os.path.join(REPO, 'config', 'fer.yaml')
+BUILTIN = {'use_sim_time', 'start_type_description_service'}
+
+
+@pytest.fixture
+def make_node(ros):
+    """Create nodes of a class in the test's context; destroyed afterwards."""
+    created = []
+
+    def make(node_class, **overrides):
+        parameters = [Parameter(k, value=v) for k, v in overrides.items()]
+        node = node_class(context=ros.context, parameter_overrides=parameters)
+        created.append(node)
+        return node
+
+    yield make
+    for node in created:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize('node_class', NODE_CLASSES, ids=lambda c: c.__name__)
+def test_yaml_holds_every_parameter_with_its_default(make_node, node_class):
+    node = make_node(node_class, **({'source': 'none'} if node_class is CameraNode else {}))
+    with open(CONFIG) as config:
+        section = yaml.safe_load(config)[node.get_name()]['ros__parameters']
+    declared = {name for name in node._parameters if name not in BUILTIN}
+    assert declared == set(section), f'{node.get_name()}: YAML and declared parameters differ'
+    for name in declared:
+        descriptor = node.describe_parameter(name)
+        assert descriptor.description, f'{name} has no description'
+        if name != 'source':  # overridden to 'none' above: no camera here
+            assert node.get_parameter(name).value == section[name], name
+
+
+@pytest.mark.parametrize('node_class, name, value, reason', [
+    (CameraNode, 'fps', 0.0, 'range'),
+    (LandmarkNode, 'max_faces', 99, 'range'),
+    (FeatureBufferNode, 'feature_type', 'dlib68:wobble', 'unknown feature kind'),
+    (FeatureBufferNode, 'window_length', 'eight', 'type'),
+    (EmotionClassifierNode, 'smoothing', 'median', 'not one of'),
+    (EmotionClassifierNode, 'confidence_threshold', 1.5, 'range'),
+], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_live_changes_are_validated(make_node, node_class, name, value, reason):
+    node = make_node(node_class, **({'source': 'none'} if node_class is CameraNode else {}))
+    before = node.get_parameter(name).value
+    try:
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+    except Exception as error:  # rclpy raises for a type change instead of refusing
+        assert reason in str(error).lower() or 'type' in type(error).__name__.lower()
+    else:
+        assert not result.successful and reason in result.reason.lower(), result.reason
+    assert node.get_parameter(name).value == before
+
+
+def test_live_change_is_applied(make_node):
+    node = make_node(FeatureBufferNode)
+    result = node.set_parameters([Parameter('feature_type', value='mesh468:coords+velocity')])
+    assert result[0].successful
+    assert node._extractor.name == 'mesh468:coords+velocity'
+    assert node._extractor.dim == 2 * 468 * 2
+
+
+def test_invalid_start_up_value_exits_with_a_clear_message(start_node):
+    process = start_node('feature_buffer_node', '--ros-args', '-p', 'feature_type:=dlib68:wobble')
+    assert process.process.wait(timeout=20) == EXIT_BAD_CONFIGURATION
+    assert "parameter 'feature_type'" in process.output()
+    assert 'wobble' in process.output()
+
+
+def test_readme_documents_every_parameter():
+    from fer_ros import camera_node, emotion_classifier_node, feature_buffer_node, landmark_node
+    readme = open(os.path.join(REPO, 'README.md')).read()
+    for module in (camera_node, landmark_node, feature_buffer_node, emotion_classifier_node):
+        for spec in module.PARAMETERS:
+            assert f'`{spec.name}`' in readme, f'{spec.name} is not documented in README.md'
