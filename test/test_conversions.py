@@ -17,8 +17,8 @@
 from fer_models.landmarks import DetectedFace
 from fer_msgs.msg import FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, face_to_msg, image_to_rgb, landmarks_to_points, msg_to_window,
-    numpy_to_image, window_to_msg)
+    ConversionError, face_to_msg, image_to_rgb, landmarks_to_points, msg_to_window, numpy_to_image,
+    window_to_msg)
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image

@@ -19,7 +19,7 @@ import importlib.util
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from fer_ros.launcher import NODE_EXECUTABLES, node_commands
+from fer_ros.launcher import node_commands, NODE_EXECUTABLES
 from fer_ros.runtime import executable
 import pytest
 import yaml

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The four nodes as separate processes, on real faces, over real DDS.
+"""
+The four nodes as separate processes, on real faces, over real DDS.
 
 camera_node plays a folder of real posed images from the Taiwanese Facial
 Expression Image Database (TFEID): four performers, each shown for

@@ -27,9 +27,10 @@ from sensor_msgs.msg import Image
 
 PARAMETERS = (
     ParamSpec('source', '/dev/video0',
-              "Frame source: 'sample' (built-in face sequence), 'none' (publish nothing; "
-              'frames come from another driver or a bag), a V4L2 device such as /dev/video0 '
-              'or an index such as 0, an image folder, or a video file.'),
+              "Frame source: 'sample' or 'sample2' (built-in one- or two-face sequence), "
+              "'none' (publish nothing; frames come from another driver or a bag), a V4L2 "
+              'device such as /dev/video0 or an index such as 0, an image folder, or a '
+              'video file.'),
     ParamSpec('fps', 30.0, 'Publishing rate in frames per second.',
               min_value=0.1, max_value=240.0),
     ParamSpec('loop', True, 'Restart an image folder or video file at its end.'),

@@ -28,7 +28,7 @@ import numpy as np
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.pgm', '.ppm', '.tif', '.tiff', '.webp')
 NO_SOURCE = ('', 'none')
-SAMPLE = 'sample'
+SAMPLES = {'sample': 1, 'sample2': 2}
 
 
 class SourceError(RuntimeError):
@@ -37,34 +37,57 @@ class SourceError(RuntimeError):
 
 class SampleSource:
     """
-    A 640x480 stream of a real face, gently moving, made in memory.
+    A 640x480 stream of one or two real faces, gently moving, made in memory.
 
     The face is scikit-image's ``astronaut`` (public-domain NASA portrait of
-    Eileen Collins, smiling), so the demo needs no camera and no file.
+    Eileen Collins, smiling), so the demo needs no camera and no file. The
+    two-face stream shows the portrait and its mirror image side by side,
+    each moving on its own path.
     """
 
     encoding = 'rgb8'
-    description = 'built-in sample (scikit-image astronaut, 640x480)'
 
-    def __init__(self, width=640, height=480):
+    def __init__(self, width=640, height=480, faces=1):
         """Prepare the portrait; frames are cut from it on ``read``."""
         from skimage import data
 
+        if faces not in (1, 2):
+            raise SourceError(f'the sample has 1 or 2 faces, not {faces}')
         portrait = data.astronaut()
-        # Keep the face about 200 px wide in the 640x480 frame, like a person
-        # a metre or so in front of a robot's camera.
-        self._canvas = cv2.resize(portrait, (800, 800), interpolation=cv2.INTER_AREA)
+        self.description = (f'built-in sample (scikit-image astronaut, {faces} face(s), '
+                            f'{width}x{height})')
         self._size = (width, height)
+        self._faces = faces
         self._index = 0
+        if faces == 1:
+            # The face is about 200 px wide in the frame, like a person a metre
+            # or so in front of a robot's camera.
+            self._canvas = cv2.resize(portrait, (800, 800), interpolation=cv2.INTER_AREA)
+        else:
+            # 240 px tiles around the face (about 110 px wide) on a grey wall.
+            tile = cv2.resize(portrait[20:230, 120:330], (240, 240),
+                              interpolation=cv2.INTER_AREA)
+            self._tiles = (tile, np.ascontiguousarray(tile[:, ::-1]))
+            self._background = np.full((height, width, 3), 118, np.uint8)
 
     def read(self):
         """Return the next frame."""
         width, height = self._size
         phase = self._index / 30.0
-        x = int(80 + 40 * math.sin(phase * 0.8))
-        y = int(20 + 15 * math.sin(phase * 0.5))
         self._index += 1
-        return np.ascontiguousarray(self._canvas[y:y + height, x:x + width])
+        if self._faces == 1:
+            x = int(80 + 40 * math.sin(phase * 0.8))
+            y = int(20 + 15 * math.sin(phase * 0.5))
+            return np.ascontiguousarray(self._canvas[y:y + height, x:x + width])
+        frame = self._background.copy()
+        for index, tile in enumerate(self._tiles):
+            size = tile.shape[0]
+            x = int((index + 0.5) * width / 2 - size / 2 + 20 * math.sin(phase * (0.7 + index)))
+            y = int((height - size) / 2 + 25 * math.sin(phase * (0.4 + 0.3 * index)))
+            x = min(max(x, 0), width - size)
+            y = min(max(y, 0), height - size)
+            frame[y:y + size, x:x + size] = tile
+        return frame
 
     def close(self):
         """Nothing to release."""
@@ -151,15 +174,15 @@ def open_source(source, loop=True, width=0, height=0):
     """
     Return the frame source named by ``source``, or None for no source.
 
-    ``source``: ``sample``; ``none`` or empty; a device path such as
-    ``/dev/video0`` or a device index such as ``0``; a folder of images; a
-    video file. Raises SourceError with a clear message otherwise.
+    ``source``: ``sample`` (one face) or ``sample2`` (two faces); ``none`` or
+    empty; a device path such as ``/dev/video0`` or a device index such as
+    ``0``; a folder of images; a video file. Raises SourceError with a clear message otherwise.
     """
     source = str(source).strip()
     if source.lower() in NO_SOURCE:
         return None
-    if source.lower() == SAMPLE:
-        return SampleSource(width or 640, height or 480)
+    if source.lower() in SAMPLES:
+        return SampleSource(width or 640, height or 480, SAMPLES[source.lower()])
     if source.isdigit():
         return CaptureSource(int(source), loop, width, height)
     if source.startswith('/dev/'):
@@ -170,5 +193,5 @@ def open_source(source, loop=True, width=0, height=0):
     if os.path.isfile(path):
         return CaptureSource(path, loop)
     raise SourceError(
-        f"camera source '{source}' is neither 'sample', 'none', a device, "
+        f"camera source '{source}' is neither 'sample', 'sample2', 'none', a device, "
         'an existing image folder nor a video file')

@@ -1,0 +1,155 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``./fer eval``: accuracy of the landmark pipeline on labelled still images.
+
+Usage: ./fer eval --images DIR --labels CSV [--model ONNX] [--json OUT]
+       [--confusion PNG]
+
+The CSV needs columns ``file`` (relative to DIR) and ``label``; other columns
+are ignored. Each image goes through the same code as the nodes: MediaPipe
+Face Mesh (static-image mode, largest face), the model's feature type, and
+the ONNX model on a window of identical frames (a still is a window with no
+motion). ``accuracy`` counts images without a detected face as errors;
+``accuracy_detected`` is over the images with a face.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+from fer_models.features import FeatureExtractor
+from fer_models.labels import canonical_label
+from fer_models.metrics import classification_report, format_report, save_confusion_png
+from fer_models.onnx_model import default_model_path, EmotionModel
+import numpy as np
+
+NO_FACE = 'no_face'
+
+
+def read_labels(path):
+    """Return [(file, canonical label)] from a CSV with file and label columns."""
+    with open(path, newline='') as handle:
+        reader = csv.DictReader(handle)
+        missing = {'file', 'label'} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
+        return [(row['file'].strip(), canonical_label(row['label'])) for row in reader]
+
+
+def load_rgb(path):
+    """Return an image file as HxWx3 uint8 RGB; raise ValueError if unreadable."""
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f'cannot read image {path}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class StillImageClassifier:
+    """Detector, features and model of the landmark path, for single images."""
+
+    def __init__(self, model_path=None, min_input_size=192):
+        """Load the model and a static-image Face Mesh detector."""
+        from fer_models.landmarks import FaceMeshDetector
+
+        self.model = EmotionModel(model_path or default_model_path())
+        self.extractor = FeatureExtractor(self.model.feature_type)
+        self.detector = FaceMeshDetector(static_image_mode=True, max_faces=1,
+                                         min_input_size=min_input_size)
+
+    def classify(self, rgb):
+        """Return (label, probabilities) of the largest face, or (NO_FACE, None)."""
+        faces = self.detector.detect(rgb)
+        if not faces:
+            return NO_FACE, None
+        face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+        frame = self.extractor.frame(face.points, rgb.shape[1], rgb.shape[0])
+        window = self.extractor.window(np.tile(frame, (self.model.window_length, 1)))
+        probabilities, _ = self.model.predict(window)
+        return self.model.labels[int(np.argmax(probabilities[0]))], probabilities[0]
+
+    def close(self):
+        """Release the detector."""
+        self.detector.close()
+
+
+def evaluate_images(images_dir, rows, model_path=None, min_input_size=192):
+    """Classify every (file, label) row; return the report dict."""
+    classifier = StillImageClassifier(model_path, min_input_size)
+    truths, predictions, per_image = [], [], []
+    started = time.perf_counter()
+    try:
+        for name, truth in rows:
+            predicted, _ = classifier.classify(load_rgb(os.path.join(images_dir, name)))
+            truths.append(truth)
+            predictions.append(predicted)
+            per_image.append({'file': name, 'label': truth, 'predicted': predicted})
+    finally:
+        classifier.close()
+    labels = list(classifier.model.labels)
+    labels += sorted({t for t in truths if t not in labels})
+    report = classification_report(truths, predictions, labels)
+    detected = [(t, p) for t, p in zip(truths, predictions) if p != NO_FACE]
+    report.update({
+        'n_no_face': len(truths) - len(detected),
+        'accuracy_detected': (round(sum(t == p for t, p in detected) / len(detected), 4)
+                              if detected else None),
+        'model': classifier.model.path,
+        'model_name': classifier.model.model_name,
+        'feature_type': classifier.model.feature_type,
+        'images': os.path.abspath(images_dir),
+        'seconds': round(time.perf_counter() - started, 1),
+        'per_image': per_image,
+    })
+    return report
+
+
+def main(argv=None):
+    """Evaluate a model on labelled images and print/write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
+    parser.add_argument('--images', required=True, help='folder the CSV file names are in')
+    parser.add_argument('--labels', required=True, help='CSV with columns file,label')
+    parser.add_argument('--model', default=None, help='ONNX model (default: shipped)')
+    parser.add_argument('--json', default=None, help='write the report here')
+    parser.add_argument('--confusion', default=None, help='write a confusion-matrix PNG here')
+    parser.add_argument('--min-input-size', type=int, default=192,
+                        help='upscale smaller images before detection (default 192)')
+    options = parser.parse_args(argv)
+    try:
+        rows = read_labels(options.labels)
+        report = evaluate_images(options.images, rows, options.model, options.min_input_size)
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f'fer eval: {error}', file=sys.stderr)
+        return 2
+    print(f"model {report['model_name']} ({report['feature_type']}) on {report['images']}")
+    print(format_report(report))
+    print(f"no face detected: {report['n_no_face']} of {report['n']}; accuracy on detected "
+          f"faces {report['accuracy_detected']}; {report['seconds']} s")
+    if options.json:
+        with open(options.json, 'w') as out:
+            json.dump(report, out, indent=1)
+    if options.confusion:
+        save_confusion_png(report, options.confusion, f"{report['model_name']}: "
+                           f"accuracy {report['accuracy']}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

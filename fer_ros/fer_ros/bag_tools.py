@@ -1,0 +1,369 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``./fer bag``: labelled rosbags, replay through the live pipeline, recording.
+
+Usage:
+  ./fer bag make --images DIR --labels CSV --out BAG [--fps 15]
+                 [--frames-per-image 12] [--gap-frames 6]
+  ./fer bag make --video FILE --label LABEL --out BAG
+  ./fer bag eval BAG [--mode composed|processes] [--params-file F]
+                 [--rate max|recorded] [--json OUT] [--confusion PNG] [--record BAG]
+  ./fer bag record --out BAG [--topics /emotion /fer/landmarks] [--duration S]
+
+A labelled bag holds ``/camera/image_raw`` (sensor_msgs/Image) and
+``/fer/ground_truth`` (fer_msgs/Emotion whose stamp is the frame's stamp and
+whose label is the true expression). Stills are shown for a number of frames
+each, separated by blank frames so that every image starts a new face track.
+``eval`` replays the frames into the real nodes (no camera_node) with fresh
+stamps, matches every /emotion to the ground truth of its source frame and
+reports accuracy, macro-F1, per-class scores, the confusion matrix and
+latency percentiles. ``--rate max`` sends the next frame as soon as the
+landmark node has answered the previous one (nothing dropped); ``recorded``
+keeps the bag's timing (keep-latest may drop frames, as on a robot).
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from fer_models.evaluate import read_labels
+from fer_models.labels import ALL_LABELS, canonical_label
+from fer_models.metrics import classification_report, format_report, save_confusion_png
+from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
+from fer_ros.bags import BagWriter, read_messages
+from fer_ros.bench import percentiles
+from fer_ros.conversions import numpy_to_image
+from fer_ros.runtime import default_params_file, executable
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header, String
+
+IMAGE_TOPIC = '/camera/image_raw'
+TRUTH_TOPIC = '/fer/ground_truth'
+RECORDABLE = {'/emotion': Emotion, '/emotion/label': String,
+              '/fer/landmarks': FaceLandmarksArray, '/fer/features': FeatureWindow,
+              '/diagnostics': DiagnosticArray}
+
+
+def truth_message(stamp, label):
+    """Return the ground-truth Emotion of one frame."""
+    msg = Emotion(header=Header(stamp=stamp, frame_id='camera'), label=label,
+                  confidence=1.0, labels=[label], probabilities=[1.0],
+                  valence=math.nan, arousal=math.nan, model_name='ground_truth')
+    return msg
+
+
+def stills_frames(images_dir, rows, frames_per_image, gap_frames):
+    """Yield (bgr frame, label or None) for a labelled image folder."""
+    import cv2
+
+    blank = None
+    for name, label in rows:
+        image = cv2.imread(os.path.join(images_dir, name), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f'cannot read image {os.path.join(images_dir, name)}')
+        for _ in range(frames_per_image):
+            yield image, label
+        if blank is None or blank.shape != image.shape:
+            blank = np.full_like(image, 128)
+        for _ in range(gap_frames):
+            yield blank, None
+
+
+def video_frames(path, label):
+    """Yield (bgr frame, label) for every frame of a video."""
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f'cannot open video {path}')
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield frame, label
+    finally:
+        capture.release()
+
+
+def make_bag(out, frames, fps):
+    """Write frames and their labels to a new bag; return the frame count."""
+    count = 0
+    start_ns = time.time_ns()
+    with BagWriter(out) as bag:
+        for index, (frame, label) in enumerate(frames):
+            time_ns = start_ns + int(index * 1e9 / fps)
+            header = Header(frame_id='camera')
+            header.stamp.sec, header.stamp.nanosec = divmod(time_ns, 1_000_000_000)
+            bag.write(IMAGE_TOPIC, numpy_to_image(frame, 'bgr8', header), time_ns)
+            if label is not None:
+                bag.write(TRUTH_TOPIC, truth_message(header.stamp, label), time_ns)
+            count += 1
+    return count
+
+
+def load_labelled_frames(path):
+    """Return [(Image, true label or None, recorded time ns)] of a labelled bag."""
+    truths = {}
+    images = []
+    for topic, time_ns, msg in read_messages(path, topics={IMAGE_TOPIC, TRUTH_TOPIC}):
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        if topic == TRUTH_TOPIC:
+            truths[key] = msg.label
+        else:
+            images.append((msg, key, time_ns))
+    if not images:
+        raise ValueError(f'{path} has no {IMAGE_TOPIC} messages')
+    return [(image, truths.get(key), time_ns) for image, key, time_ns in images]
+
+
+def stamp_key(stamp):
+    """Return a hashable (sec, nanosec) of a stamp."""
+    return (stamp.sec, stamp.nanosec)
+
+
+class BagReplayer(Node):
+    """Feeds frames to the pipeline and collects its answers."""
+
+    def __init__(self, record_path=None):
+        """Create the image publisher and the result subscriptions."""
+        super().__init__('fer_bag_eval')
+        self.images = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
+        self.truth_by_stamp = {}
+        self.answered = set()
+        self.results = []  # (true label, predicted label, latency_ms, receive latency ms)
+        self.writer = BagWriter(record_path) if record_path else None
+        self.create_subscription(FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 100)
+        self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
+
+    def _now_ns(self):
+        return self.get_clock().now().nanoseconds
+
+    def _on_landmarks(self, msg):
+        self.answered.add(stamp_key(msg.header.stamp))
+        if self.writer:
+            self.writer.write('/fer/landmarks', msg, self._now_ns())
+
+    def _on_emotion(self, msg):
+        received_ns = self._now_ns()
+        if self.writer:
+            self.writer.write('/emotion', msg, received_ns)
+        truth = self.truth_by_stamp.get(stamp_key(msg.header.stamp))
+        if truth is not None:
+            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            self.results.append((truth, msg.label, float(msg.latency_ms),
+                                 (received_ns - stamp_ns) / 1e6))
+
+    def pipeline_ready(self):
+        """Return True once every pipeline stage is subscribed downstream."""
+        return (self.images.get_subscription_count() > 0
+                and self.count_subscribers('fer/landmarks') >= 2
+                and self.count_subscribers('fer/features') >= 1
+                and self.count_publishers('emotion') >= 1)
+
+    def publish(self, image, truth):
+        """Publish ``image`` with a fresh stamp; return that stamp's key."""
+        image.header.stamp = self.get_clock().now().to_msg()
+        key = stamp_key(image.header.stamp)
+        if truth is not None:
+            self.truth_by_stamp[key] = truth
+        self.images.publish(image)
+        return key
+
+    def close(self):
+        """Finish the recording, if any."""
+        if self.writer:
+            self.writer.close()
+
+
+def spin_until(node, predicate, timeout):
+    """Spin ``node`` until ``predicate()``; return whether it became true."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        rclpy.spin_once(node, timeout_sec=0.01)
+    return predicate()
+
+
+def start_pipeline(mode, params_file):
+    """Start the pipeline without camera_node; return the Popen."""
+    if mode == 'composed':
+        command = [executable('fer_pipeline'), '--no-camera', '--ros-args',
+                   '--params-file', params_file]
+    else:
+        command = [executable('fer_launch'), '--no-camera', '--params-file', params_file]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def replay(node, frames, rate):
+    """Publish every frame; return how many got no landmark answer in time."""
+    unanswered = 0
+    start_wall = time.monotonic()
+    first_ns = frames[0][2]
+    for image, truth, time_ns in frames:
+        if rate == 'recorded':
+            due = start_wall + (time_ns - first_ns) / 1e9
+            spin_until(node, lambda: time.monotonic() >= due, timeout=60.0)
+            node.publish(image, truth)
+        else:
+            key = node.publish(image, truth)
+            if not spin_until(node, lambda: key in node.answered, timeout=5.0):
+                unanswered += 1
+    return unanswered
+
+
+def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=None):
+    """Replay a labelled bag through a fresh pipeline; return the report dict."""
+    frames = load_labelled_frames(path)
+    params_file = os.path.abspath(params_file or default_params_file())
+    pipeline = start_pipeline(mode, params_file)
+    rclpy.init()
+    node = BagReplayer(record)
+    try:
+        if not spin_until(node, lambda: node.pipeline_ready() or pipeline.poll() is not None,
+                          timeout=60.0) or pipeline.poll() is not None:
+            raise RuntimeError('the pipeline did not come up:\n'
+                               + pipeline.stderr.read().decode(errors='replace')[-2000:])
+        started = time.monotonic()
+        unanswered = replay(node, frames, rate)
+        spin_until(node, lambda: False, timeout=1.5)  # the last windows
+        elapsed = time.monotonic() - started
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        if pipeline.poll() is None:
+            pipeline.send_signal(signal.SIGINT)
+        try:
+            pipeline.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pipeline.kill()
+    truths = [r[0] for r in node.results]
+    labels = [label for label in ALL_LABELS if label in set(truths) | {
+        r[1] for r in node.results}]
+    report = classification_report(truths, [r[1] for r in node.results], labels)
+    report.update({
+        'bag': os.path.abspath(path), 'mode': mode, 'rate': rate,
+        'frames': len(frames), 'labelled_frames': sum(f[1] is not None for f in frames),
+        'frames_without_answer': unanswered, 'seconds': round(elapsed, 1),
+        'frames_per_second': round(len(frames) / elapsed, 1) if elapsed else None,
+        'latency_ms': percentiles([r[2] for r in node.results]),
+        'receive_latency_ms': percentiles([r[3] for r in node.results]),
+        'params_file': params_file,
+    })
+    return report
+
+
+def record_topics(out, topics, duration):
+    """Record FER topics of a running pipeline into a new bag."""
+    unknown = [t for t in topics if t not in RECORDABLE]
+    if unknown:
+        raise ValueError(f"cannot record {', '.join(unknown)}; recordable: "
+                         f"{', '.join(RECORDABLE)} (images stay out of bags by design)")
+    rclpy.init()
+    node = Node('fer_bag_record')
+    counts = dict.fromkeys(topics, 0)
+    with BagWriter(out) as bag:
+        def keep(topic):
+            def callback(msg):
+                bag.write(topic, msg, node.get_clock().now().nanoseconds)
+                counts[topic] += 1
+            return callback
+        for topic in topics:
+            node.create_subscription(RECORDABLE[topic], topic, keep(topic), 100)
+        try:
+            spin_until(node, lambda: False, timeout=duration or float('inf'))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
+    return counts
+
+
+def main(argv=None):
+    """Dispatch ``make``, ``eval`` and ``record``."""
+    parser = argparse.ArgumentParser(description='Labelled rosbags for fer_ros.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    make = commands.add_parser('make', help='build a labelled bag from images or a video')
+    make.add_argument('--out', required=True, help='new bag folder')
+    make.add_argument('--images', help='image folder (with --labels)')
+    make.add_argument('--labels', help='CSV with columns file,label')
+    make.add_argument('--video', help='video file (with --label)')
+    make.add_argument('--label', help='expression shown in the whole video')
+    make.add_argument('--fps', type=float, default=15.0, help='frame rate (default 15)')
+    make.add_argument('--frames-per-image', type=int, default=12)
+    make.add_argument('--gap-frames', type=int, default=6,
+                      help='blank frames after each still (new face track each image)')
+    evaluate = commands.add_parser('eval', help='replay a labelled bag through the pipeline')
+    evaluate.add_argument('bag')
+    evaluate.add_argument('--mode', choices=('composed', 'processes'), default='composed')
+    evaluate.add_argument('--params-file', default=None)
+    evaluate.add_argument('--rate', choices=('max', 'recorded'), default='max')
+    evaluate.add_argument('--json', default=None)
+    evaluate.add_argument('--confusion', default=None, help='confusion-matrix PNG')
+    evaluate.add_argument('--record', default=None,
+                          help='also record /emotion and /fer/landmarks into this new bag')
+    record = commands.add_parser('record', help='record FER topics of a running pipeline')
+    record.add_argument('--out', required=True)
+    record.add_argument('--topics', nargs='+', default=['/emotion', '/fer/landmarks'])
+    record.add_argument('--duration', type=float, default=0.0, help='seconds (0: Ctrl-C)')
+    options = parser.parse_args(argv)
+    try:
+        if options.command == 'make':
+            if options.images and options.labels:
+                frames = stills_frames(options.images, read_labels(options.labels),
+                                       options.frames_per_image, options.gap_frames)
+            elif options.video and options.label:
+                frames = video_frames(options.video, canonical_label(options.label))
+            else:
+                make.error('give --images with --labels, or --video with --label')
+            count = make_bag(options.out, frames, options.fps)
+            print(f'fer bag: wrote {count} frames to {options.out}')
+        elif options.command == 'eval':
+            report = evaluate_bag(options.bag, options.mode, options.params_file,
+                                  options.rate, options.record)
+            print(format_report(report))
+            print(f"{report['frames']} frames in {report['seconds']} s "
+                  f"({report['frames_per_second']} fps, {options.mode}, rate {options.rate}); "
+                  f"latency ms {report['latency_ms']}")
+            if options.json:
+                with open(options.json, 'w') as out:
+                    json.dump(report, out, indent=1)
+            if options.confusion:
+                save_confusion_png(report, options.confusion)
+        else:
+            counts = record_topics(options.out, options.topics, options.duration)
+            print(f'fer bag: recorded {counts} into {options.out}')
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f'fer bag: {error}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,377 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``./fer bench``: end-to-end latency, throughput, CPU and memory of the pipeline.
+
+Each scenario runs the real pipeline (one process per node, or all composed
+in one process) on the built-in 640x480 sample with one or two real faces at
+a given frame rate. A separate probe process subscribes to ``emotion`` and
+``/diagnostics`` like a behaviour node would and measures, after a warm-up:
+latency from the source frame's stamp to reception (median, p95, p99),
+emotions per second per face, the share of camera frames the landmark node
+dropped (keep-latest) and the latency drift between the first and last third
+of the run. CPU and RSS of every pipeline process are read from /proc.
+
+Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
+       [--out DIR]  (writes bench.json, bench.md, latency_histogram.png)
+"""
+
+import argparse
+from dataclasses import asdict, dataclass
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from fer_msgs.msg import Emotion
+from fer_ros.conversions import stamp_to_seconds
+from fer_ros.runtime import default_params_file, executable
+import numpy as np
+import rclpy
+from rclpy.node import Node
+import yaml
+
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One benchmark run: runner mode, faces in the stream, input rate."""
+
+    mode: str
+    faces: int
+    fps: float
+
+    @property
+    def name(self):
+        """Return e.g. ``processes-1face-30fps``."""
+        return f'{self.mode}-{self.faces}face-{self.fps:g}fps'
+
+
+SCENARIOS = (
+    Scenario('processes', 1, 30.0), Scenario('processes', 2, 30.0),
+    Scenario('composed', 1, 30.0), Scenario('composed', 2, 30.0),
+    Scenario('processes', 1, 60.0), Scenario('composed', 1, 60.0),
+)
+
+
+class BenchProbe(Node):
+    """Records emotion latencies and pipeline counters after a warm-up."""
+
+    def __init__(self, warmup_s):
+        """Subscribe to emotion and /diagnostics."""
+        super().__init__('fer_bench_probe')
+        self.start = time.monotonic()
+        self.warmup_s = warmup_s
+        self.samples = []  # (seconds since measuring began, face_id, latency ms)
+        self.counters = {}  # node -> {counter: [first, last]} while measuring
+        self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
+
+    def measuring_for(self):
+        """Return seconds since the warm-up ended (negative during it)."""
+        return time.monotonic() - self.start - self.warmup_s
+
+    def _on_emotion(self, msg):
+        now = self.get_clock().now().nanoseconds * 1e-9
+        elapsed = self.measuring_for()
+        if elapsed >= 0:
+            latency = 1e3 * (now - stamp_to_seconds(msg.header.stamp))
+            self.samples.append((elapsed, msg.face_id, latency))
+
+    def _on_diagnostics(self, msg):
+        if self.measuring_for() < 0:
+            return
+        for status in msg.status:
+            node = status.name.rsplit('/', 1)[-1]
+            for item in status.values:
+                if item.key in ('frames_published', 'frames_processed'):
+                    span = self.counters.setdefault(node, {}).setdefault(item.key, [None, None])
+                    value = int(item.value)
+                    span[0] = value if span[0] is None else span[0]
+                    span[1] = value
+
+
+def run_probe(out_path, duration_s, warmup_s):
+    """Run the probe process: record for warm-up + duration, write JSON."""
+    rclpy.init()
+    probe = BenchProbe(warmup_s)
+    try:
+        while probe.measuring_for() < duration_s:
+            rclpy.spin_once(probe, timeout_sec=0.05)
+    finally:
+        with open(out_path, 'w') as out:
+            json.dump({'samples': probe.samples, 'counters': probe.counters}, out)
+        probe.destroy_node()
+        rclpy.try_shutdown()
+
+
+def process_name(pid):
+    """Return the executable name of a process (script name for Python)."""
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+            args = [a.decode() for a in cmdline.read().split(b'\0') if a]
+    except OSError:
+        return None
+    if len(args) > 1 and os.path.basename(args[0]).startswith('python'):
+        return os.path.basename(args[1])
+    return os.path.basename(args[0]) if args else None
+
+
+def descendants(pid):
+    """Return the pids of every descendant of ``pid``."""
+    found = []
+    try:
+        for task in os.listdir(f'/proc/{pid}/task'):
+            with open(f'/proc/{pid}/task/{task}/children') as children:
+                for child in children.read().split():
+                    found.append(int(child))
+                    found.extend(descendants(int(child)))
+    except OSError:
+        pass
+    return found
+
+
+def cpu_and_rss(pid):
+    """Return (CPU seconds used, RSS MB) of a process, or None if it is gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+        with open(f'/proc/{pid}/status') as status:
+            rss_kb = next(int(line.split()[1]) for line in status if line.startswith('VmRSS:'))
+    except (OSError, StopIteration):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS, rss_kb / 1024.0
+
+
+def write_params(scenario, path):
+    """Write the installed config with the scenario's source, rate and faces."""
+    with open(default_params_file()) as config:
+        params = yaml.safe_load(config)
+    params['camera_node']['ros__parameters'].update(
+        source='sample' if scenario.faces == 1 else 'sample2', fps=scenario.fps)
+    params['landmark_node']['ros__parameters'].update(max_faces=scenario.faces)
+    with open(path, 'w') as out:
+        yaml.safe_dump(params, out)
+
+
+def percentiles(values):
+    """Return median/p95/p99/max of a list, rounded, or Nones if empty."""
+    if not len(values):
+        return {'median': None, 'p95': None, 'p99': None, 'max': None}
+    values = np.asarray(values)
+    return {'median': round(float(np.median(values)), 2),
+            'p95': round(float(np.percentile(values, 95)), 2),
+            'p99': round(float(np.percentile(values, 99)), 2),
+            'max': round(float(values.max()), 2)}
+
+
+def run_scenario(scenario, duration_s, warmup_s, workdir):
+    """Run one scenario; return its measurements as a dict."""
+    params = os.path.join(workdir, f'{scenario.name}.yaml')
+    probe_out = os.path.join(workdir, f'{scenario.name}.probe.json')
+    write_params(scenario, params)
+    if scenario.mode == 'processes':
+        command = [executable('fer_launch'), '--params-file', params]
+    else:
+        command = [executable('fer_pipeline'), '--ros-args', '--params-file', params]
+    runner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probe = subprocess.Popen([sys.executable, '-m', 'fer_ros.bench', '--probe', probe_out,
+                              '--duration', str(duration_s), '--warmup', str(warmup_s)])
+    start = time.monotonic()
+    first, last = {}, {}
+    rss_peak = {}
+    while probe.poll() is None:
+        time.sleep(0.5)
+        if time.monotonic() - start < warmup_s:
+            continue
+        pids = [runner.pid] if scenario.mode == 'composed' else descendants(runner.pid)
+        for pid in pids:
+            usage = cpu_and_rss(pid)
+            name = process_name(pid)
+            if usage is None or name is None:
+                continue
+            stamp = time.monotonic()
+            first.setdefault(name, (stamp, usage[0]))
+            last[name] = (stamp, usage[0])
+            rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
+    runner.send_signal(signal.SIGINT)
+    try:
+        runner.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        runner.kill()
+        runner.wait()
+    with open(probe_out) as probe_file:
+        recorded = json.load(probe_file)
+    return summarise(scenario, recorded, duration_s, first, last, rss_peak)
+
+
+def summarise(scenario, recorded, duration_s, first, last, rss_peak):
+    """Turn probe samples and /proc readings into the scenario's results."""
+    samples = recorded['samples']
+    latency = [s[2] for s in samples]
+    per_face = {}
+    for _, face_id, _ in samples:
+        per_face[face_id] = per_face.get(face_id, 0) + 1
+    # Faces seen for a moment (a lost and re-found track) would distort the
+    # per-face rate: count the scenario's faces with the most messages.
+    busiest = sorted(per_face.values(), reverse=True)[:scenario.faces]
+    fps_per_face = [round(n / duration_s, 1) for n in busiest]
+    thirds = np.array_split(np.asarray([s[2] for s in sorted(samples)]), 3) if samples else []
+    drift = (round(float(np.median(thirds[-1]) - np.median(thirds[0])), 2)
+             if samples and len(thirds[0]) and len(thirds[-1]) else None)
+    counters = recorded['counters']
+    published = counters.get('camera_node', {}).get('frames_published', [0, 0])
+    processed = counters.get('landmark_node', {}).get('frames_processed', [0, 0])
+    sent = (published[1] or 0) - (published[0] or 0)
+    done = (processed[1] or 0) - (processed[0] or 0)
+    processes = {}
+    for name, (stamp, cpu) in last.items():
+        start_stamp, start_cpu = first[name]
+        wall = max(stamp - start_stamp, 1e-6)
+        processes[name] = {'cpu_percent': round(100.0 * (cpu - start_cpu) / wall, 1),
+                           'rss_mb': round(rss_peak[name], 1)}
+    return {
+        'scenario': scenario.name, **asdict(scenario),
+        'duration_s': duration_s,
+        'emotions': len(samples),
+        'latency_ms': percentiles(latency),
+        'latency_drift_ms': drift,
+        'output_fps_per_face': fps_per_face,
+        'frames_published': sent,
+        'frames_processed': done,
+        'dropped_frame_ratio': round(1.0 - done / sent, 3) if sent > 0 else None,
+        'processes': processes,
+        'total_rss_mb': round(sum(p['rss_mb'] for p in processes.values()), 1),
+        'latencies_ms': [round(v, 2) for v in latency],
+    }
+
+
+def machine():
+    """Describe the machine the benchmark ran on."""
+    model = ''
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            model = next(line.split(':', 1)[1].strip() for line in cpuinfo
+                         if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return {'cpu': model, 'cores': os.cpu_count(), 'python': platform.python_version(),
+            'system': platform.platform(),
+            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+
+
+def markdown(report):
+    """Return the report as a Markdown table."""
+    lines = [
+        '# fer_ros benchmark', '',
+        f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+        f"Python {report['machine']['python']}, {report['machine']['date']}. Input: built-in "
+        '640x480 sample (real face: scikit-image astronaut; two faces = portrait and mirror). '
+        f"Model: shipped default. {report['duration_s']:g} s measured after "
+        f"{report['warmup_s']:g} s warm-up per scenario.", '',
+        '| scenario | latency median / p95 / p99 ms | drift ms | emotions/s per face '
+        '| dropped frames | CPU % per process | total RSS MB |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+    ]
+    for result in report['scenarios']:
+        lat = result['latency_ms']
+        cpu = ', '.join(f"{name} {p['cpu_percent']:g}"
+                        for name, p in sorted(result['processes'].items()))
+        dropped = result['dropped_frame_ratio']
+        lines.append(
+            f"| {result['scenario']} | {lat['median']} / {lat['p95']} / {lat['p99']} "
+            f"| {result['latency_drift_ms']} "
+            f"| {', '.join(map(str, result['output_fps_per_face'])) or '0'} "
+            f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} | {cpu} "
+            f"| {result['total_rss_mb']} |")
+    lines += ['', 'Latency: source frame stamp (camera_node) to reception by a separate '
+              'subscriber process. Dropped frames: camera frames the landmark node skipped '
+              'because a newer one had arrived (keep-latest). Drift: median latency of the '
+              "run's last third minus its first third.", '']
+    return '\n'.join(lines)
+
+
+def histogram(report, path):
+    """Save a latency histogram of every scenario as PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for result in report['scenarios']:
+        if result['latencies_ms']:
+            axis.hist(result['latencies_ms'], bins=60, range=(0, 60), histtype='step',
+                      label=result['scenario'])
+    axis.set_xlabel('frame stamp -> /emotion received (ms)')
+    axis.set_ylabel('messages')
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv=None):
+    """Run the benchmark scenarios and write JSON, Markdown and a histogram."""
+    parser = argparse.ArgumentParser(description='Benchmark the fer_ros pipeline.')
+    parser.add_argument('--duration', type=float, default=20.0,
+                        help='seconds measured per scenario (default 20)')
+    parser.add_argument('--warmup', type=float, default=5.0,
+                        help='seconds before measuring (default 5)')
+    parser.add_argument('--scenarios', nargs='*', default=None,
+                        help=f"subset of: {' '.join(s.name for s in SCENARIOS)}")
+    parser.add_argument('--out', default='bench_out', help='output folder (default bench_out)')
+    parser.add_argument('--json', default=None, help='JSON path (default OUT/bench.json)')
+    parser.add_argument('--probe', help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.probe:
+        run_probe(options.probe, options.duration, options.warmup)
+        return 0
+    by_name = {s.name: s for s in SCENARIOS}
+    names = options.scenarios or list(by_name)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    os.makedirs(options.out, exist_ok=True)
+    report = {'machine': machine(), 'duration_s': options.duration,
+              'warmup_s': options.warmup, 'scenarios': []}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            print(f'bench: {name} ...', flush=True)
+            result = run_scenario(by_name[name], options.duration, options.warmup, workdir)
+            lat = result['latency_ms']
+            print(f"bench: {name}: median {lat['median']} ms, p99 {lat['p99']} ms, "
+                  f"{result['output_fps_per_face']} emotions/s per face, "
+                  f"RSS {result['total_rss_mb']} MB", flush=True)
+            report['scenarios'].append(result)
+    json_path = options.json or os.path.join(options.out, 'bench.json')
+    with open(json_path, 'w') as out:
+        json.dump(report, out, indent=1)
+    with open(os.path.join(options.out, 'bench.md'), 'w') as out:
+        out.write(markdown(report))
+    histogram(report, os.path.join(options.out, 'latency_histogram.png'))
+    print(markdown(report))
+    print(f'bench: wrote {json_path}, bench.md and latency_histogram.png in {options.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
