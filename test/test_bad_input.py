@@ -32,8 +32,8 @@ FEATURE_TYPE = 'dlib68:coords+geometric'
 def astronaut():
     """Return the real astronaut portrait (RGB) and its detected face."""
     image = data.astronaut()
-    detector = FaceMeshDetector(static_image_mode=True)
-    faces = detector.detect(image)
+    detector = FaceMeshDetector()
+    faces = detector.detect_still(image)
     detector.close()
     assert len(faces) == 1
     return image, faces[0]

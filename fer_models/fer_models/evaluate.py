@@ -20,10 +20,11 @@ Usage: ./fer eval --images DIR --labels CSV [--model ONNX] [--json OUT]
 
 The CSV needs columns ``file`` (relative to DIR) and ``label``; other columns
 are ignored. Each image goes through the same code as the nodes: MediaPipe
-Face Mesh (static-image mode, largest face), the model's feature type, and
-the ONNX model on a window of identical frames (a still is a window with no
-motion). ``accuracy`` counts images without a detected face as errors;
-``accuracy_detected`` is over the images with a face.
+Face Mesh in tracking mode on the image shown for a few frames (largest
+face), the model's feature type, and the ONNX model on a window of identical
+frames (a still is a window with no motion). ``accuracy`` counts images
+without a detected face as errors; ``accuracy_detected`` is over the images
+with a face.
 """
 
 import argparse
@@ -35,7 +36,8 @@ import time
 
 from fer_models.features import FeatureExtractor
 from fer_models.labels import canonical_label
-from fer_models.metrics import classification_report, format_report, save_confusion_png
+from fer_models.metrics import (
+    classification_report, format_report, save_confusion_png)
 from fer_models.onnx_model import default_model_path, EmotionModel
 import numpy as np
 
@@ -71,12 +73,11 @@ class StillImageClassifier:
 
         self.model = EmotionModel(model_path or default_model_path())
         self.extractor = FeatureExtractor(self.model.feature_type)
-        self.detector = FaceMeshDetector(static_image_mode=True, max_faces=1,
-                                         min_input_size=min_input_size)
+        self.detector = FaceMeshDetector(max_faces=1, min_input_size=min_input_size)
 
     def classify(self, rgb):
         """Return (label, probabilities) of the largest face, or (NO_FACE, None)."""
-        faces = self.detector.detect(rgb)
+        faces = self.detector.detect_still(rgb)
         if not faces:
             return NO_FACE, None
         face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])

@@ -93,6 +93,20 @@ class FaceMeshDetector:
             faces.append(DetectedFace(points, bbox_of(points, width, height)))
         return faces
 
+    def detect_still(self, rgb, frames=3):
+        """
+        Return the faces of a still image as the node sees it shown for a while.
+
+        In tracking mode, landmarks after the first frame come from a region
+        of interest refined by the previous frame, and differ noticeably from
+        a single-shot detection. Training and offline evaluation use this so
+        that they see the same landmarks as the live pipeline.
+        """
+        faces = []
+        for _ in range(frames):
+            faces = self.detect(rgb)
+        return faces
+
     def close(self):
         """Release the MediaPipe graph."""
         self._mesh.close()

@@ -34,15 +34,18 @@ def iou(box_a, box_b):
 class _Track:
     face_id: int
     box: tuple
-    last_seen: float
+    # Stamp of the first frame, since the track was last matched, without it.
+    missing_since: float = None
 
 
 class FaceTracker:
     """
     Assigns each detected face box the id of the track it overlaps most.
 
-    A track not matched for longer than ``timeout_s`` is forgotten, so a face
-    that leaves and comes back gets a new id. Ids start at 1 and only grow.
+    A track missing from the frames for longer than ``timeout_s`` (frame
+    time, from the first frame without it) is forgotten, so a face that
+    leaves and comes back gets a new id. A pause in processing does not
+    expire a face that is still there. Ids start at 1 and only grow.
     """
 
     def __init__(self, iou_threshold=0.3, timeout_s=0.5):
@@ -59,7 +62,8 @@ class FaceTracker:
 
     def update(self, boxes, now):
         """Return one face id per box in ``boxes`` seen at time ``now`` (s)."""
-        self._tracks = [t for t in self._tracks if now - t.last_seen <= self.timeout_s]
+        self._tracks = [t for t in self._tracks
+                        if t.missing_since is None or now - t.missing_since <= self.timeout_s]
         pairs = sorted(
             ((iou(track.box, box), ti, bi)
              for ti, track in enumerate(self._tracks)
@@ -74,11 +78,14 @@ class FaceTracker:
                 continue
             used_tracks.add(ti)
             track = self._tracks[ti]
-            track.box, track.last_seen = tuple(boxes[bi]), now
+            track.box, track.missing_since = tuple(boxes[bi]), None
             ids[bi] = track.face_id
+        for ti, track in enumerate(self._tracks):
+            if ti not in used_tracks and track.missing_since is None:
+                track.missing_since = now
         for bi, box in enumerate(boxes):
             if ids[bi] is None:
-                track = _Track(self._next_id, tuple(box), now)
+                track = _Track(self._next_id, tuple(box))
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[bi] = track.face_id

@@ -35,6 +35,9 @@ PARAMETERS = (
               min_value=0.1, max_value=240.0),
     ParamSpec('loop', True, 'Restart an image folder or video file at its end.'),
     ParamSpec('frame_id', 'camera', 'frame_id stamped on every image.'),
+    ParamSpec('wait_for_subscriber', True,
+              'Read no frame while nobody subscribes to the images, so that a folder or '
+              'file is not played into the void before the pipeline is up.'),
     ParamSpec('width', 640, 'Requested device width in pixels (0: device default).',
               min_value=0, max_value=7680),
     ParamSpec('height', 480, 'Requested device height in pixels (0: device default).',
@@ -104,6 +107,10 @@ class CameraNode(Node):
                 self._next_retry = 0.0
                 self._open()
             return
+        if self._params['wait_for_subscriber'] and self._publisher.get_subscription_count() == 0:
+            self._diagnostics.set_state(OK, f'{self._source.description}: waiting for a '
+                                        'subscriber')
+            return
         stamp = self.get_clock().now().to_msg()
         try:
             frame = self._source.read()
@@ -118,6 +125,7 @@ class CameraNode(Node):
         msg.header.frame_id = self._params['frame_id']
         self._publisher.publish(msg)
         self._diagnostics.count('frames_published')
+        self._diagnostics.set_state(OK, f'publishing {self._source.description}')
 
     def _apply_parameters(self, parameters):
         names = {p.name for p in parameters}

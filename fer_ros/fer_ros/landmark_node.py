@@ -23,6 +23,7 @@ from fer_ros.conversions import ConversionError, face_to_msg, image_to_rgb, stam
 from fer_ros.diagnostics import NodeDiagnostics, OK
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
 from fer_ros.runtime import run_node
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import Image
@@ -87,6 +88,9 @@ class LandmarkNode(Node):
             min_tracking_confidence=self._params['min_tracking_confidence'],
             refine_landmarks=self._params['refine_landmarks'],
             min_input_size=self._params['min_input_size'])
+        # The first frame through a new graph pays for its initialisation:
+        # pay it here rather than on the first camera frame.
+        self._detector.detect(np.zeros((240, 320, 3), np.uint8))
 
     def _on_image(self, msg):
         self._diagnostics.count('frames_received')

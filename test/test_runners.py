@@ -1,0 +1,70 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The runners: fer_pipeline (composed) and fer_launch (one process per node)."""
+
+import os
+import time
+
+from fer_msgs.msg import Emotion
+from fer_ros.bench import descendants, process_name
+from fer_ros.launcher import NODE_EXECUTABLES
+from fer_ros.runtime import EXIT_BAD_CONFIGURATION
+from ros_helpers import REPO
+import yaml
+
+CONFIG = f'{REPO}/config/fer.yaml'
+
+
+def test_composed_pipeline_on_the_sample_face(ros, start_node):
+    emotions = ros.record(Emotion, 'emotion')
+    pipeline = start_node('fer_pipeline', '--source', 'sample', '--ros-args',
+                          '--params-file', CONFIG)
+    assert ros.spin_until(lambda: len(emotions) >= 30, timeout=60.0, processes=[pipeline]), \
+        pipeline.output()[-3000:]
+    assert {e.face_id for e in emotions} == {emotions[0].face_id}, 'one moving face, one id'
+    # The sample is a smiling portrait (scikit-image astronaut).
+    assert emotions[-1].label == 'happy', [e.label for e in emotions]
+    assert emotions[-1].model_name == 'landmark_baseline'
+
+    image_topics = [name for name, types in ros.node.get_topic_names_and_types()
+                    if 'sensor_msgs/msg/Image' in types]
+    assert image_topics == ['/camera/image_raw'], image_topics
+
+
+def test_fer_launch_runs_every_node_and_stops_them_all(ros, start_node):
+    emotions = ros.record(Emotion, 'emotion')
+    launcher = start_node('fer_launch', '--params-file', CONFIG, '--source', 'sample')
+    assert ros.spin_until(lambda: len(emotions) >= 10, timeout=60.0, processes=[launcher]), \
+        launcher.output()[-3000:]
+    children = descendants(launcher.process.pid)
+    assert sorted(process_name(pid) for pid in children) == sorted(NODE_EXECUTABLES)
+    assert emotions[-1].label == 'happy'
+    assert launcher.stop() == 0
+    time.sleep(0.5)
+    assert not [pid for pid in children if os.path.exists(f'/proc/{pid}')], 'orphaned node'
+
+
+def test_fer_launch_stops_everything_when_a_node_fails(start_node, tmp_path):
+    with open(CONFIG) as config:
+        params = yaml.safe_load(config)
+    params['camera_node']['ros__parameters']['source'] = 'sample'
+    params['feature_buffer_node']['ros__parameters']['feature_type'] = 'dlib68:nonsense'
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text(yaml.safe_dump(params))
+    launcher = start_node('fer_launch', '--params-file', str(bad))
+    assert launcher.process.wait(timeout=30) == EXIT_BAD_CONFIGURATION
+    output = launcher.output()
+    assert "parameter 'feature_type'" in output
+    assert 'feature_buffer_node exited with code 2; stopping the pipeline' in output
