@@ -36,8 +36,7 @@ import time
 
 from fer_models.features import FeatureExtractor
 from fer_models.labels import canonical_label
-from fer_models.metrics import (
-    classification_report, format_report, save_confusion_png)
+from fer_models.metrics import classification_report, format_report, save_confusion_png
 from fer_models.onnx_model import default_model_path, EmotionModel
 import numpy as np
 

@@ -1,0 +1,250 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Training of the landmark-path classifier, with subject-independent evaluation.
+
+Usage: python -m fer_models.train landmark [--dataset taiwanese]
+       [--feature-type dlib68:coords+geometric] [--folds 5] [--out ONNX]
+       [--report JSON]      (or: ./fer train landmark ...)
+
+Every image is a still, so a training window is the image's per-frame
+features repeated (what the feature buffer node emits for a face that holds
+an expression); Gaussian noise of 5 % of each feature's spread is added
+during training. Evaluation is k-fold grouped by performer/subject; with
+``--early-stopping`` an inner validation split (also by performer) picks the
+epoch count. The shipped model is then trained on every performer (for the
+median chosen epoch count with early stopping).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+from fer_models.extract import extract
+from fer_models.features import FeatureExtractor
+from fer_models.labels import ALL_LABELS
+from fer_models.metrics import classification_report, format_report
+from fer_models.nets import parameter_count, WindowStatsMLP
+import numpy as np
+
+# Relative to the repository root, where ./fer runs.
+DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_baseline.onnx')
+
+
+def group_folds(groups, folds, seed):
+    """Return ``folds`` arrays of group names, shuffled with ``seed``."""
+    names = np.unique(groups)
+    np.random.default_rng(seed).shuffle(names)
+    return np.array_split(names, folds)
+
+
+def features_of(landmarks, extractor):
+    """Return (N, frame_dim) per-frame features of a LandmarkSet."""
+    return np.stack([extractor.frame(p, w, h)
+                     for p, (w, h) in zip(landmarks.points, landmarks.sizes)])
+
+
+def fit(features, targets, num_classes, epochs, seed, validation=None, check_every=10,
+        batch_size=64, noise=0.05, hidden=128, dropout=0.3):
+    """
+    Train a WindowStatsMLP; return (model, best epoch).
+
+    With ``validation`` (features, targets) the weights with the lowest
+    validation loss (checked every ``check_every`` epochs) are kept: with a
+    few validation performers, loss is a steadier guide than accuracy.
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
+    model = WindowStatsMLP(mean, std, num_classes, hidden, dropout)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    inputs = torch.as_tensor(features[:, None, :], dtype=torch.float32)
+    labels = torch.as_tensor(targets)
+    counts = np.bincount(targets, minlength=num_classes)
+    weights = torch.as_tensor(len(targets) / (num_classes * np.maximum(counts, 1)),
+                              dtype=torch.float32)
+    spread = torch.as_tensor(std, dtype=torch.float32) * noise
+    best = (float('inf'), 0, None)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(labels))
+        for start in range(0, len(labels), batch_size):
+            batch = order[start:start + batch_size]
+            noisy = inputs[batch] + torch.randn_like(inputs[batch]) * spread
+            loss = nn.functional.cross_entropy(model.logits(noisy), labels[batch],
+                                               weight=weights)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        if validation is not None and (epoch % check_every == 0 or epoch == epochs):
+            loss = validation_loss(model, *validation)
+            if loss < best[0]:
+                best = (loss, epoch, {k: v.clone() for k, v in model.state_dict().items()})
+    if best[2] is not None:
+        model.load_state_dict(best[2])
+    return model.eval(), (best[1] if validation is not None else epochs)
+
+
+def validation_loss(model, features, targets):
+    """Return the mean cross-entropy of the model on held-out features."""
+    import torch
+    from torch import nn
+
+    model.eval()
+    with torch.no_grad():
+        logits = model.logits(torch.as_tensor(features[:, None, :], dtype=torch.float32))
+        return float(nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
+
+
+def predict(model, features):
+    """Return the predicted class index of each feature row."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        windows = torch.as_tensor(features[:, None, :], dtype=torch.float32)
+        return model(windows).argmax(dim=1).numpy()
+
+
+def cross_validate(features, targets, groups, labels, folds, epochs, seed, early_stopping):
+    """Subject-independent k-fold; return (report dict, epochs used per fold)."""
+    predictions = np.empty_like(targets)
+    fold_accuracy, best_epochs = [], []
+    for index, test_groups in enumerate(group_folds(groups, folds, seed)):
+        test = np.isin(groups, test_groups)
+        validation = np.zeros_like(test)
+        if early_stopping:
+            inner = group_folds(groups[~test], folds - 1, seed + index)[0]
+            validation = np.isin(groups, inner) & ~test
+        train = ~test & ~validation
+        model, best_epoch = fit(
+            features[train], targets[train], len(labels), epochs, seed + index,
+            (features[validation], targets[validation]) if early_stopping else None)
+        predictions[test] = predict(model, features[test])
+        fold_accuracy.append(float((predictions[test] == targets[test]).mean()))
+        best_epochs.append(best_epoch)
+    report = classification_report([labels[t] for t in targets],
+                                   [labels[p] for p in predictions], labels)
+    report['fold_accuracy'] = [round(a, 4) for a in fold_accuracy]
+    report['accuracy_mean'] = round(float(np.mean(fold_accuracy)), 4)
+    report['accuracy_std'] = round(float(np.std(fold_accuracy)), 4)
+    return report, best_epochs
+
+
+def onnx_latency_ms(model, window_length, feature_dim, runs=500):
+    """Return the median onnxruntime latency of one window (1 thread), in ms."""
+    window = np.random.default_rng(0).normal(size=(1, window_length, feature_dim))
+    model.predict(window.astype(np.float32))
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        model.predict(window.astype(np.float32))
+        timings.append(1e3 * (time.perf_counter() - started))
+    return round(float(np.median(timings)), 4)
+
+
+def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, out,
+                   model_name, early_stopping=False, subset_groups=None):
+    """Cross-validate, train the final model, export it; return the report."""
+    import onnxruntime
+    import torch
+
+    from fer_models.export import export_onnx
+
+    torch.set_num_threads(1)
+    started = time.monotonic()
+    landmarks = extract(dataset)
+    found = landmarks.detected()
+    if subset_groups:
+        keep = np.isin(found.groups, np.unique(found.groups)[:subset_groups])
+        found = found.__class__(*(getattr(found, f)[keep] for f in found.__dict__))
+    extractor = FeatureExtractor(feature_type)
+    features = features_of(found, extractor)
+    labels = [label for label in ALL_LABELS if label in set(found.labels)]
+    targets = np.array([labels.index(label) for label in found.labels])
+    report, best_epochs = cross_validate(features, targets, found.groups, labels, folds,
+                                         epochs, seed, early_stopping)
+    final_epochs = int(np.median(best_epochs))
+    model, _ = fit(features, targets, len(labels), final_epochs, seed)
+    exported = export_onnx(
+        model, out, model_name=model_name, labels=labels, feature_type=extractor.name,
+        window_length=window_length, feature_dim=extractor.dim,
+        extra_metadata={'training_data': dataset,
+                        'cv_accuracy': f"{report['accuracy_mean']:.4f}"})
+    report.update({
+        'model_name': model_name, 'dataset': dataset, 'images': len(landmarks.found),
+        'images_with_face': int(landmarks.found.sum()),
+        'groups': int(len(np.unique(found.groups))),
+        'split': f'{folds}-fold grouped by performer/subject (subject-independent)'
+                 + (', inner validation split by performer for early stopping'
+                    if early_stopping else f', fixed {epochs} epochs'),
+        'windows': 'static images: the frame repeated over the window, 5 % feature noise '
+                   'while training',
+        'feature_type': extractor.name, 'feature_dim': extractor.dim,
+        'window_length': window_length, 'best_epochs': best_epochs,
+        'final_epochs': final_epochs, 'parameters': parameter_count(model),
+        'onnx_bytes': os.path.getsize(out), 'onnx_path': os.path.abspath(out),
+        'onnx_latency_ms_1_thread': onnx_latency_ms(exported, window_length, extractor.dim),
+        'train_seconds': round(time.monotonic() - started, 1), 'seed': seed,
+        'machine': {'cores': os.cpu_count(), 'python': platform.python_version(),
+                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__},
+        'date': datetime.date.today().isoformat(),
+    })
+    return report
+
+
+def main(argv=None):
+    """Train and evaluate a model; print the summary, write ONNX and report."""
+    parser = argparse.ArgumentParser(description='Train fer_models classifiers.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    landmark = commands.add_parser('landmark', help='landmark-path classifier')
+    landmark.add_argument('--dataset', default='taiwanese', choices=('taiwanese', 'ckplus48'))
+    landmark.add_argument('--feature-type', default='dlib68:coords+geometric')
+    landmark.add_argument('--window-length', type=int, default=8)
+    landmark.add_argument('--folds', type=int, default=5)
+    landmark.add_argument('--epochs', type=int, default=300,
+                          help='epochs (the most, with --early-stopping)')
+    landmark.add_argument('--early-stopping', action='store_true',
+                          help='stop on the loss of an inner validation split by performer')
+    landmark.add_argument('--seed', type=int, default=0)
+    landmark.add_argument('--model-name', default='landmark_baseline')
+    landmark.add_argument('--out', default=DEFAULT_OUT, help='ONNX path')
+    landmark.add_argument('--report', default=None, help='JSON report path')
+    landmark.add_argument('--subset-groups', type=int, default=None, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    report = train_landmark(options.dataset, options.feature_type, options.window_length,
+                            options.folds, options.epochs, options.seed, options.out,
+                            options.model_name, options.early_stopping,
+                            options.subset_groups)
+    print(format_report(report))
+    print(f"{options.folds}-fold subject-independent accuracy {report['accuracy_mean']:.3f} "
+          f"± {report['accuracy_std']:.3f} over {report['groups']} groups; "
+          f"{report['parameters']} parameters, {report['onnx_bytes'] / 1024:.0f} KiB ONNX, "
+          f"{report['onnx_latency_ms_1_thread']} ms per window; "
+          f"{report['train_seconds']} s; model: {options.out}")
+    if options.report:
+        with open(options.report, 'w') as out:
+            json.dump(report, out, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,116 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tracking, windows, smoothing and metrics: the pure logic behind the nodes."""
+
+from fer_models.metrics import classification_report, format_report
+from fer_models.smoothing import decide, ProbabilitySmoother
+from fer_models.tracking import FaceTracker, iou
+from fer_models.window import FaceWindows
+import numpy as np
+import pytest
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_tracker_keeps_ids_under_motion_and_separates_faces():
+    tracker = FaceTracker(iou_threshold=0.3, timeout_s=0.5)
+    assert tracker.update([(0, 0, 100, 100), (300, 0, 100, 100)], 0.0) == [1, 2]
+    # Both faces move a little and are listed in the other order.
+    assert tracker.update([(310, 5, 100, 100), (8, 4, 100, 100)], 0.033) == [2, 1]
+
+
+def test_tracker_expires_after_frames_without_the_face():
+    tracker = FaceTracker(timeout_s=0.5)
+    assert tracker.update([(0, 0, 100, 100)], 0.0) == [1]
+    assert tracker.update([], 0.1) == []
+    assert tracker.update([(0, 0, 100, 100)], 0.5) == [1]  # missing 0.4 s: kept
+    tracker.update([], 0.6)
+    assert tracker.update([(0, 0, 100, 100)], 1.2) == [2]  # missing 0.6 s: new id
+
+
+def test_tracker_survives_a_pause_in_processing():
+    tracker = FaceTracker(timeout_s=0.5)
+    tracker.update([(0, 0, 100, 100)], 0.0)
+    assert tracker.update([(2, 0, 100, 100)], 3.0) == [1]  # no frame between: same face
+
+
+def test_windows_fill_then_emit_every_stride():
+    windows = FaceWindows(window_length=3, stride=2, face_timeout_s=1.0)
+    emitted = [windows.push(7, np.full(2, i, np.float32), i * 0.1) for i in range(7)]
+    assert [e is not None for e in emitted] == [False, False, True, False, True, False, True]
+    np.testing.assert_array_equal(emitted[4][:, 0], [2, 3, 4])
+
+
+def test_windows_forget_stale_faces_and_reset_on_new_shapes():
+    windows = FaceWindows(window_length=2, face_timeout_s=1.0)
+    windows.push(1, np.zeros(3), 0.0)
+    windows.push(2, np.zeros(3), 0.9)
+    assert windows.forget_stale(1.5) == [1]
+    assert windows.face_ids == [2]
+    assert windows.push(2, np.zeros(4), 1.0) is None  # other feature size: new buffer
+
+
+def test_ema_smoothing_and_threshold():
+    smoother = ProbabilitySmoother('ema', alpha=0.5)
+    smoother.update(1, [1.0, 0.0])
+    probabilities, top = smoother.update(1, [0.0, 1.0])
+    np.testing.assert_allclose(probabilities, [0.5, 0.5])
+    assert decide(('a', 'b'), [0.2, 0.8], 1, threshold=0.5) == ('b', 0.8)
+    assert decide(('a', 'b'), [0.45, 0.55], 1, threshold=0.6)[0] == 'unknown'
+    other, _ = smoother.update(2, [0.0, 1.0])  # faces are smoothed separately
+    np.testing.assert_allclose(other, [0.0, 1.0])
+
+
+def test_majority_smoothing_votes_over_history():
+    smoother = ProbabilitySmoother('majority', history=3)
+    for probabilities in ([0.9, 0.1], [0.8, 0.2], [0.1, 0.9]):
+        _, top = smoother.update(1, probabilities)
+    assert top == 0
+    smoother.update(1, [0.2, 0.8])
+    _, top = smoother.update(1, [0.3, 0.7])
+    assert top == 1
+
+
+def test_smoother_forgets_faces():
+    smoother = ProbabilitySmoother('ema', alpha=0.1)
+    smoother.update(1, [1.0, 0.0])
+    smoother.forget_all_except([2])
+    probabilities, _ = smoother.update(1, [0.0, 1.0])
+    np.testing.assert_allclose(probabilities, [0.0, 1.0])
+
+
+@pytest.mark.parametrize('method, alpha, history',
+                         [('mean', 0.5, 1), ('ema', 0.0, 1), ('majority', 0.5, 0)])
+def test_smoother_rejects_bad_settings(method, alpha, history):
+    with pytest.raises(ValueError):
+        ProbabilitySmoother(method, alpha, history)
+
+
+def test_classification_report_by_hand():
+    truth = ['happy', 'happy', 'sad', 'sad', 'angry']
+    predicted = ['happy', 'sad', 'sad', 'unknown', 'angry']
+    report = classification_report(truth, predicted, ['happy', 'sad', 'angry'])
+    assert report['accuracy'] == 0.6
+    assert report['predicted_labels'] == ['happy', 'sad', 'angry', 'unknown']
+    assert report['confusion'] == [[1, 1, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0]]
+    assert report['per_class']['sad'] == {'precision': 0.5, 'recall': 0.5, 'f1': 0.5,
+                                          'support': 2}
+    # F1: happy 2/3, sad 1/2, angry 1.
+    assert report['macro_f1'] == pytest.approx((2 / 3 + 0.5 + 1) / 3, abs=1e-4)
+    assert 'accuracy=0.6' in format_report(report)
