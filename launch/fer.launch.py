@@ -59,6 +59,12 @@ def generate_launch_description():
                               description="camera_node 'source' override: /dev/videoN, an "
                               "image folder, a video file, 'sample' or 'none' (no "
                               'camera_node); empty keeps the YAML value'),
+        # Camera frames exceed Fast DDS's default shared-memory segment; see
+        # config/fastdds.xml. A profile chosen by the user wins.
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
+            'FASTDDS_DEFAULT_PROFILES_FILE',
+            default_value=os.path.join(get_package_share_directory('fer_ros'), 'config',
+                                       'fastdds.xml'))),
         # Privacy by default: no DDS traffic leaves the machine unless asked.
         SetEnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE',
                                EnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE',

@@ -213,7 +213,7 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             first.setdefault(name, (stamp, usage[0]))
             last[name] = (stamp, usage[0])
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
-    runner.send_signal(signal.SIGINT)
+    runner.send_signal(signal.SIGTERM)
     try:
         runner.wait(timeout=15)
     except subprocess.TimeoutExpired:

@@ -23,13 +23,14 @@ SIGTERM stops every node; if one node exits, the others are stopped too.
 """
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from fer_ros.runtime import default_params_file, executable
+from fer_ros.runtime import default_params_file, executable, use_fer_dds_profile
 
 NODE_EXECUTABLES = ('camera_node', 'landmark_node', 'feature_buffer_node',
                     'emotion_classifier_node')
@@ -48,6 +49,12 @@ def node_commands(params_file, source=None, camera=True):
     return commands
 
 
+def _die_with_parent():
+    """Ask Linux to SIGTERM this child when fer_launch dies, even by SIGKILL."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def main(argv=None):
     """Start the node processes and supervise them until one ends or a signal."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -60,10 +67,14 @@ def main(argv=None):
     if not os.path.isfile(params_file):
         parser.error(f'parameter file not found: {params_file}')
 
+    use_fer_dds_profile()
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    processes = [subprocess.Popen(c) for c in node_commands(params_file, options.source,
-                                                            not options.no_camera)]
+    # Explicit handlers: a supervisor started in the background inherits an
+    # ignored SIGINT, and must still stop its nodes.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    processes = [subprocess.Popen(c, preexec_fn=_die_with_parent)
+                 for c in node_commands(params_file, options.source, not options.no_camera)]
     code = 0
     try:
         while not stopping:
@@ -74,8 +85,6 @@ def main(argv=None):
                       f'code {ended[0].returncode}; stopping the pipeline', file=sys.stderr)
                 break
             time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
     finally:
         for process in processes:
             if process.poll() is None:

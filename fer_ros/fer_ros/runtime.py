@@ -28,6 +28,20 @@ from rclpy.executors import (
 EXIT_BAD_CONFIGURATION = 2
 
 
+DDS_PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+
+
+def use_fer_dds_profile():
+    """
+    Point Fast DDS at config/fastdds.xml unless the user chose a profile.
+
+    Camera frames are larger than Fast DDS's default shared-memory segment;
+    without the profile they are lost between processes on one machine.
+    """
+    profile = os.path.join(get_package_share_directory('fer_ros'), 'config', 'fastdds.xml')
+    os.environ.setdefault(DDS_PROFILE_VARIABLE, profile)
+
+
 def spin_nodes(node_factories, args=None, num_threads=None):
     """
     Create nodes from factories, spin them until shutdown, clean up.
@@ -36,6 +50,7 @@ def spin_nodes(node_factories, args=None, num_threads=None):
     multi-threaded executor so that a slow node does not stall the others.
     Returns the process exit code.
     """
+    use_fer_dds_profile()
     rclpy.init(args=args)
     nodes = []
     code = 0
