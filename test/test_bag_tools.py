@@ -29,20 +29,20 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(TAIWANESE),
 
 @pytest.fixture
 def labelled_bag(tmp_path):
-    """Build a bag of four posed images (2 happy, 2 surprise), 10 frames each."""
+    """Build a bag of four posed images (2 happy, 2 surprise), 10 frames each, 0.6 s gaps."""
     labels = tmp_path / 'labels.csv'
     labels.write_text('file,label\n0111b01.jpg,happy\n0211g07.jpg,surprise\n'
                       '0511b02.jpg,happy\n0611g01.jpg,surprise\n')
     bag = str(tmp_path / 'posed')
     assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out', bag,
-                           '--frames-per-image', '10', '--gap-frames', '6']) == 0
+                           '--frames-per-image', '10', '--gap-frames', '9']) == 0
     return bag
 
 
 def test_made_bag_is_standard_rosbag2(labelled_bag):
     with Reader(labelled_bag) as reader:
         topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
-    assert topics == {'/camera/image_raw': ('sensor_msgs/msg/Image', 64),
+    assert topics == {'/camera/image_raw': ('sensor_msgs/msg/Image', 76),
                       '/fer/ground_truth': ('fer_msgs/msg/Emotion', 40)}
     truths = [m for _, _, m in read_messages(labelled_bag, {'/fer/ground_truth'})]
     assert isinstance(truths[0], Emotion) and truths[0].label == 'happy'
@@ -52,14 +52,14 @@ def test_bag_eval_replays_through_the_pipeline_and_records(labelled_bag, tmp_pat
     recorded = str(tmp_path / 'answers')
     report = bag_tools.evaluate_bag(labelled_bag, mode='composed', rate='max',
                                     record=recorded)
-    assert report['frames'] == 64 and report['frames_without_answer'] == 0
+    assert report['frames'] == 76 and report['frames_without_answer'] == 0
     # window_length 8: 3 windows per image shown for 10 frames.
     assert report['n'] == 12
     assert report['accuracy'] == 1.0, report['confusion']
     assert report['latency_ms']['median'] > 0
     with Reader(recorded) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
-    assert counts == {'/fer/landmarks': 64, '/emotion': 12}
+    assert counts == {'/fer/landmarks': 76, '/emotion': 12}
 
 
 def test_bag_errors_are_reported(tmp_path, capsys):
