@@ -213,8 +213,13 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
 
 def main(argv=None):
     """Train and evaluate a model; print the summary, write ONNX and report."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['ean']:
+        from fer_models.distill import main as ean_main
+        return ean_main(argv[1:])
     parser = argparse.ArgumentParser(description='Train fer_models classifiers.')
     commands = parser.add_subparsers(dest='command', required=True)
+    commands.add_parser('ean', help='appearance-path EAN on FER2013 (./fer train ean --help)')
     landmark = commands.add_parser('landmark', help='landmark-path classifier')
     landmark.add_argument('--dataset', default='taiwanese', choices=('taiwanese', 'ckplus48'))
     landmark.add_argument('--feature-type', default='dlib68:coords+geometric')

@@ -1,0 +1,367 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Training of the appearance path on FER2013: teacher, EAN, iterative distillation.
+
+Usage (``./fer train ean ...`` runs ``python -m fer_models.train ean ...``)::
+
+    ./fer train ean fit teacher --epochs 12          # teacher CNN, hard labels
+    ./fer train ean fit ean_nokd --epochs 12         # EAN, hard labels (no KD)
+    ./fer train ean fit ean_noatt --epochs 12        # EAN without attention
+    ./fer train ean distill --teacher teacher --rounds 2 --epochs 12
+    ./fer train ean report                           # study, ONNX export, model card data
+    ./fer train ean all --epochs 12                  # all of the above in order
+
+Every run lives in ``~/.cache/fer_ros/ean/runs/<name>/`` (``last.pt`` after
+every epoch, ``best.pt`` by validation accuracy, ``result.json``); running
+the same command again resumes an interrupted run and skips a finished one.
+Model selection uses a validation split held out of FER2013 train; the test
+split is only evaluated once a run is finished, for the report.
+
+Distillation: round r trains a fresh EAN with the KD loss against the best
+checkpoint of round r - 1 (round 1: ``--teacher``). The teacher's logits are
+computed once per round on the un-augmented training crops and on their
+mirror images and reused for the augmented crops (small affine jitter keeps
+the expression): on two CPU cores this makes a KD epoch cost what a plain
+student epoch costs.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from fer_models.ean import build_model, kd_loss, parameter_count
+from fer_models.fer2013 import load_fer2013
+import numpy as np
+import torch
+from torch.nn import functional
+
+KINDS = {'teacher': 'teacher', 'ean_nokd': 'ean', 'ean_noatt': 'ean_noatt'}
+
+
+def runs_dir():
+    """Return the folder of training runs (outside the repository)."""
+    base = os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache'))
+    return os.path.join(base, 'fer_ros', 'ean', 'runs')
+
+
+def to_tensor(images):
+    """Return (N, 1, 48, 48) float32 in [0, 1] from (N, 48, 48) uint8."""
+    return torch.as_tensor(images, dtype=torch.float32)[:, None] / 255.0
+
+
+def augment(batch, generator, rotation_deg=10.0, scale=0.1, shift=0.08):
+    """
+    Return (randomly flipped and affinely jittered batch, flip mask).
+
+    One batched affine_grid/grid_sample: rotation, scale and shift drawn
+    uniformly per crop, horizontal flip with probability 1/2.
+    """
+    n = batch.shape[0]
+
+    def uniform(limit):
+        return (torch.rand(n, generator=generator) * 2 - 1) * limit
+
+    angle = uniform(math.radians(rotation_deg))
+    zoom = 1 + uniform(scale)
+    flip = torch.rand(n, generator=generator) < 0.5
+    sign = torch.where(flip, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = torch.cos(angle) / zoom * sign
+    theta[:, 0, 1] = -torch.sin(angle) / zoom
+    theta[:, 1, 0] = torch.sin(angle) / zoom * sign
+    theta[:, 1, 1] = torch.cos(angle) / zoom
+    theta[:, 0, 2] = uniform(shift)
+    theta[:, 1, 2] = uniform(shift)
+    grid = functional.affine_grid(theta, list(batch.shape), align_corners=False)
+    return functional.grid_sample(batch, grid, padding_mode='border', align_corners=False), flip
+
+
+def predict_logits(model, images, batch_size=512):
+    """Return the logits of (N, 48, 48) uint8 crops (eval mode)."""
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            outputs.append(model.logits(to_tensor(images[start:start + batch_size])))
+    return torch.cat(outputs) if outputs else torch.zeros(0, 7)
+
+
+def accuracy(model, crops):
+    """Return the accuracy of a model on a CropSet."""
+    predictions = predict_logits(model, crops.images).argmax(dim=1).numpy()
+    return float((predictions == crops.targets).mean())
+
+
+def learning_rate(step, total_steps, warmup_steps, peak):
+    """Return the learning rate: linear warm-up, then cosine decay to zero."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * peak * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def load_model(path):
+    """Return (model in eval mode, checkpoint dict) of a saved checkpoint."""
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    model = build_model(checkpoint['kind'], mean=checkpoint['mean'], std=checkpoint['std'])
+    model.load_state_dict(checkpoint['model'])
+    return model.eval(), checkpoint
+
+
+def format_duration(seconds):
+    """Return seconds as h:mm:ss."""
+    seconds = int(max(0, seconds))
+    return f'{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}'
+
+
+def teacher_soft_targets(teacher_path, images):
+    """Return (logits of the crops, logits of their mirror images) of a checkpoint."""
+    teacher, _ = load_model(teacher_path)
+    return (predict_logits(teacher, images),
+            predict_logits(teacher, np.ascontiguousarray(images[:, :, ::-1])))
+
+
+def fit(name, kind, data, epochs, *, teacher=None, temperature=4.0, alpha=0.5, batch_size=128,
+        peak_lr=3e-3, weight_decay=5e-4, seed=0, max_batches=None, directory=None, log=print):
+    """
+    Train (or resume, or skip if finished) one run; return its result dict.
+
+    data: (train, validation, test) CropSets. teacher: checkpoint path for
+    the KD loss (None: cross-entropy only). max_batches limits batches per
+    epoch (smoke tests, timing).
+    """
+    train, validation, test = data
+    directory = directory or os.path.join(runs_dir(), name)
+    os.makedirs(directory, exist_ok=True)
+    result_path = os.path.join(directory, 'result.json')
+    if os.path.isfile(result_path):
+        with open(result_path) as handle:
+            result = json.load(handle)
+        if result.get('epochs') == epochs and max_batches is None:
+            log(f'{name}: finished earlier (test accuracy {result["test_accuracy"]:.4f}); '
+                f'delete {directory} to retrain')
+            return result
+    mean = float(train.images.mean() / 255.0)
+    std = float(train.images.std() / 255.0)
+    torch.manual_seed(seed)
+    model = build_model(kind, mean=mean, std=std)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=weight_decay)
+    config = {'name': name, 'kind': kind, 'epochs': epochs, 'batch_size': batch_size,
+              'peak_lr': peak_lr, 'weight_decay': weight_decay, 'seed': seed,
+              'teacher': teacher, 'temperature': temperature if teacher else None,
+              'alpha': alpha if teacher else None, 'train_size': len(train.targets),
+              'validation_size': len(validation.targets)}
+    state = {'epoch': 0, 'history': [], 'best_accuracy': -1.0, 'best_epoch': 0}
+    last_path = os.path.join(directory, 'last.pt')
+    best_path = os.path.join(directory, 'best.pt')
+    if os.path.isfile(last_path) and max_batches is None:
+        checkpoint = torch.load(last_path, map_location='cpu', weights_only=False)
+        if checkpoint['kind'] != kind or checkpoint['config'].get('teacher') != teacher:
+            raise ValueError(f'{last_path} belongs to another configuration; delete {directory}')
+        model.load_state_dict(checkpoint['model'])
+        optimiser.load_state_dict(checkpoint['optimiser'])
+        state = checkpoint['state']
+        log(f"{name}: resuming after epoch {state['epoch']} of {epochs}")
+    soft = teacher_soft_targets(teacher, train.images) if teacher else None
+    images = torch.as_tensor(train.images)
+    targets = torch.as_tensor(train.targets)
+    steps_per_epoch = math.ceil(len(targets) / batch_size)
+    if max_batches:
+        steps_per_epoch = min(steps_per_epoch, max_batches)
+    total_steps = steps_per_epoch * epochs
+    warmup_steps = min(steps_per_epoch, max(1, total_steps // 10))
+    generator = torch.Generator().manual_seed(seed + 1000 * state['epoch'])
+    run_started = time.monotonic()
+    done_at_start = state['epoch']
+    for epoch in range(state['epoch'] + 1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(targets), generator=generator)
+        started = time.monotonic()
+        loss_sum, seen = 0.0, 0
+        for step in range(steps_per_epoch):
+            rows = order[step * batch_size:(step + 1) * batch_size]
+            crops, flip = augment(images[rows].float()[:, None] / 255.0, generator)
+            for group in optimiser.param_groups:
+                group['lr'] = learning_rate((epoch - 1) * steps_per_epoch + step, total_steps,
+                                            warmup_steps, peak_lr)
+            logits = model.logits(crops)
+            if soft is None:
+                loss = functional.cross_entropy(logits, targets[rows])
+            else:
+                teacher_logits = torch.where(flip[:, None], soft[1][rows], soft[0][rows])
+                loss = kd_loss(logits, teacher_logits, targets[rows], temperature, alpha)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            loss_sum += loss.item() * len(rows)
+            seen += len(rows)
+            if (step + 1) % 50 == 0 or step + 1 == steps_per_epoch:
+                elapsed = time.monotonic() - started
+                per_step = elapsed / (step + 1)
+                done = (epoch - 1 - done_at_start) * steps_per_epoch + step + 1
+                remaining = (total_steps - (epoch - 1) * steps_per_epoch - step - 1)
+                run_rate = (time.monotonic() - run_started) / done
+                log(f'{name} epoch {epoch}/{epochs} batch {step + 1}/{steps_per_epoch} '
+                    f'loss {loss_sum / seen:.4f} {1e3 * per_step:.0f} ms/batch, '
+                    f'epoch ETA {format_duration(per_step * (steps_per_epoch - step - 1))}, '
+                    f'run ETA {format_duration(run_rate * remaining)}')
+        epoch_seconds = time.monotonic() - started
+        val_accuracy = accuracy(model, validation)
+        state['epoch'] = epoch
+        state['history'].append({'epoch': epoch, 'train_loss': round(loss_sum / seen, 4),
+                                 'validation_accuracy': round(val_accuracy, 4),
+                                 'seconds': round(epoch_seconds, 1)})
+        checkpoint = {'kind': kind, 'mean': mean, 'std': std, 'config': config,
+                      'model': model.state_dict(), 'optimiser': optimiser.state_dict(),
+                      'state': state}
+        if val_accuracy > state['best_accuracy']:
+            state['best_accuracy'], state['best_epoch'] = val_accuracy, epoch
+            torch.save(checkpoint, best_path + '.tmp')
+            os.replace(best_path + '.tmp', best_path)
+        torch.save(checkpoint, last_path + '.tmp')
+        os.replace(last_path + '.tmp', last_path)
+        log(f'{name} epoch {epoch}/{epochs}: validation accuracy {val_accuracy:.4f} '
+            f"(best {state['best_accuracy']:.4f} at epoch {state['best_epoch']}), "
+            f'{epoch_seconds:.0f} s')
+    best, _ = load_model(best_path)
+    result = {**config, 'best_epoch': state['best_epoch'],
+              'validation_accuracy': round(state['best_accuracy'], 4),
+              'test_accuracy': round(accuracy(best, test), 4),
+              'parameters': parameter_count(best), 'history': state['history'],
+              'seconds_per_epoch': round(float(np.median(
+                  [h['seconds'] for h in state['history']])), 1),
+              'threads': torch.get_num_threads(), 'checkpoint': best_path}
+    if max_batches is None:
+        with open(result_path, 'w') as handle:
+            json.dump(result, handle, indent=1)
+    log(f"{name}: best validation accuracy {result['validation_accuracy']:.4f} at epoch "
+        f"{result['best_epoch']}, test accuracy {result['test_accuracy']:.4f}")
+    return result
+
+
+def distill(data, teacher, rounds, epochs, temperature, alpha, seed=0, root=None, **options):
+    """
+    Run iterative teacher-student rounds; return the list of round results.
+
+    Round r is the run ``ean_kd_r<r>`` (in ``root`` if given, else runs_dir()).
+    """
+    results = []
+    for round_index in range(1, rounds + 1):
+        name = f'ean_kd_r{round_index}'
+        result = fit(name, 'ean', data, epochs, teacher=teacher, temperature=temperature,
+                     alpha=alpha, seed=seed + round_index,
+                     directory=os.path.join(root, name) if root else None, **options)
+        result['round'] = round_index
+        results.append(result)
+        teacher = result['checkpoint']
+    return results
+
+
+def teacher_checkpoint(name):
+    """Return the best.pt of a run name, or ``name`` itself if it is a file."""
+    if os.path.isfile(name):
+        return name
+    path = os.path.join(runs_dir(), name, 'best.pt')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'no checkpoint {path}: train it first (./fer train ean fit '
+                                f'{name})')
+    return path
+
+
+def time_batches(kind, data, batches=10, batch_size=128):
+    """Return seconds per training batch of a fresh model (after one warm-up batch)."""
+    train = data[0]
+    model = build_model(kind)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.as_tensor(train.images[:batch_size * (batches + 1)])
+    targets = torch.as_tensor(train.targets[:batch_size * (batches + 1)])
+    model.train()
+    started = None
+    for index in range(batches + 1):
+        if index == 1:
+            started = time.monotonic()
+        rows = slice(index * batch_size, (index + 1) * batch_size)
+        crops, _ = augment(images[rows].float()[:, None] / 255.0, generator)
+        loss = functional.cross_entropy(model.logits(crops), targets[rows])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return (time.monotonic() - started) / batches
+
+
+def main(argv=None):
+    """Command line of ``./fer train ean``."""
+    parser = argparse.ArgumentParser(prog='fer train ean',
+                                     description='Appearance path (EAN) training on FER2013.')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--validation-share', type=float, default=0.1)
+    commands = parser.add_subparsers(dest='command', required=True)
+    fit_parser = commands.add_parser('fit', help='train one model on hard labels')
+    fit_parser.add_argument('name', choices=sorted(KINDS))
+    distill_parser = commands.add_parser('distill', help='iterative teacher-student rounds')
+    distill_parser.add_argument('--teacher', default='teacher',
+                                help='run name or checkpoint of the first teacher')
+    distill_parser.add_argument('--rounds', type=int, default=2)
+    all_parser = commands.add_parser('all', help='teacher, ablations, distillation, report')
+    all_parser.add_argument('--rounds', type=int, default=2)
+    for sub in (fit_parser, distill_parser, all_parser):
+        sub.add_argument('--epochs', type=int, default=12)
+        sub.add_argument('--batch-size', type=int, default=128)
+        sub.add_argument('--lr', type=float, default=3e-3, help='peak learning rate (AdamW)')
+    for sub in (distill_parser, all_parser):
+        sub.add_argument('--temperature', type=float, default=4.0)
+        sub.add_argument('--alpha', type=float, default=0.5, help='weight of the hard-label CE')
+    time_parser = commands.add_parser('time', help='seconds per batch and epoch estimate')
+    time_parser.add_argument('--batches', type=int, default=10)
+    report_parser = commands.add_parser('report', help='study report, ONNX export')
+    from fer_models.ean_study import add_arguments, write_study
+    add_arguments(report_parser)
+    options = parser.parse_args(argv)
+    torch.set_num_threads(options.threads)
+    data = load_fer2013(options.validation_share, options.seed)
+    if options.command == 'time':
+        for kind in ('teacher', 'ean', 'ean_noatt'):
+            seconds = time_batches(kind, data, options.batches)
+            batches = math.ceil(len(data[0].targets) / 128)
+            print(f'{kind}: {1e3 * seconds:.0f} ms per batch of 128, about '
+                  f'{seconds * batches:.0f} s per epoch ({batches} batches, '
+                  f'{options.threads} thread(s))')
+        return 0
+    if options.command == 'report':
+        write_study(options, data)
+        return 0
+    common = {'batch_size': options.batch_size, 'peak_lr': options.lr, 'seed': options.seed}
+    if options.command == 'fit':
+        fit(options.name, KINDS[options.name], data, options.epochs, **common)
+    elif options.command == 'distill':
+        distill(data, teacher_checkpoint(options.teacher), options.rounds, options.epochs,
+                options.temperature, options.alpha, **common)
+    else:
+        for name in ('teacher', 'ean_nokd', 'ean_noatt'):
+            fit(name, KINDS[name], data, options.epochs, **common)
+        distill(data, teacher_checkpoint('teacher'), options.rounds, options.epochs,
+                options.temperature, options.alpha, **common)
+        write_study(parser.parse_args(['report']), data)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
