@@ -42,8 +42,8 @@ def main(argv=None):
     parser.add_argument('--params-file', default=None,
                         help='YAML parameter file (default: the installed config/fer.yaml)')
     parser.add_argument('--mode', choices=sorted(RUNNERS), default='composed',
-                        help='all nodes in one process (composed, lowest latency) or one '
-                        'process per node (processes)')
+                        help='all nodes in one process (composed, default: least memory) or '
+                        'one process per node (processes: spreads over the cores)')
     parser.add_argument('--duration', type=float, default=0.0,
                         help='seconds to run (default: until Ctrl-C)')
     options = parser.parse_args(argv)

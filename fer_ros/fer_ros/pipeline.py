@@ -17,7 +17,7 @@ fer_pipeline: the four nodes composed in one process (lowest latency).
 
     fer_pipeline [--source SRC] --ros-args --params-file config/fer.yaml
 
-Nodes share a multi-threaded executor; parameters come from the same YAML as
+Nodes share a single-threaded executor; parameters come from the same YAML as
 the multi-process launch (each node reads its own section).
 """
 
