@@ -49,3 +49,17 @@ def start_node(tmp_path):
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope='session')
+def astronaut():
+    """Return the real astronaut portrait (RGB) and its detected face."""
+    from fer_models.landmarks import FaceMeshDetector
+    from skimage import data
+
+    image = data.astronaut()
+    detector = FaceMeshDetector()
+    faces = detector.detect_still(image)
+    detector.close()
+    assert len(faces) == 1
+    return image, faces[0]

@@ -31,6 +31,21 @@ ASTRONAUT_LANDMARKS = os.path.join(REPO, 'fer_models', 'test', 'fixtures',
                                    'astronaut_landmarks.npz')
 
 
+def shipped_model_contract():
+    """Return (feature_type, window_length) of the shipped default model."""
+    from fer_models.onnx_model import default_model_path, EmotionModel
+    model = EmotionModel(default_model_path())
+    return model.feature_type, model.window_length
+
+
+FEATURE_TYPE, WINDOW_LENGTH = shipped_model_contract()
+
+
+def statuses_of(diagnostics, node_name):
+    """Return the DiagnosticStatus list a node published on /diagnostics."""
+    return [s for array in diagnostics for s in array.status if s.name.endswith(node_name)]
+
+
 def executable(name):
     """Return the installed path of a fer_ros executable."""
     from fer_ros.runtime import executable as installed

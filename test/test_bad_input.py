@@ -16,32 +16,13 @@
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_models.features import FeatureExtractor
-from fer_models.landmarks import FaceMeshDetector
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import face_to_msg, numpy_to_image, window_to_msg
 import numpy as np
 import pytest
+from ros_helpers import FEATURE_TYPE, statuses_of, WINDOW_LENGTH
 from sensor_msgs.msg import Image
-from skimage import data
 from std_msgs.msg import Header
-
-FEATURE_TYPE = 'dlib68:coords+geometric'
-
-
-@pytest.fixture(scope='module')
-def astronaut():
-    """Return the real astronaut portrait (RGB) and its detected face."""
-    image = data.astronaut()
-    detector = FaceMeshDetector()
-    faces = detector.detect_still(image)
-    detector.close()
-    assert len(faces) == 1
-    return image, faces[0]
-
-
-def statuses_of(diagnostics, node_name):
-    """Return the DiagnosticStatus list a node published."""
-    return [s for array in diagnostics for s in array.status if s.name.endswith(node_name)]
 
 
 def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
@@ -120,13 +101,17 @@ def test_classifier_survives_bad_windows(ros, start_node, astronaut):
     ros.wait_for_subscribers(publisher, processes=[node])
     extractor = FeatureExtractor(FEATURE_TYPE)
     frame = extractor.frame(face.points, image.shape[1], image.shape[0])
-    window = extractor.window(np.tile(frame, (8, 1)))
+    window = extractor.window(np.tile(frame, (WINDOW_LENGTH, 1)))
     wrong_dim = window_to_msg(window[:, :-1], 1, FEATURE_TYPE, Header())
-    wrong_length = window_to_msg(window[:5], 1, FEATURE_TYPE, Header())
-    wrong_type = window_to_msg(window, 1, 'mesh468:coords', Header())
+    wrong_length = window_to_msg(window[:WINDOW_LENGTH - 1], 1, FEATURE_TYPE, Header())
+    wrong_type = window_to_msg(window, 1, 'no_such_layout:coords', Header())
     nan_window = window_to_msg(np.full_like(window, np.nan), 1, FEATURE_TYPE, Header())
     lying = window_to_msg(window, 1, FEATURE_TYPE, Header())
     lying.feature_dim += 1
+    # The first window the node takes is logged; later ones are counted.
+    wrong_dim_error = f'feature_dim {extractor.dim - 1} (model wants {extractor.dim})'
+    assert ros.spin_until(lambda: publisher.publish(wrong_dim) or wrong_dim_error in
+                          node.output(), timeout=10.0, processes=[node])
     for msg in [wrong_dim, wrong_length, wrong_type, nan_window, lying] * 100:
         publisher.publish(msg)
     ros.spin_for(0.5)
@@ -135,17 +120,24 @@ def test_classifier_survives_bad_windows(ros, start_node, astronaut):
     assert ros.spin_until(lambda: emotions, timeout=10.0, processes=[node])
     assert emotions[0].label == 'happy'  # the astronaut smiles
     assert node.alive()
-    assert f'feature_dim {extractor.dim - 1} (model wants {extractor.dim})' in node.output()
+    assert node.output().count(wrong_dim_error) == 1, 'logged once, then counted'
 
 
-def test_classifier_without_its_model_reports_and_keeps_running(ros, start_node, tmp_path):
-    missing = str(tmp_path / 'no_such_model.onnx')
+@pytest.mark.parametrize('problem', ['missing', 'corrupt'])
+def test_classifier_without_a_usable_model_names_the_file_and_keeps_running(
+        ros, start_node, tmp_path, problem):
+    path = str(tmp_path / 'model.onnx')
+    if problem == 'corrupt':
+        with open(path, 'wb') as corrupt:
+            corrupt.write(b'not an onnx model' * 100)
     diagnostics = ros.record(DiagnosticArray, '/diagnostics')
-    node = start_node('emotion_classifier_node', '--ros-args', '-p', f'model_path:={missing}')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', f'model_path:={path}')
     assert ros.spin_until(lambda: statuses_of(diagnostics, 'emotion_classifier_node'),
                           timeout=15.0, processes=[node])
     status = statuses_of(diagnostics, 'emotion_classifier_node')[-1]
-    assert status.level == DiagnosticStatus.ERROR and missing in status.message
-    assert f'model file not found: {missing}' in node.output()
+    assert status.level == DiagnosticStatus.ERROR and path in status.message
+    expected = {'missing': f'model file not found: {path}',
+                'corrupt': f'cannot load ONNX model {path}'}[problem]
+    assert expected in node.output()
     ros.spin_for(1.0)
     assert node.alive()

@@ -147,3 +147,19 @@ def test_four_node_processes_recognise_posed_expressions(ros, start_node, tmp_pa
             assert np.isnan(emotion.valence) and np.isnan(emotion.arousal)
     assert [s.data for s in labels] == [e.label for e in emotions]
     assert all(node.alive() for node in nodes)
+    assert_only_camera_publishes_pixels(graph)
+
+
+PIXEL_TYPES = {'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage'}
+
+
+def assert_only_camera_publishes_pixels(graph):
+    """Privacy: images never leave camera_node and landmark_node's input."""
+    published = {name: {t for _, types in graph.get_publisher_names_and_types_by_node(name, '/')
+                        for t in types}
+                 for name in ('camera_node', 'landmark_node', 'feature_buffer_node',
+                              'emotion_classifier_node')}
+    assert 'sensor_msgs/msg/Image' in published['camera_node']
+    for name in ('landmark_node', 'feature_buffer_node', 'emotion_classifier_node'):
+        assert published[name], f'{name} not found in the graph'
+        assert not published[name] & PIXEL_TYPES, f'{name} publishes pixels: {published[name]}'

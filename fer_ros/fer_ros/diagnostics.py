@@ -30,6 +30,8 @@ class NodeDiagnostics:
     The level is the worse of the node's declared state (``set_state``) and
     the bad inputs seen since the last report (WARN). Each kind of bad input
     is logged at most once per ``log_period_s``; all of them are counted.
+    Every counter is reported as a total and as a rate over the last period
+    (``<name>_per_s``).
     """
 
     def __init__(self, node, period_s=1.0, log_period_s=5.0):
@@ -40,6 +42,7 @@ class NodeDiagnostics:
         self._timer = node.create_timer(period_s, self.publish)
         self._state = (OK, 'starting')
         self._counters = {}
+        self._counters_at_report = {}
         self._values = {}
         self._errors_since_report = 0
         self._last_error = ''
@@ -78,7 +81,9 @@ class NodeDiagnostics:
             level = WARN
             message = (f'{self._errors_since_report} bad input(s) in the last {elapsed:.1f} s; '
                        f'last: {self._last_error}')
-        values = {**{k: str(v) for k, v in self._counters.items()},
+        rates = {f'{k}_per_s': f'{(v - self._counters_at_report.get(k, 0)) / elapsed:.1f}'
+                 for k, v in self._counters.items()}
+        values = {**{k: str(v) for k, v in self._counters.items()}, **rates,
                   **{k: str(v) for k, v in self._values.items()}}
         return DiagnosticStatus(
             level=level, name=self._node.get_fully_qualified_name(), message=message,
@@ -92,4 +97,5 @@ class NodeDiagnostics:
         array.status = [self.status()]
         self._publisher.publish(array)
         self._errors_since_report = 0
+        self._counters_at_report = dict(self._counters)
         self._last_report = time.monotonic()

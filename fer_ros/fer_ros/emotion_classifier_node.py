@@ -94,6 +94,7 @@ class EmotionClassifierNode(Node):
                                    self._params['majority_window'])
 
     def _on_window(self, msg):
+        self._diagnostics.count('windows_received')
         if self._model is None:
             self._diagnostics.bad_input('window', 'no model loaded')
             return

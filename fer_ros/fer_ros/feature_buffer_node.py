@@ -58,6 +58,7 @@ class FeatureBufferNode(Node):
         self.add_post_set_parameters_callback(self._apply_parameters)
 
     def _on_landmarks(self, msg):
+        self._diagnostics.count('landmark_arrays_received')
         now = stamp_to_seconds(msg.header.stamp)
         for face in msg.faces:
             try:
