@@ -24,8 +24,12 @@ emotions per second per face, the share of camera frames the landmark node
 dropped (keep-latest) and the latency drift between the first and last third
 of the run. CPU and RSS of every pipeline process are read from /proc.
 
+RSS growth compares the total RSS of the run's last tenth with its first.
+
 Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
        [--out DIR]  (writes bench.json, bench.md, latency_histogram.png)
+       ./fer bench --soak S   (one long processes-1face-30fps run: memory
+                               growth and latency drift over S seconds)
 """
 
 import argparse
@@ -199,11 +203,13 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
     start = time.monotonic()
     first, last = {}, {}
     rss_peak = {}
+    rss_timeline = []  # (seconds since start, total RSS MB of the pipeline)
     while probe.poll() is None:
         time.sleep(0.5)
         if time.monotonic() - start < warmup_s:
             continue
         pids = [runner.pid] if scenario.mode == 'composed' else descendants(runner.pid)
+        total_rss = 0.0
         for pid in pids:
             usage = cpu_and_rss(pid)
             name = process_name(pid)
@@ -213,6 +219,8 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             first.setdefault(name, (stamp, usage[0]))
             last[name] = (stamp, usage[0])
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
+            total_rss += usage[1]
+        rss_timeline.append((round(time.monotonic() - start, 1), round(total_rss, 1)))
     runner.send_signal(signal.SIGTERM)
     try:
         runner.wait(timeout=15)
@@ -221,10 +229,20 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
         runner.wait()
     with open(probe_out) as probe_file:
         recorded = json.load(probe_file)
-    return summarise(scenario, recorded, duration_s, first, last, rss_peak)
+    return summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timeline)
 
 
-def summarise(scenario, recorded, duration_s, first, last, rss_peak):
+def rss_growth_percent(rss_timeline):
+    """Return how much the mean total RSS of the last tenth exceeds the first's."""
+    totals = np.asarray([total for _, total in rss_timeline])
+    if len(totals) < 2:
+        return None
+    tenth = max(1, len(totals) // 10)
+    start, end = totals[:tenth].mean(), totals[-tenth:].mean()
+    return round(float(100.0 * (end - start) / start), 2) if start > 0 else None
+
+
+def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timeline):
     """Turn probe samples and /proc readings into the scenario's results."""
     samples = recorded['samples']
     latency = [s[2] for s in samples]
@@ -261,6 +279,8 @@ def summarise(scenario, recorded, duration_s, first, last, rss_peak):
         'dropped_frame_ratio': round(1.0 - done / sent, 3) if sent > 0 else None,
         'processes': processes,
         'total_rss_mb': round(sum(p['rss_mb'] for p in processes.values()), 1),
+        'rss_growth_percent': rss_growth_percent(rss_timeline),
+        'rss_timeline_mb': rss_timeline,
         'latencies_ms': [round(v, 2) for v in latency],
     }
 
@@ -289,8 +309,8 @@ def markdown(report):
         f"Model: shipped default. {report['duration_s']:g} s measured after "
         f"{report['warmup_s']:g} s warm-up per scenario.", '',
         '| scenario | latency median / p95 / p99 ms | drift ms | emotions/s per face '
-        '| dropped frames | CPU % per process | total RSS MB |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
+        '| dropped frames | CPU % per process | total RSS MB | RSS growth |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ]
     for result in report['scenarios']:
         lat = result['latency_ms']
@@ -302,11 +322,12 @@ def markdown(report):
             f"| {result['latency_drift_ms']} "
             f"| {', '.join(map(str, result['output_fps_per_face'])) or '0'} "
             f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} | {cpu} "
-            f"| {result['total_rss_mb']} |")
+            f"| {result['total_rss_mb']} | {result['rss_growth_percent']} % |")
     lines += ['', 'Latency: source frame stamp (camera_node) to reception by a separate '
               'subscriber process. Dropped frames: camera frames the landmark node skipped '
               'because a newer one had arrived (keep-latest). Drift: median latency of the '
-              "run's last third minus its first third.", '']
+              "run's last third minus its first third. RSS growth: mean total RSS of the "
+              "run's last tenth against its first tenth.", '']
     return '\n'.join(lines)
 
 
@@ -340,11 +361,19 @@ def main(argv=None):
                         help=f"subset of: {' '.join(s.name for s in SCENARIOS)}")
     parser.add_argument('--out', default='bench_out', help='output folder (default bench_out)')
     parser.add_argument('--json', default=None, help='JSON path (default OUT/bench.json)')
+    parser.add_argument('--soak', type=float, default=None, metavar='S',
+                        help='one run of S seconds (processes-1face-30fps unless '
+                        '--scenarios says otherwise) for memory growth and latency drift')
     parser.add_argument('--probe', help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.probe:
         run_probe(options.probe, options.duration, options.warmup)
         return 0
+    if options.soak is not None:
+        if options.soak <= 0:
+            parser.error('--soak needs a positive number of seconds')
+        options.duration = options.soak
+        options.scenarios = options.scenarios or ['processes-1face-30fps']
     by_name = {s.name: s for s in SCENARIOS}
     names = options.scenarios or list(by_name)
     unknown = [n for n in names if n not in by_name]

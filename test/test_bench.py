@@ -1,0 +1,40 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+./fer bench --soak, short: the tool measures a real pipeline and reports.
+
+Performance itself is judged from full benchmark runs (README), not here:
+this only checks that a soak run produces complete, sane measurements.
+"""
+
+import json
+
+from fer_ros import bench
+
+
+def test_short_soak_reports_latency_memory_and_drift(tmp_path):
+    assert bench.main(['--soak', '12', '--warmup', '4', '--out', str(tmp_path)]) == 0
+    with open(tmp_path / 'bench.json') as report_file:
+        report = json.load(report_file)
+    (result,) = report['scenarios']
+    assert result['scenario'] == 'processes-1face-30fps' and result['duration_s'] == 12
+    assert result['emotions'] > 0 and 0 < result['latency_ms']['median'] < 1000
+    assert result['latency_drift_ms'] is not None
+    assert result['rss_growth_percent'] is not None and len(result['rss_timeline_mb']) >= 10
+    assert set(result['processes']) == {'camera_node', 'landmark_node', 'feature_buffer_node',
+                                        'emotion_classifier_node'}
+    assert all(p['rss_mb'] > 0 for p in result['processes'].values())
+    assert '| processes-1face-30fps |' in (tmp_path / 'bench.md').read_text()
+    assert (tmp_path / 'latency_histogram.png').stat().st_size > 0
