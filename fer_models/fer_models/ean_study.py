@@ -305,8 +305,9 @@ def study_markdown(study):
         '- Knowledge distillation: loss = α·CE(hard) + (1−α)·T²·KL(softmax(teacher/T) ‖ '
         'softmax(student/T)). Iterative: round r uses the best checkpoint of round r − 1 as '
         'teacher (round 1: the teacher CNN). Teacher logits are computed once per round on '
-        'the un-augmented crops and their mirror images and reused for the jittered crops '
-        '(a CPU budget choice: it makes a KD epoch as cheap as a plain one).',
+        'the un-augmented crops and reused for their flipped/jittered versions (a CPU budget '
+        'choice: it makes a KD epoch as cheap as a plain one; the teacher was trained with '
+        'the same augmentation).',
         f"- Machine: {m['cpu']}, {m['cores']} cores, no GPU, Python {m['python']}, torch "
         f"{m['torch']}, onnxruntime {m['onnxruntime']}. Every run used 1 torch thread at "
         'nice 10, two runs side by side, on a machine shared with other work: seconds per '
