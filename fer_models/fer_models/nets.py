@@ -12,7 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Window-statistics MLP: the landmark path's baseline classifier."""
+"""
+Landmark-path classifiers: (N, T, D) raw feature windows -> probabilities.
+
+Every network standardises its input inside the graph (training-set mean and
+std as buffers, optionally followed by a fixed linear projection such as
+PCA), so the exported ONNX model takes the feature buffer node's windows as
+they are, and ends with a softmax. ``build_classifier`` makes any of them by
+name (``CLASSIFIERS``); ``WindowStatsMLP`` is the baseline.
+"""
 
 import torch
 from torch import nn
@@ -46,6 +54,192 @@ class WindowStatsMLP(nn.Module):
     def forward(self, windows):
         """Return class probabilities of (N, T, D) windows."""
         return torch.softmax(self.logits(windows), dim=-1)
+
+
+class _Standardised(nn.Module):
+    """Base: per-feature standardisation, optional projection, softmax output."""
+
+    def __init__(self, feature_mean, feature_std, projection=None):
+        super().__init__()
+        self.register_buffer('feature_mean', torch.as_tensor(feature_mean, dtype=torch.float32))
+        self.register_buffer('feature_std', torch.as_tensor(feature_std, dtype=torch.float32))
+        if projection is not None:
+            self.register_buffer('projection', torch.as_tensor(projection, dtype=torch.float32))
+        else:
+            self.projection = None
+
+    @property
+    def input_dim(self):
+        """Return the per-frame dimension after standardisation and projection."""
+        if self.projection is not None:
+            return int(self.projection.shape[1])
+        return int(self.feature_mean.numel())
+
+    def standardise(self, windows):
+        """Return standardised (and projected) (N, T, D') windows."""
+        features = (windows - self.feature_mean) / self.feature_std
+        if self.projection is not None:
+            features = features @ self.projection
+        return features
+
+    def forward(self, windows):
+        """Return class probabilities of (N, T, D) windows."""
+        return torch.softmax(self.logits(windows), dim=-1)
+
+
+def _mlp(dim, hidden, num_classes, dropout, layers=2):
+    blocks, width = [], dim
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        width = hidden
+    return nn.Sequential(*blocks, nn.Linear(width, num_classes))
+
+
+class LinearClassifier(_Standardised):
+    """Multinomial logistic regression on the window's time-average."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, dropout=0.0):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.input_dim, num_classes)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        return self.classifier(self.dropout(self.standardise(windows.mean(dim=1))))
+
+
+class FrameMLP(_Standardised):
+    """MLP on the newest frame of the window only (a single-frame classifier)."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, hidden=128,
+                 dropout=0.3):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.classifier = _mlp(self.input_dim, hidden, num_classes, dropout)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        return self.classifier(self.standardise(windows[:, -1]))
+
+
+class StatsMLP(_Standardised):
+    """MLP on window statistics: mean, standard deviation and last - first frame."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, hidden=128,
+                 dropout=0.3):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.classifier = _mlp(3 * self.input_dim, hidden, num_classes, dropout)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        features = self.standardise(windows)
+        mean = features.mean(dim=1)
+        spread = (features - mean[:, None]).pow(2).mean(dim=1).add(1e-6).sqrt()
+        change = features[:, -1] - features[:, 0]
+        return self.classifier(torch.cat([mean, spread, change], dim=1))
+
+
+class TemporalCNN(_Standardised):
+    """1-D convolutions over time, then average and max pooling over time."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, hidden=64,
+                 dropout=0.3, kernel=3):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.dropout = nn.Dropout(dropout)
+        self.convolutions = nn.Sequential(
+            nn.Conv1d(self.input_dim, hidden, kernel, padding=kernel // 2), nn.ReLU(),
+            nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2), nn.ReLU())
+        self.classifier = nn.Linear(2 * hidden, num_classes)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        features = self.dropout(self.standardise(windows)).transpose(1, 2)
+        hidden = self.convolutions(features)
+        pooled = torch.cat([hidden.mean(dim=2), hidden.amax(dim=2)], dim=1)
+        return self.classifier(self.dropout(pooled))
+
+
+class GRUClassifier(_Standardised):
+    """A one-layer GRU over the window; the last hidden state is classified."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, hidden=64,
+                 dropout=0.3):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.dropout = nn.Dropout(dropout)
+        self.gru = nn.GRU(self.input_dim, hidden, batch_first=True)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        outputs, _ = self.gru(self.dropout(self.standardise(windows)))
+        return self.classifier(self.dropout(outputs[:, -1]))
+
+
+class _CausalBlock(nn.Module):
+    """Residual block of two dilated causal convolutions."""
+
+    def __init__(self, channels, kernel, dilation, dropout):
+        super().__init__()
+        self.padding = (kernel - 1) * dilation
+        self.first = nn.Conv1d(channels, channels, kernel, dilation=dilation)
+        self.second = nn.Conv1d(channels, channels, kernel, dilation=dilation)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        y = torch.relu(self.first(nn.functional.pad(x, (self.padding, 0))))
+        y = torch.relu(self.second(nn.functional.pad(self.dropout(y), (self.padding, 0))))
+        return torch.relu(x + self.dropout(y))
+
+
+class TCN(_Standardised):
+    """Small temporal convolutional network (dilations 1, 2, 4); newest step classified."""
+
+    def __init__(self, feature_mean, feature_std, num_classes, projection=None, hidden=48,
+                 dropout=0.3, kernel=3, dilations=(1, 2, 4)):
+        """Build the network; see the module docstring."""
+        super().__init__(feature_mean, feature_std, projection)
+        self.dropout = nn.Dropout(dropout)
+        self.inlet = nn.Conv1d(self.input_dim, hidden, 1)
+        self.blocks = nn.Sequential(*(_CausalBlock(hidden, kernel, d, dropout)
+                                      for d in dilations))
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def logits(self, windows):
+        """Return class logits of (N, T, D) windows."""
+        features = self.dropout(self.standardise(windows)).transpose(1, 2)
+        hidden = self.blocks(self.inlet(features))
+        return self.classifier(hidden[:, :, -1])
+
+
+CLASSIFIERS = {
+    'linear': LinearClassifier,
+    'frame_mlp': FrameMLP,
+    'window_mlp': WindowStatsMLP,
+    'stats_mlp': StatsMLP,
+    'tcnn': TemporalCNN,
+    'gru': GRUClassifier,
+    'tcn': TCN,
+}
+
+
+def build_classifier(name, feature_mean, feature_std, num_classes, projection=None, **options):
+    """
+    Return the classifier ``name`` of CLASSIFIERS for the given statistics.
+
+    ``projection`` (D, K), applied after standardisation, is not available
+    for ``window_mlp`` (the baseline, kept as it was).
+    """
+    if name not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier '{name}'; known: {', '.join(CLASSIFIERS)}")
+    if name == 'window_mlp':
+        if projection is not None:
+            raise ValueError('window_mlp takes no projection')
+        return WindowStatsMLP(feature_mean, feature_std, num_classes, **options)
+    return CLASSIFIERS[name](feature_mean, feature_std, num_classes, projection, **options)
 
 
 def parameter_count(model):
