@@ -83,6 +83,7 @@ def test_live_changes_are_validated(make_node, node_class, name, value, reason):
 
 def test_live_change_is_applied(make_node):
     node = make_node(FeatureBufferNode)
+    node.trigger_configure()
     result = node.set_parameters([Parameter('feature_type', value='mesh468:coords+velocity')])
     assert result[0].successful
     assert node._extractor.name == 'mesh468:coords+velocity'

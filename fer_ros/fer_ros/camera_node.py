@@ -17,11 +17,11 @@
 import time
 
 from fer_ros.conversions import numpy_to_image
-from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK, WARN
+from fer_ros.diagnostics import ERROR, OK, WARN
 from fer_ros.frame_sources import open_source, SourceError
-from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.lifecycle import ManagedNode
+from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
-from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
@@ -48,29 +48,42 @@ PARAMETERS = (
 )
 
 
-class CameraNode(Node):
-    """Publishes sensor_msgs/Image on camera/image_raw with sensor-data QoS."""
+class CameraNode(ManagedNode):
+    """
+    Publishes sensor_msgs/Image on camera/image_raw with sensor-data QoS.
+
+    The source is open only while the node is active: deactivating it
+    releases the device or file for other programs.
+    """
 
     def __init__(self, **kwargs):
-        """Declare parameters, open the source and start the frame timer."""
-        super().__init__('camera_node', **kwargs)
-        self._params = declare_parameters(self, PARAMETERS)
-        self._publisher = self.create_publisher(Image, 'camera/image_raw',
-                                                qos_profile_sensor_data)
-        self._diagnostics = NodeDiagnostics(self)
+        """Declare parameters and the image publisher."""
+        super().__init__('camera_node', PARAMETERS, **kwargs)
+        self._publisher = self.create_lifecycle_publisher(Image, 'camera/image_raw',
+                                                          qos_profile_sensor_data)
         self._source = None
         self._retry_delay_s = 0.25
         self._next_retry = 0.0
         self._timer = None
+
+    def _activate(self):
         self._open()
         self._restart_timer()
-        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
-        self.add_post_set_parameters_callback(self._apply_parameters)
 
-    def _open(self):
+    def _deactivate(self):
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        self._close()
+        self._next_retry = 0.0
+
+    def _close(self):
         if self._source is not None:
             self._source.close()
             self._source = None
+
+    def _open(self):
+        self._close()
         try:
             self._source = open_source(self._params['source'], self._params['loop'],
                                        self._params['width'], self._params['height'])
@@ -90,9 +103,7 @@ class CameraNode(Node):
         self._diagnostics.set_state(ERROR, f'{message}; retrying in {self._retry_delay_s:g} s')
         self.get_logger().error(f'{message}; retrying in {self._retry_delay_s:g} s',
                                 throttle_duration_sec=self._params['retry_max_s'])
-        if self._source is not None:
-            self._source.close()
-        self._source = None
+        self._close()
         self._next_retry = time.monotonic() + self._retry_delay_s
         self._retry_delay_s = min(2 * self._retry_delay_s, self._params['retry_max_s'])
 
@@ -127,21 +138,13 @@ class CameraNode(Node):
         self._diagnostics.count('frames_published')
         self._diagnostics.set_state(OK, f'publishing {self._source.description}')
 
-    def _apply_parameters(self, parameters):
-        names = {p.name for p in parameters}
-        for parameter in parameters:
-            self._params[parameter.name] = parameter.value
+    def _apply_parameters(self, names):
+        if not self._active:
+            return
         if names & {'source', 'loop', 'width', 'height'}:
             self._open()
         if 'fps' in names:
             self._restart_timer()
-
-    def destroy_node(self):
-        """Release the source before the node goes."""
-        if self._source is not None:
-            self._source.close()
-            self._source = None
-        return super().destroy_node()
 
 
 def main(args=None):

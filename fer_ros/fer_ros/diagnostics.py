@@ -53,6 +53,11 @@ class NodeDiagnostics:
         """Set the node's persistent level and message, e.g. (ERROR, 'no model')."""
         self._state = (level, message)
 
+    def set_state_if_ok(self, message):
+        """Set an OK ``message`` unless the node is in a WARN or ERROR state."""
+        if self._state[0] == OK:
+            self._state = (OK, message)
+
     def count(self, name, amount=1):
         """Add ``amount`` to the counter ``name`` (reported as a value)."""
         self._counters[name] = self._counters.get(name, 0) + amount

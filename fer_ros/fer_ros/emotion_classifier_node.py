@@ -20,10 +20,10 @@ from fer_models.onnx_model import default_model_path, EmotionModel, ModelError
 from fer_models.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
 from fer_msgs.msg import Emotion, FeatureWindow
 from fer_ros.conversions import ConversionError, msg_to_window, stamp_to_seconds
-from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK
-from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.diagnostics import ERROR, OK
+from fer_ros.lifecycle import ManagedNode
+from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
-from rclpy.node import Node
 from std_msgs.msg import String
 
 PARAMETERS = (
@@ -50,24 +50,42 @@ PARAMETERS = (
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
 
 
-class EmotionClassifierNode(Node):
-    """Runs the ONNX model on fer/features; publishes emotion and emotion/label."""
+class EmotionClassifierNode(ManagedNode):
+    """
+    Runs the ONNX model on fer/features; publishes emotion and emotion/label.
+
+    A missing or broken model does not fail configuration: the node reports
+    it (ERROR diagnostic naming the file), drops windows and loads a model as
+    soon as 'model_path' names a valid one.
+    """
 
     def __init__(self, **kwargs):
-        """Declare parameters, load the model, subscribe to feature windows."""
-        super().__init__('emotion_classifier_node', **kwargs)
-        self._params = declare_parameters(self, PARAMETERS)
-        self._diagnostics = NodeDiagnostics(self)
+        """Declare parameters and the emotion publishers."""
+        super().__init__('emotion_classifier_node', PARAMETERS, **kwargs)
+        self._emotion_publisher = self.create_lifecycle_publisher(Emotion, 'emotion', 10)
+        self._label_publisher = self.create_lifecycle_publisher(String, 'emotion/label', 10)
         self._model = None
+        self._smoother = None
+        self._last_seen = {}
+        self._subscription = None
+
+    def _configure(self):
         self._load_model()
         self._smoother = self._make_smoother()
-        self._last_seen = {}
-        self._emotion_publisher = self.create_publisher(Emotion, 'emotion', 10)
-        self._label_publisher = self.create_publisher(String, 'emotion/label', 10)
+
+    def _activate(self):
         self._subscription = self.create_subscription(
             FeatureWindow, 'fer/features', self._on_window, 10)
-        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
-        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _deactivate(self):
+        self.destroy_subscription(self._subscription)
+        self._subscription = None
+        self._smoother = self._make_smoother()
+        self._last_seen = {}
+
+    def _cleanup(self):
+        self._model = None
+        self._smoother = None
 
     def _load_model(self):
         path = self._params['model_path'] or default_model_path()
@@ -138,10 +156,7 @@ class EmotionClassifierNode(Node):
         self._smoother.forget_all_except(self._last_seen)
         self._diagnostics.set_value('faces', len(self._last_seen))
 
-    def _apply_parameters(self, parameters):
-        names = {p.name for p in parameters}
-        for parameter in parameters:
-            self._params[parameter.name] = parameter.value
+    def _apply_parameters(self, names):
         if names & {'model_path', 'num_threads'}:
             self._load_model()
             self._smoother = self._make_smoother()

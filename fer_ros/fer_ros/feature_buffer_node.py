@@ -19,10 +19,10 @@ from fer_models.window import FaceWindows
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
     ConversionError, landmarks_to_points, stamp_to_seconds, window_to_msg)
-from fer_ros.diagnostics import NodeDiagnostics, OK
-from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.diagnostics import OK
+from fer_ros.lifecycle import ManagedNode
+from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
-from rclpy.node import Node
 
 PARAMETERS = (
     ParamSpec('feature_type', 'dlib68:coords+geometric',
@@ -39,23 +39,37 @@ PARAMETERS = (
 )
 
 
-class FeatureBufferNode(Node):
+class FeatureBufferNode(ManagedNode):
     """Turns fer/landmarks into fer/features windows, one buffer per face."""
 
     def __init__(self, **kwargs):
-        """Declare parameters, create the buffers, subscribe to landmarks."""
-        super().__init__('feature_buffer_node', **kwargs)
-        self._params = declare_parameters(self, PARAMETERS)
-        self._extractor = FeatureExtractor(self._params['feature_type'])
-        self._windows = FaceWindows(self._params['window_length'], self._params['stride'],
-                                    self._params['face_timeout_s'])
-        self._publisher = self.create_publisher(FeatureWindow, 'fer/features', 10)
+        """Declare parameters and the window publisher."""
+        super().__init__('feature_buffer_node', PARAMETERS, **kwargs)
+        self._publisher = self.create_lifecycle_publisher(FeatureWindow, 'fer/features', 10)
+        self._extractor = None
+        self._windows = None
+        self._subscription = None
+
+    def _configure(self):
+        self._apply_parameters(set())
+
+    def _activate(self):
         self._subscription = self.create_subscription(
             FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 10)
-        self._diagnostics = NodeDiagnostics(self)
-        self._diagnostics.set_state(OK, f'features {self._extractor.name}')
-        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
-        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _deactivate(self):
+        self.destroy_subscription(self._subscription)
+        self._subscription = None
+        # A face seen before the pause must not continue an old window.
+        self._windows = self._new_windows()
+
+    def _cleanup(self):
+        self._extractor = None
+        self._windows = None
+
+    def _new_windows(self):
+        return FaceWindows(self._params['window_length'], self._params['stride'],
+                           self._params['face_timeout_s'])
 
     def _on_landmarks(self, msg):
         self._diagnostics.count('landmark_arrays_received')
@@ -77,13 +91,10 @@ class FeatureBufferNode(Node):
         self._windows.forget_stale(now)
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))
 
-    def _apply_parameters(self, parameters):
-        for parameter in parameters:
-            self._params[parameter.name] = parameter.value
+    def _apply_parameters(self, names):
         self._extractor = FeatureExtractor(self._params['feature_type'])
         # Frames computed with other settings must not mix into new windows.
-        self._windows = FaceWindows(self._params['window_length'], self._params['stride'],
-                                    self._params['face_timeout_s'])
+        self._windows = self._new_windows()
         self._diagnostics.set_state(OK, f'features {self._extractor.name}')
 
 

@@ -20,11 +20,11 @@ from fer_models.landmarks import FaceMeshDetector
 from fer_models.tracking import FaceTracker
 from fer_msgs.msg import FaceLandmarksArray
 from fer_ros.conversions import ConversionError, face_to_msg, image_to_rgb, stamp_to_seconds
-from fer_ros.diagnostics import NodeDiagnostics, OK
-from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from fer_ros.diagnostics import OK
+from fer_ros.lifecycle import ManagedNode
+from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
-from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import Image
 
@@ -60,24 +60,37 @@ _DETECTOR_PARAMETERS = {'max_faces', 'min_detection_confidence', 'min_tracking_c
                         'refine_landmarks', 'min_input_size'}
 
 
-class LandmarkNode(Node):
+class LandmarkNode(ManagedNode):
     """Runs MediaPipe Face Mesh on camera/image_raw, publishes fer/landmarks."""
 
     def __init__(self, **kwargs):
-        """Declare parameters, build the detector, subscribe to images."""
-        super().__init__('landmark_node', **kwargs)
-        self._params = declare_parameters(self, PARAMETERS)
+        """Declare parameters and the landmark publisher."""
+        super().__init__('landmark_node', PARAMETERS, **kwargs)
+        self._publisher = self.create_lifecycle_publisher(FaceLandmarksArray, 'fer/landmarks',
+                                                          10)
         self._detector = None
+        self._tracker = None
+        self._subscription = None
+
+    def _configure(self):
         self._build_detector()
         self._tracker = FaceTracker(self._params['track_iou_threshold'],
                                     self._params['track_timeout_s'])
-        self._publisher = self.create_publisher(FaceLandmarksArray, 'fer/landmarks', 10)
+
+    def _activate(self):
         self._subscription = self.create_subscription(
             Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
-        self._diagnostics = NodeDiagnostics(self)
         self._diagnostics.set_state(OK, f'waiting for images ({self._detector.landmark_model})')
-        self.add_on_set_parameters_callback(lambda ps: validate_changes(PARAMETERS, ps))
-        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _deactivate(self):
+        self.destroy_subscription(self._subscription)
+        self._subscription = None
+
+    def _cleanup(self):
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+        self._tracker = None
 
     def _build_detector(self):
         if self._detector is not None:
@@ -115,20 +128,11 @@ class LandmarkNode(Node):
         self._diagnostics.set_value('detect_ms', f'{1e3 * (time.perf_counter() - started):.1f}')
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
 
-    def _apply_parameters(self, parameters):
-        for parameter in parameters:
-            self._params[parameter.name] = parameter.value
-        if {p.name for p in parameters} & _DETECTOR_PARAMETERS:
+    def _apply_parameters(self, names):
+        if names & _DETECTOR_PARAMETERS:
             self._build_detector()
         self._tracker.iou_threshold = self._params['track_iou_threshold']
         self._tracker.timeout_s = self._params['track_timeout_s']
-
-    def destroy_node(self):
-        """Release the MediaPipe graph before the node goes."""
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
-        return super().destroy_node()
 
 
 def main(args=None):

@@ -23,6 +23,7 @@ from fer_ros.parameters import ParameterError
 import rclpy
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
 # A configuration error is fatal at start-up: exit with this code and a message.
@@ -67,6 +68,8 @@ def spin_nodes(node_factories, args=None):
     try:
         for factory in node_factories:
             nodes.append(factory())
+        for node in nodes:
+            autostart(node)
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
@@ -84,6 +87,18 @@ def spin_nodes(node_factories, args=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def autostart(node):
+    """Configure and activate a lifecycle node whose 'autostart' parameter is true."""
+    if not getattr(node, 'autostart', False):
+        return
+    for transition in (node.trigger_configure, node.trigger_activate):
+        if transition() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error(
+                f'{transition.__name__[len("trigger_"):]} failed; the node waits for a '
+                'lifecycle manager')
+            return
 
 
 def run_node(node_class, args=None):

@@ -1,0 +1,128 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The managed (lifecycle) node every fer_ros node is built on."""
+
+from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK
+from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+AUTOSTART = ParamSpec(
+    'autostart', True,
+    'Configure and activate the node at start-up. False leaves it unconfigured for a '
+    "lifecycle manager (e.g. 'ros2 lifecycle set /camera_node configure').")
+
+
+class ManagedNode(LifecycleNode):
+    """
+    A lifecycle node: resources while configured, data flow while active.
+
+    Subclasses implement ``_configure`` (load models, build detectors),
+    ``_activate`` (subscriptions, timers, devices), ``_deactivate`` (undo
+    ``_activate``: nothing is published and devices are released) and
+    ``_cleanup`` (undo ``_configure``), plus ``_apply_parameters(names)`` for
+    live changes of a configured node. Parameters and /diagnostics exist in
+    every state, so a node can be inspected and tuned before it runs.
+    """
+
+    def __init__(self, node_name, parameters, **kwargs):
+        """Declare ``parameters`` (plus ``autostart``) and start diagnostics."""
+        # Set first: a node whose parameters are refused is still destroyed.
+        self._configured = False
+        self._active = False
+        super().__init__(node_name, **kwargs)
+        specs = tuple(parameters) + (AUTOSTART,)
+        self._params = declare_parameters(self, specs)
+        self._diagnostics = NodeDiagnostics(self)
+        self._diagnostics.set_state(OK, 'unconfigured')
+        self.add_on_set_parameters_callback(lambda ps: validate_changes(specs, ps))
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+
+    @property
+    def autostart(self):
+        """Return whether the runner should configure and activate this node."""
+        return self._params['autostart']
+
+    def on_configure(self, state):
+        """Acquire the node's resources."""
+        try:
+            self._configure()
+        except Exception as error:  # noqa: B902 - any failure must leave the node unconfigured
+            self.get_logger().error(f'configure failed: {error}')
+            self._diagnostics.set_state(ERROR, f'configure failed: {error}')
+            self._cleanup()
+            return TransitionCallbackReturn.FAILURE
+        self._configured = True
+        self._diagnostics.set_state_if_ok('configured, inactive')
+        return super().on_configure(state)
+
+    def on_activate(self, state):
+        """Start the data flow."""
+        self._diagnostics.set_state_if_ok('active')
+        self._activate()
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        """Stop the data flow; publish nothing until activated again."""
+        self._active = False
+        self._deactivate()
+        self._diagnostics.set_state(OK, 'inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        """Release the node's resources."""
+        self._configured = False
+        self._cleanup()
+        self._diagnostics.set_state(OK, 'unconfigured')
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state):
+        """Stop and release everything."""
+        self._release()
+        return super().on_shutdown(state)
+
+    def destroy_node(self):
+        """Stop and release everything before the node goes."""
+        self._release()
+        return super().destroy_node()
+
+    def _release(self):
+        if self._active:
+            self._active = False
+            self._deactivate()
+        if self._configured:
+            self._configured = False
+            self._cleanup()
+
+    def _on_parameters_set(self, parameters):
+        for parameter in parameters:
+            self._params[parameter.name] = parameter.value
+        if self._configured:
+            self._apply_parameters({p.name for p in parameters})
+
+    def _configure(self):
+        pass
+
+    def _activate(self):
+        pass
+
+    def _deactivate(self):
+        pass
+
+    def _cleanup(self):
+        pass
+
+    def _apply_parameters(self, names):
+        pass
