@@ -224,6 +224,15 @@ def write_study(options, data):
     return study
 
 
+def epochs_summary(rows):
+    """Return 'teacher 1 epoch, students 2 epochs'-style text of the runs' epochs."""
+    teacher = [r['epochs'] for r in rows if r['kind'] == 'teacher']
+    students = sorted({r['epochs'] for r in rows if r['kind'] != 'teacher'})
+    parts = [f'teacher {teacher[0]} epoch(s)'] if teacher else []
+    parts.append('students ' + '/'.join(str(e) for e in students) + ' epoch(s)')
+    return ', '.join(parts)
+
+
 def percent(value):
     """Return a fraction as a percentage string."""
     return 'n/a' if value is None else f'{100 * value:.1f} %'
@@ -293,9 +302,9 @@ def study_markdown(study):
         'mean/std (buffers in the graph).',
         '- Augmentation: horizontal flip (p = 0.5), rotation ±10°, scale ±10 %, shift ±8 % '
         '(one batched affine warp, border padding).',
-        '- Optimiser: AdamW, peak learning rate 3e-3, weight decay 5e-4, batch 128, one '
-        'warm-up epoch then cosine decay to zero; the checkpoint with the best validation '
-        'accuracy is kept.',
+        '- Optimiser: AdamW, peak learning rate 3e-3, weight decay 5e-4, batch 128, linear '
+        'warm-up over 10 % of the steps (at most one epoch), then cosine decay to zero; the '
+        'checkpoint with the best validation accuracy is kept.',
         '- EAN: stride-2 3×3 stem (32 channels, 48→24 px), six depthwise-separable blocks '
         '(64, 128/2, 128, 256/2, 256, 512), each followed by local channel attention (global '
         'average pool → 1-D conv over channels, k = |log2(C)/2 + 1/2| made odd, i.e. 3 or 5 → '
@@ -313,9 +322,10 @@ def study_markdown(study):
         'nice 10, two runs side by side, on a machine shared with other work: seconds per '
         'epoch are wall-clock under that load and would be lower on an idle machine. Load '
         f"average while this report was made: {m['load_average_at_report']}.",
-        '- Epoch budget: the whole study had to fit in about 1.5 h of CPU time on two shared '
-        'cores, so every run is short (see the epochs column); the ablations use the same '
-        'number of epochs as the KD rounds so they compare like with like.',
+        '- Epoch budget: the whole study (all runs) had to fit in about 1.5 h of wall-clock '
+        'time on two cores that other jobs were using at the same time, so every run is very '
+        f'short: {epochs_summary(rows)}. All students (ablations and KD rounds) get the same '
+        'number of epochs so they compare like with like; none of them has converged.',
         '',
         '## Ablations',
         '',
@@ -370,8 +380,8 @@ def study_markdown(study):
     if gap > 0:
         lines += [
             f'The best student is {100 * gap:.1f} points short of 68 %. The main cause is the '
-            'training budget, not the model size: published FER2013 results of ≥ 68 % for '
-            'sub-1 M-parameter CNNs train for 100–300 epochs, these runs had '
+            'training budget, not the model size: published FER2013 results of ≥ 68 % with small '
+            'CNNs typically train for 100 epochs or more, these runs had '
             f"{best['epochs']} epochs and the validation accuracy was still rising at the last "
             'epoch (see `history` in the JSON). In order of expected gain:',
             '',
@@ -379,8 +389,8 @@ def study_markdown(study):
             'cached checkpoints); about 60–100 epochs per run fit in one night on these two '
             'cores.',
             '2. A stronger teacher (e.g. wider/deeper VGG or ResNet-18 on 48×48 for 60+ '
-            'epochs, ~72 % FER2013 in the literature) before distilling; a weak teacher '
-            'limits what KD can add.',
+            'epochs, about 72–73 % on FER2013 in the literature) before distilling; a weak '
+            'teacher limits what KD can add.',
             '3. Ten-crop/flip test-time augmentation is worth about 1–2 points on FER2013 but '
             'multiplies the per-crop latency, so it is not used here.',
             '4. A full-resolution first stage (stride-1 stem) was dropped to fit the CPU '
@@ -426,6 +436,8 @@ def model_card(study, best):
     per_class = best['test_report']['per_class']
     recalls = ', '.join(f"{label} {percent(per_class[label]['recall'])}"
                         for label in FER2013_LABELS)
+    weakest = ', '.join(f"{label} {percent(per_class[label]['recall'])}" for label in sorted(
+        FER2013_LABELS, key=lambda label: per_class[label]['recall'])[:2])
     return '\n'.join([
         '# Model card: ean.onnx (appearance path)',
         '',
@@ -480,9 +492,10 @@ def model_card(study, best):
         '',
         '## Limits',
         '',
-        '- Accuracy is modest: roughly one crop in three is misclassified on FER2013 test, '
-        'and it drops further on other datasets (domain shift in pose, lighting, age, '
-        'ethnicity, image quality). Disgust and fear are the weakest classes.',
+        f"- Accuracy is low: {percent(1 - best['test_accuracy'])} of FER2013 test crops are "
+        'misclassified, and it drops further on other datasets (domain shift in pose, '
+        'lighting, age, ethnicity, image quality). Weakest classes (recall): '
+        f'{weakest}.',
         '- Trained on near-frontal, 48×48 low-resolution crops; profile views, occlusion '
         '(masks, hands), strong lighting and small faces degrade it. It assumes a face crop '
         'made like `square_crop` (other framings shift the input distribution).',
@@ -496,9 +509,9 @@ def model_card(study, best):
         'output to infer emotions, intentions, honesty, mental health or personality, nor '
         'for decisions about people (hiring, policing, education, insurance, access).',
         '- FER2013 was collected by web image search and labelled quickly by crowd workers: '
-        'labels are noisy (human agreement on FER2013 is estimated at about 65 %), and the '
-        'faces over-represent some demographics (adult, lighter-skinned, Western stock '
-        'photos). Expect unequal error rates across age, gender, skin tone and culture; '
+        'labels are noisy (Goodfellow et al. estimate human accuracy at about 65 %), and web '
+        'image search results are reported to skew towards adult, lighter-skinned faces. '
+        'Expect unequal error rates across age, gender, skin tone and culture; '
         'these have not been measured here and should be before any deployment with real '
         'users.',
         '- People should know when a robot analyses their face. The pipeline runs on the '
