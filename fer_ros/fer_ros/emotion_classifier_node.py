@@ -16,6 +16,7 @@
 
 import math
 
+from fer_models.fusion import combine, FUSION_MODES, FusionError
 from fer_models.onnx_model import default_model_path, EmotionModel, ModelError
 from fer_models.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
 from fer_msgs.msg import Emotion, FeatureWindow
@@ -45,6 +46,14 @@ PARAMETERS = (
     ParamSpec('face_timeout_s', 2.0,
               'Forget the smoothing history of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
+    ParamSpec('fusion', 'landmark',
+              'Which path decides: landmark (the landmark model alone), appearance (the '
+              'appearance probabilities landmark_node attaches, see its appearance_model_path) '
+              'or late (weighted mean of both; landmark alone while a window has no '
+              'appearance probabilities).',
+              choices=FUSION_MODES),
+    ParamSpec('appearance_weight', 0.5,
+              "Weight of the appearance path in 'late' fusion.", min_value=0.0, max_value=1.0),
 )
 
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
@@ -126,7 +135,12 @@ class EmotionClassifierNode(ManagedNode):
             self._diagnostics.bad_input('window', str(error))
             return
         probabilities, valence_arousal = self._model.predict(window)
-        smoothed, top = self._smoother.update(msg.face_id, probabilities[0])
+        try:
+            probabilities, model_name = self._fuse(probabilities[0], msg)
+        except FusionError as error:
+            self._diagnostics.bad_input('appearance', f'window of face {msg.face_id}: {error}')
+            return
+        smoothed, top = self._smoother.update(msg.face_id, probabilities)
         label, confidence = decide(self._model.labels, smoothed, top,
                                    self._params['confidence_threshold'])
         emotion = Emotion()
@@ -140,7 +154,7 @@ class EmotionClassifierNode(ManagedNode):
             emotion.valence = emotion.arousal = math.nan
         else:
             emotion.valence, emotion.arousal = (float(v) for v in valence_arousal[0])
-        emotion.model_name = self._model.model_name
+        emotion.model_name = model_name
         now = self.get_clock().now()
         emotion.latency_ms = 1e3 * (now.nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp))
         self._emotion_publisher.publish(emotion)
@@ -148,6 +162,19 @@ class EmotionClassifierNode(ManagedNode):
         self._diagnostics.count('emotions_published')
         self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')
         self._forget_stale_faces(msg.face_id, stamp_to_seconds(msg.header.stamp))
+
+    def _fuse(self, landmark_probabilities, msg):
+        mode = self._params['fusion']
+        has_appearance = len(msg.appearance_probabilities) > 0
+        if mode == 'late' and not has_appearance:
+            mode = 'landmark'
+        self._diagnostics.set_value('fusion', mode)
+        fused = combine(mode, landmark_probabilities, self._model.labels,
+                        msg.appearance_probabilities if has_appearance else None,
+                        msg.appearance_labels, self._params['appearance_weight'])
+        model_name = {'landmark': self._model.model_name, 'appearance': msg.appearance_model,
+                      'late': f'{self._model.model_name}+{msg.appearance_model}'}[mode]
+        return fused, model_name
 
     def _forget_stale_faces(self, face_id, now):
         self._last_seen[face_id] = now

@@ -84,9 +84,12 @@ class FeatureBufferNode(ManagedNode):
             frames = self._windows.push(face.face_id, features, now)
             if frames is None:
                 continue
-            window = self._extractor.window(frames)
-            self._publisher.publish(
-                window_to_msg(window, face.face_id, self._extractor.name, msg.header))
+            out = window_to_msg(self._extractor.window(frames), face.face_id,
+                                self._extractor.name, msg.header)
+            out.appearance_model = face.appearance_model
+            out.appearance_labels = face.appearance_labels
+            out.appearance_probabilities = face.appearance_probabilities
+            self._publisher.publish(out)
             self._diagnostics.count('windows_published')
         self._windows.forget_stale(now)
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))

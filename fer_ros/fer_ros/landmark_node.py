@@ -14,13 +14,16 @@
 
 """landmark_node: camera frames in, face landmarks out; pixels stop here."""
 
+import os
 import time
 
 from fer_models.landmarks import FaceMeshDetector
+from fer_models.onnx_model import ModelError
+from fer_models.resources import shipped_model
 from fer_models.tracking import FaceTracker
 from fer_msgs.msg import FaceLandmarksArray
 from fer_ros.conversions import ConversionError, face_to_msg, image_to_rgb, stamp_to_seconds
-from fer_ros.diagnostics import OK
+from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import ManagedNode
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
@@ -48,6 +51,11 @@ PARAMETERS = (
     ParamSpec('track_timeout_s', 0.5,
               'A face unseen for this long loses its id; if it comes back it gets a new one.',
               min_value=0.0, max_value=60.0),
+    ParamSpec('appearance_model_path', '',
+              'Appearance model (ONNX crop classifier from fer_models) run on every face '
+              'crop inside this node; its class probabilities travel with the landmarks. '
+              "Empty: off. A bare file name such as 'ean.onnx' means a model shipped with "
+              'fer_models.'),
 )
 
 # Keep only the newest frame: under load, stale frames are dropped, not queued.
@@ -70,12 +78,14 @@ class LandmarkNode(ManagedNode):
                                                           10)
         self._detector = None
         self._tracker = None
+        self._appearance = None
         self._subscription = None
 
     def _configure(self):
         self._build_detector()
         self._tracker = FaceTracker(self._params['track_iou_threshold'],
                                     self._params['track_timeout_s'])
+        self._load_appearance_model()
 
     def _activate(self):
         self._subscription = self.create_subscription(
@@ -91,6 +101,29 @@ class LandmarkNode(ManagedNode):
             self._detector.close()
             self._detector = None
         self._tracker = None
+        self._appearance = None
+
+    def _load_appearance_model(self):
+        from fer_models.ean import CropClassifier
+
+        self._appearance = None
+        path = self._params['appearance_model_path']
+        if not path:
+            self._diagnostics.set_value('appearance_model', 'off')
+            return
+        if os.sep not in path:
+            path = shipped_model(path)
+        try:
+            self._appearance = CropClassifier(path)
+        except ModelError as error:
+            self.get_logger().error(f'appearance model not loaded: {error}; landmarks are '
+                                    'published without appearance probabilities')
+            self._diagnostics.set_state(ERROR, f'appearance model not loaded: {error}')
+            self._diagnostics.set_value('appearance_model', f'failed: {path}')
+            return
+        self.get_logger().info(f"appearance model '{self._appearance.model_name}' from "
+                               f"{self._appearance.path}: {', '.join(self._appearance.labels)}")
+        self._diagnostics.set_value('appearance_model', self._appearance.model_name)
 
     def _build_detector(self):
         if self._detector is not None:
@@ -122,15 +155,29 @@ class LandmarkNode(ManagedNode):
         out.faces = [
             face_to_msg(face, face_id, self._detector.landmark_model, msg.header, width, height)
             for face, face_id in zip(faces, ids)]
+        if self._appearance is not None and faces:
+            self._add_appearance(rgb, faces, out.faces)
         self._publisher.publish(out)
         self._diagnostics.count('frames_processed')
         self._diagnostics.set_value('faces_tracked', len(faces))
         self._diagnostics.set_value('detect_ms', f'{1e3 * (time.perf_counter() - started):.1f}')
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
 
+    def _add_appearance(self, rgb, faces, messages):
+        from fer_models.ean import square_crop
+
+        crops = np.stack([square_crop(rgb, face.bbox) for face in faces])
+        probabilities = self._appearance.predict(crops)
+        for message, row in zip(messages, probabilities):
+            message.appearance_model = self._appearance.model_name
+            message.appearance_labels = list(self._appearance.labels)
+            message.appearance_probabilities = row.astype(np.float32)
+
     def _apply_parameters(self, names):
         if names & _DETECTOR_PARAMETERS:
             self._build_detector()
+        if 'appearance_model_path' in names:
+            self._load_appearance_model()
         self._tracker.iou_threshold = self._params['track_iou_threshold']
         self._tracker.timeout_s = self._params['track_timeout_s']
 

@@ -1,0 +1,76 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Late fusion of the landmark path's and the appearance path's class probabilities."""
+
+import numpy as np
+
+FUSION_MODES = ('landmark', 'appearance', 'late')
+
+
+class FusionError(ValueError):
+    """Raised when probabilities cannot be fused (wrong sizes, no shared label)."""
+
+
+def align(probabilities, from_labels, to_labels):
+    """
+    Return ``probabilities`` over ``from_labels`` re-ordered to ``to_labels``.
+
+    Labels the source model lacks get probability 0; the result is
+    renormalised over the labels both models share.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != (len(from_labels),):
+        raise FusionError(f'{probabilities.size} probabilities for {len(from_labels)} labels')
+    if not np.all(np.isfinite(probabilities)):
+        raise FusionError('probabilities contain NaN or infinity')
+    index = {label: i for i, label in enumerate(from_labels)}
+    aligned = np.array([probabilities[index[label]] if label in index else 0.0
+                        for label in to_labels])
+    total = aligned.sum()
+    if not any(label in index for label in to_labels) or total <= 0:
+        raise FusionError(f"no shared label between {', '.join(from_labels)} and "
+                          f"{', '.join(to_labels)}")
+    return aligned / total
+
+
+def fuse(landmark, appearance, appearance_weight):
+    """Return the weighted mean of two aligned probability vectors."""
+    if not 0.0 <= appearance_weight <= 1.0:
+        raise FusionError(f'appearance_weight {appearance_weight} is outside [0, 1]')
+    fused = (1.0 - appearance_weight) * np.asarray(landmark) + appearance_weight * np.asarray(
+        appearance)
+    return fused / fused.sum()
+
+
+def combine(mode, landmark, labels, appearance=None, appearance_labels=(),
+            appearance_weight=0.5):
+    """
+    Return the probabilities over ``labels`` that ``mode`` asks for.
+
+    ``landmark`` is over ``labels``; ``appearance`` (optional) over
+    ``appearance_labels``. Raises FusionError when the mode needs appearance
+    probabilities that are missing or unusable.
+    """
+    if mode not in FUSION_MODES:
+        raise FusionError(f"fusion mode '{mode}' is not one of {', '.join(FUSION_MODES)}")
+    if mode == 'landmark':
+        return np.asarray(landmark, dtype=np.float64)
+    if appearance is None or len(appearance) == 0:
+        raise FusionError(f"fusion '{mode}' needs appearance probabilities: set landmark_node's "
+                          'appearance_model_path')
+    aligned = align(appearance, appearance_labels, labels)
+    if mode == 'appearance':
+        return aligned
+    return fuse(landmark, aligned, appearance_weight)
