@@ -54,12 +54,8 @@ def start_node(tmp_path):
 @pytest.fixture(scope='session')
 def astronaut():
     """Return the real astronaut portrait (RGB) and its detected face."""
-    from fer_models.landmarks import FaceMeshDetector
+    from fer_models.landmarks import detect_single_face
     from skimage import data
 
     image = data.astronaut()
-    detector = FaceMeshDetector()
-    faces = detector.detect_still(image)
-    detector.close()
-    assert len(faces) == 1
-    return image, faces[0]
+    return image, detect_single_face(image)

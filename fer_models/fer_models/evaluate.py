@@ -16,15 +16,18 @@
 ``./fer eval``: accuracy of the landmark pipeline on labelled still images.
 
 Usage: ./fer eval --images DIR --labels CSV [--model ONNX] [--json OUT]
-       [--confusion PNG]
+       [--confusion PNG] [--pipeline landmark|appearance|fusion]
+       [--appearance-model ONNX] [--appearance-weight W]
 
 The CSV needs columns ``file`` (relative to DIR) and ``label``; other columns
 are ignored. Each image goes through the same code as the nodes: MediaPipe
 Face Mesh in tracking mode on the image shown for a few frames (largest
 face), the model's feature type, and the ONNX model on a window of identical
-frames (a still is a window with no motion). ``accuracy`` counts images
-without a detected face as errors; ``accuracy_detected`` is over the images
-with a face.
+frames (a still is a window with no motion). ``--pipeline appearance`` runs
+the appearance (crop) model on the face's crop as landmark_node does, and
+``fusion`` fuses both like the classifier node's late fusion. ``accuracy``
+counts images without a detected face as errors; ``accuracy_detected`` is
+over the images with a face.
 """
 
 import argparse
@@ -35,12 +38,15 @@ import sys
 import time
 
 from fer_models.features import FeatureExtractor
+from fer_models.fusion import combine
 from fer_models.labels import canonical_label
 from fer_models.metrics import classification_report, format_report, save_confusion_png
 from fer_models.onnx_model import default_model_path, EmotionModel
 import numpy as np
 
 NO_FACE = 'no_face'
+PIPELINES = {'landmark': 'landmark', 'appearance': 'appearance', 'fusion': 'late'}
+DEFAULT_APPEARANCE_MODEL = 'ean.onnx'
 
 
 def read_labels(path):
@@ -64,15 +70,27 @@ def load_rgb(path):
 
 
 class StillImageClassifier:
-    """Detector, features and model of the landmark path, for single images."""
+    """Detector, features and models of the pipeline, for single images."""
 
-    def __init__(self, model_path=None, min_input_size=192):
-        """Load the model and a static-image Face Mesh detector."""
+    def __init__(self, model_path=None, min_input_size=192, pipeline='landmark',
+                 appearance_model=None, appearance_weight=0.5):
+        """Load the model(s) and a Face Mesh detector."""
         from fer_models.landmarks import FaceMeshDetector
 
+        if pipeline not in PIPELINES:
+            raise ValueError(f"pipeline '{pipeline}' is not one of {', '.join(PIPELINES)}")
+        self.pipeline = pipeline
+        self.appearance_weight = appearance_weight
         self.model = EmotionModel(model_path or default_model_path())
         self.extractor = FeatureExtractor(self.model.feature_type)
         self.detector = FaceMeshDetector(max_faces=1, min_input_size=min_input_size)
+        self.appearance = None
+        if pipeline != 'landmark':
+            from fer_models.ean import CropClassifier
+            from fer_models.resources import shipped_model
+
+            path = appearance_model or shipped_model(DEFAULT_APPEARANCE_MODEL)
+            self.appearance = CropClassifier(path)
 
     def classify(self, rgb):
         """Return (label, probabilities) of the largest face, or (NO_FACE, None)."""
@@ -82,17 +100,27 @@ class StillImageClassifier:
         face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
         frame = self.extractor.frame(face.points, rgb.shape[1], rgb.shape[0])
         window = self.extractor.window(np.tile(frame, (self.model.window_length, 1)))
-        probabilities, _ = self.model.predict(window)
-        return self.model.labels[int(np.argmax(probabilities[0]))], probabilities[0]
+        probabilities = self.model.predict(window)[0][0]
+        appearance = None
+        if self.appearance is not None:
+            from fer_models.ean import square_crop
+
+            appearance = self.appearance.predict(square_crop(rgb, face.bbox))[0]
+        probabilities = combine(PIPELINES[self.pipeline], probabilities, self.model.labels,
+                                appearance, self.appearance.labels if self.appearance else (),
+                                self.appearance_weight)
+        return self.model.labels[int(np.argmax(probabilities))], probabilities
 
     def close(self):
         """Release the detector."""
         self.detector.close()
 
 
-def evaluate_images(images_dir, rows, model_path=None, min_input_size=192):
+def evaluate_images(images_dir, rows, model_path=None, min_input_size=192, pipeline='landmark',
+                    appearance_model=None, appearance_weight=0.5):
     """Classify every (file, label) row; return the report dict."""
-    classifier = StillImageClassifier(model_path, min_input_size)
+    classifier = StillImageClassifier(model_path, min_input_size, pipeline, appearance_model,
+                                      appearance_weight)
     truths, predictions, per_image = [], [], []
     started = time.perf_counter()
     try:
@@ -111,8 +139,11 @@ def evaluate_images(images_dir, rows, model_path=None, min_input_size=192):
         'n_no_face': len(truths) - len(detected),
         'accuracy_detected': (round(sum(t == p for t, p in detected) / len(detected), 4)
                               if detected else None),
+        'pipeline': pipeline,
         'model': classifier.model.path,
         'model_name': classifier.model.model_name,
+        'appearance_model': classifier.appearance.path if classifier.appearance else None,
+        'appearance_weight': appearance_weight if pipeline == 'fusion' else None,
         'feature_type': classifier.model.feature_type,
         'images': os.path.abspath(images_dir),
         'seconds': round(time.perf_counter() - started, 1),
@@ -131,14 +162,25 @@ def main(argv=None):
     parser.add_argument('--confusion', default=None, help='write a confusion-matrix PNG here')
     parser.add_argument('--min-input-size', type=int, default=192,
                         help='upscale smaller images before detection (default 192)')
+    parser.add_argument('--pipeline', choices=sorted(PIPELINES), default='landmark',
+                        help='landmark model, appearance (crop) model, or their late fusion')
+    parser.add_argument('--appearance-model', default=None,
+                        help='appearance ONNX model (default: shipped '
+                        f'{DEFAULT_APPEARANCE_MODEL})')
+    parser.add_argument('--appearance-weight', type=float, default=0.5,
+                        help='weight of the appearance path with --pipeline fusion (default 0.5)')
     options = parser.parse_args(argv)
     try:
         rows = read_labels(options.labels)
-        report = evaluate_images(options.images, rows, options.model, options.min_input_size)
+        report = evaluate_images(options.images, rows, options.model, options.min_input_size,
+                                 options.pipeline, options.appearance_model,
+                                 options.appearance_weight)
     except (OSError, ValueError, RuntimeError) as error:
         print(f'fer eval: {error}', file=sys.stderr)
         return 2
-    print(f"model {report['model_name']} ({report['feature_type']}) on {report['images']}")
+    print(f"{report['pipeline']} pipeline: model {report['model_name']} "
+          f"({report['feature_type']}), appearance model {report['appearance_model']}, "
+          f"on {report['images']}")
     print(format_report(report))
     print(f"no face detected: {report['n_no_face']} of {report['n']}; accuracy on detected "
           f"faces {report['accuracy_detected']}; {report['seconds']} s")

@@ -110,3 +110,19 @@ class FaceMeshDetector:
     def close(self):
         """Release the MediaPipe graph."""
         self._mesh.close()
+
+
+def detect_single_face(rgb):
+    """
+    Return the one face of a still RGB image, as the pipeline would see it.
+
+    Raises ValueError unless exactly one face is found.
+    """
+    detector = FaceMeshDetector()
+    try:
+        faces = detector.detect_still(rgb)
+    finally:
+        detector.close()
+    if len(faces) != 1:
+        raise ValueError(f'expected one face, found {len(faces)}')
+    return faces[0]

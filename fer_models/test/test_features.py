@@ -17,7 +17,7 @@
 from fer_models.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
     normalise_points)
-from fer_models.landmarks import FaceMeshDetector
+from fer_models.landmarks import detect_single_face
 import numpy as np
 import pytest
 from skimage import data
@@ -27,11 +27,7 @@ from skimage import data
 def face():
     """Return (points, width, height) of the astronaut portrait's face."""
     image = data.astronaut()
-    detector = FaceMeshDetector()
-    faces = detector.detect_still(image)
-    detector.close()
-    assert len(faces) == 1
-    return faces[0].points, image.shape[1], image.shape[0]
+    return detect_single_face(image).points, image.shape[1], image.shape[0]
 
 
 def transform(points, width, height, angle, scale, shift):

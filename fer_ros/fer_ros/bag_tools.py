@@ -40,7 +40,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -53,7 +52,7 @@ from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.bags import BagWriter, read_messages
 from fer_ros.bench import percentiles
 from fer_ros.conversions import numpy_to_image
-from fer_ros.runtime import default_params_file, executable
+from fer_ros.runtime import default_params_file, executable, stop_child
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -290,12 +289,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()
-        if pipeline.poll() is None:
-            pipeline.send_signal(signal.SIGINT)
-        try:
-            pipeline.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pipeline.kill()
+        stop_child(pipeline)
     truths = [r[0] for r in node.results]
     labels = [label for label in ALL_LABELS if label in set(truths) | {
         r[1] for r in node.results}]

@@ -38,7 +38,6 @@ import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
-from fer_ros.runtime import default_params_file, executable
+from fer_ros.runtime import default_params_file, executable, stop_child
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -221,12 +220,7 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
             total_rss += usage[1]
         rss_timeline.append((round(time.monotonic() - start, 1), round(total_rss, 1)))
-    runner.send_signal(signal.SIGTERM)
-    try:
-        runner.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        runner.kill()
-        runner.wait()
+    stop_child(runner)
     with open(probe_out) as probe_file:
         recorded = json.load(probe_file)
     return summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timeline)

@@ -21,12 +21,11 @@ Usage: python -m fer_ros.demo [--source sample] [--params-file F]
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 
 from fer_ros.emotion_monitor import EmotionMonitor, spin_for
-from fer_ros.runtime import default_params_file, executable
+from fer_ros.runtime import default_params_file, executable, stop_child
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
@@ -64,12 +63,7 @@ def main(argv=None):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if pipeline.poll() is None:
-            pipeline.send_signal(signal.SIGINT)
-        try:
-            pipeline.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pipeline.kill()
+        stop_child(pipeline)
         print(monitor.summary(), flush=True)
         monitor.destroy_node()
         rclpy.try_shutdown()

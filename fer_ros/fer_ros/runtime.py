@@ -16,6 +16,7 @@
 
 import os
 import signal
+import subprocess
 import sys
 
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
@@ -106,6 +107,17 @@ def run_node(node_class, args=None):
     code = spin_nodes([node_class], args)
     if code:
         sys.exit(code)
+
+
+def stop_child(process, timeout=15.0):
+    """Stop a runner child process (SIGTERM, then SIGKILL after ``timeout``)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def default_params_file():
