@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-./fer bench --soak, short: the tool measures a real pipeline and reports.
+./fer bench --soak --stages, short: the tool measures a real pipeline and reports.
 
 Performance itself is judged from full benchmark runs (README), not here:
 this only checks that a soak run produces complete, sane measurements.
@@ -25,7 +25,7 @@ from fer_ros import bench
 
 
 def test_short_soak_reports_latency_memory_and_drift(tmp_path):
-    assert bench.main(['--soak', '12', '--warmup', '4', '--out', str(tmp_path)]) == 0
+    assert bench.main(['--soak', '12', '--warmup', '4', '--stages', '--out', str(tmp_path)]) == 0
     with open(tmp_path / 'bench.json') as report_file:
         report = json.load(report_file)
     (result,) = report['scenarios']
@@ -36,5 +36,8 @@ def test_short_soak_reports_latency_memory_and_drift(tmp_path):
     assert set(result['processes']) == {'camera_node', 'landmark_node', 'feature_buffer_node',
                                         'emotion_classifier_node'}
     assert all(p['rss_mb'] > 0 for p in result['processes'].values())
+    assert set(report['stages_ms']) >= {'face_mesh_1face_ms', 'face_mesh_2face_ms',
+                                        'features_per_frame_ms', 'onnx_model_ms'}
+    assert all(value > 0 for value in report['stages_ms'].values())
     assert '| processes-1face-30fps |' in (tmp_path / 'bench.md').read_text()
     assert (tmp_path / 'latency_histogram.png').stat().st_size > 0

@@ -51,6 +51,10 @@ def test_fer_launch_runs_every_node_and_stops_them_all(ros, start_node):
     children = descendants(launcher.process.pid)
     assert sorted(process_name(pid) for pid in children) == sorted(NODE_EXECUTABLES)
     assert emotions[-1].label == 'happy'
+    # PyTorch is for training only: loading it would triple a node's memory.
+    for pid in children:
+        with open(f'/proc/{pid}/maps') as maps:
+            assert 'libtorch' not in maps.read(), f'{process_name(pid)} loaded PyTorch'
     assert launcher.stop() == 0
     time.sleep(0.5)
     assert not [pid for pid in children if os.path.exists(f'/proc/{pid}')], 'orphaned node'

@@ -279,6 +279,55 @@ def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timelin
     }
 
 
+def time_ms(function, runs):
+    """Return the median wall time of ``function()`` over ``runs`` calls, in ms."""
+    function()
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        timings.append(1e3 * (time.perf_counter() - started))
+    return round(float(np.median(timings)), 3)
+
+
+def stage_timings(runs=100):
+    """
+    Time each hot-path stage in this process, on the same sample frames.
+
+    The in-process cost of what one frame goes through, without DDS: image
+    message conversion both ways, Face Mesh (1 and 2 faces), feature
+    extraction, windowing and the ONNX model.
+    """
+    from fer_models.features import FeatureExtractor
+    from fer_models.landmarks import FaceMeshDetector
+    from fer_models.onnx_model import default_model_path, EmotionModel
+    from fer_ros.conversions import image_to_rgb, numpy_to_image
+    from fer_ros.frame_sources import SampleSource
+
+    model = EmotionModel(default_model_path())
+    extractor = FeatureExtractor(model.feature_type)
+    stages = {}
+    for faces in (1, 2):
+        frame = SampleSource(faces=faces).read()
+        detector = FaceMeshDetector(max_faces=faces)
+        found = detector.detect_still(frame)
+        stages[f'face_mesh_{faces}face_ms'] = time_ms(lambda: detector.detect(frame), runs)
+        detector.close()
+        if faces == 1:
+            message = numpy_to_image(frame, 'rgb8')
+            stages['numpy_to_image_ms'] = time_ms(lambda: numpy_to_image(frame, 'rgb8'), runs)
+            stages['image_to_rgb_ms'] = time_ms(lambda: image_to_rgb(message), runs)
+            points = found[0].points
+            height, width = frame.shape[:2]
+            stages['features_per_frame_ms'] = time_ms(
+                lambda: extractor.frame(points, width, height), runs)
+            frames = np.tile(extractor.frame(points, width, height), (model.window_length, 1))
+            stages['window_ms'] = time_ms(lambda: extractor.window(frames), runs)
+            window = extractor.window(frames)[None].astype(np.float32)
+            stages['onnx_model_ms'] = time_ms(lambda: model.predict(window), runs)
+    return stages
+
+
 def machine():
     """Describe the machine the benchmark ran on."""
     model = ''
@@ -317,6 +366,9 @@ def markdown(report):
             f"| {', '.join(map(str, result['output_fps_per_face'])) or '0'} "
             f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} | {cpu} "
             f"| {result['total_rss_mb']} | {result['rss_growth_percent']} % |")
+    if report.get('stages_ms'):
+        lines += ['', 'Hot-path stages, in-process median ms (no DDS): ' + ', '.join(
+            f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
     lines += ['', 'Latency: source frame stamp (camera_node) to reception by a separate '
               'subscriber process. Dropped frames: camera frames the landmark node skipped '
               'because a newer one had arrived (keep-latest). Drift: median latency of the '
@@ -358,6 +410,8 @@ def main(argv=None):
     parser.add_argument('--soak', type=float, default=None, metavar='S',
                         help='one run of S seconds (processes-1face-30fps unless '
                         '--scenarios says otherwise) for memory growth and latency drift')
+    parser.add_argument('--stages', action='store_true',
+                        help='also time each hot-path stage in-process (median ms)')
     parser.add_argument('--probe', help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.probe:
@@ -376,6 +430,9 @@ def main(argv=None):
     os.makedirs(options.out, exist_ok=True)
     report = {'machine': machine(), 'duration_s': options.duration,
               'warmup_s': options.warmup, 'scenarios': []}
+    if options.stages:
+        print('bench: timing hot-path stages in-process ...', flush=True)
+        report['stages_ms'] = stage_timings()
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
             print(f'bench: {name} ...', flush=True)

@@ -104,13 +104,12 @@ class LandmarkNode(ManagedNode):
         self._appearance = None
 
     def _load_appearance_model(self):
-        from fer_models.ean import CropClassifier
-
         self._appearance = None
         path = self._params['appearance_model_path']
         if not path:
             self._diagnostics.set_value('appearance_model', 'off')
             return
+        from fer_models.ean import CropClassifier
         if os.sep not in path:
             path = shipped_model(path)
         try:
