@@ -37,11 +37,13 @@ import os
 import sys
 import time
 
+from fer_models.crops import CropClassifier, square_crop
 from fer_models.features import FeatureExtractor
 from fer_models.fusion import combine
 from fer_models.labels import canonical_label
 from fer_models.metrics import classification_report, format_report, save_confusion_png
 from fer_models.onnx_model import default_model_path, EmotionModel
+from fer_models.resources import shipped_model
 import numpy as np
 
 NO_FACE = 'no_face'
@@ -86,9 +88,6 @@ class StillImageClassifier:
         self.detector = FaceMeshDetector(max_faces=1, min_input_size=min_input_size)
         self.appearance = None
         if pipeline != 'landmark':
-            from fer_models.ean import CropClassifier
-            from fer_models.resources import shipped_model
-
             path = appearance_model or shipped_model(DEFAULT_APPEARANCE_MODEL)
             self.appearance = CropClassifier(path)
 
@@ -103,8 +102,6 @@ class StillImageClassifier:
         probabilities = self.model.predict(window)[0][0]
         appearance = None
         if self.appearance is not None:
-            from fer_models.ean import square_crop
-
             appearance = self.appearance.predict(square_crop(rgb, face.bbox))[0]
         probabilities = combine(PIPELINES[self.pipeline], probabilities, self.model.labels,
                                 appearance, self.appearance.labels if self.appearance else (),

@@ -48,26 +48,35 @@ def default_model_path():
     return shipped_model('landmark_baseline.onnx')
 
 
+def open_session(path, threads=1):
+    """
+    Return (absolute path, onnxruntime session, metadata dict) of an ONNX file.
+
+    Raises ModelError naming the file when it is missing or not a model.
+    """
+    import onnxruntime as ort
+
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    if not os.path.isfile(path):
+        raise ModelError(f'model file not found: {path}')
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(path, sess_options=options,
+                                       providers=['CPUExecutionProvider'])
+    except Exception as error:  # onnxruntime raises several unrelated types
+        raise ModelError(f'cannot load ONNX model {path}: {error}') from error
+    return path, session, dict(session.get_modelmeta().custom_metadata_map)
+
+
 class EmotionModel:
     """An onnxruntime session plus the model's metadata contract."""
 
     def __init__(self, path, threads=1):
         """Load ``path``; raise ModelError naming the file on any problem."""
-        import onnxruntime as ort
-
-        self.path = os.path.abspath(os.path.expanduser(str(path)))
-        if not os.path.isfile(self.path):
-            raise ModelError(f'model file not found: {self.path}')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                self.path, sess_options=options, providers=['CPUExecutionProvider'])
-        except Exception as error:  # onnxruntime raises several unrelated types
-            raise ModelError(f'cannot load ONNX model {self.path}: {error}') from error
-        meta = self._session.get_modelmeta().custom_metadata_map
+        self.path, self._session, meta = open_session(path, threads)
         missing = [k for k in REQUIRED_KEYS if METADATA_PREFIX + k not in meta]
         if missing:
             raise ModelError(

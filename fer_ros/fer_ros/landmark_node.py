@@ -17,6 +17,7 @@
 import os
 import time
 
+from fer_models.crops import CropClassifier, square_crop
 from fer_models.landmarks import FaceMeshDetector
 from fer_models.onnx_model import ModelError
 from fer_models.resources import shipped_model
@@ -109,7 +110,6 @@ class LandmarkNode(ManagedNode):
         if not path:
             self._diagnostics.set_value('appearance_model', 'off')
             return
-        from fer_models.ean import CropClassifier
         if os.sep not in path:
             path = shipped_model(path)
         try:
@@ -163,8 +163,6 @@ class LandmarkNode(ManagedNode):
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
 
     def _add_appearance(self, rgb, faces, messages):
-        from fer_models.ean import square_crop
-
         crops = np.stack([square_crop(rgb, face.bbox) for face in faces])
         probabilities = self._appearance.predict(crops)
         for message, row in zip(messages, probabilities):
