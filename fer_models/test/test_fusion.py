@@ -15,6 +15,7 @@
 """Late fusion of the two paths' probabilities."""
 
 from fer_models.fusion import align, combine, fuse, FusionError
+from fer_models.fusion_study import nested_weight
 import numpy as np
 import pytest
 
@@ -66,3 +67,18 @@ def test_combine_modes():
         combine('late', landmark, LANDMARK_LABELS, None, ())
     with pytest.raises(FusionError, match='not one of'):
         combine('average', landmark, LANDMARK_LABELS)
+
+
+def test_nested_weight_is_chosen_without_the_scored_fold():
+    # Folds 0-2: the appearance path is right; fold 3: only the landmark path.
+    targets = np.array([0, 1] * 4)
+    fold_of = np.repeat([0, 1, 2, 3], 2)
+    right = np.eye(2)[targets] * 0.9 + 0.05
+    wrong = right[:, ::-1]
+    landmark = np.where((fold_of == 3)[:, None], right, wrong)
+    appearance = np.where((fold_of == 3)[:, None], wrong, right)
+    fused, chosen = nested_weight(landmark, appearance, targets, fold_of)
+    # Chosen on folds 0-2, where the appearance path wins: it must not see
+    # that fold 3 would have preferred the landmark path.
+    assert chosen[3] > 0.5
+    assert (fused[fold_of == 3].argmax(axis=1) != targets[fold_of == 3]).all()

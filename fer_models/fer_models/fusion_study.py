@@ -1,0 +1,177 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Does late fusion beat each path alone? Subject-independent, on TFEID stills.
+
+Usage: ./fer run python -m fer_models.fusion_study [--appearance-model ONNX]
+       [--json OUT] [--markdown OUT]
+
+Landmark path: the shipped recipe (fer_models.train defaults) cross-validated
+5-fold by performer; every image gets the probabilities of the fold model
+that never saw its performer. Appearance path: the shipped crop model, trained
+on FER2013 only, so no TFEID performer was seen in training; each image's
+crop is made from the same Face Mesh box as landmark_node's. Fusion: the
+classifier node's late fusion. Reported: each path alone, fusion at the
+default weight 0.5, fusion with the weight chosen on the other folds'
+performers (nested, honest), and the accuracy of every weight (a curve that
+peeks at the test performers: for orientation only).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from fer_models.crops import CropClassifier, square_crop
+from fer_models.datasets import data_root
+from fer_models.fusion import align, fuse
+from fer_models.landmarks import bbox_of
+from fer_models.metrics import classification_report
+from fer_models.resources import shipped_model
+import numpy as np
+
+WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
+
+
+def landmark_probabilities(dataset, folds, seed):
+    """Return (out-of-fold probabilities, targets, groups, labels, landmarks, recipe)."""
+    from fer_models import train
+    from fer_models.extract import extract
+    from fer_models.study import evaluate_config, group_folds, StudyData
+
+    data = StudyData(dataset, 'stills', 'mediapipe', 8, seed, train.DEFAULT_MIRROR)
+    row = evaluate_config(data, train.DEFAULT_FEATURE_TYPE, train.DEFAULT_CLASSIFIER, folds,
+                          seed, train.DEFAULT_PCA or None, keep_probabilities=True)[0]
+    landmarks = extract(dataset).detected()
+    _, _, groups = data.sets['stills']
+    if len(groups) != len(landmarks.files):
+        raise RuntimeError('stills windows do not match the detected images one to one')
+    fold_of = np.empty(len(groups), int)
+    for index, test_groups in enumerate(group_folds(data.groups, folds, seed)):
+        fold_of[np.isin(groups, test_groups)] = index
+    recipe = {'feature_type': train.DEFAULT_FEATURE_TYPE, 'classifier': train.DEFAULT_CLASSIFIER,
+              'pca': train.DEFAULT_PCA, 'mirror': train.DEFAULT_MIRROR}
+    return (row['probabilities'], row['targets'], fold_of, data.labels, landmarks, recipe)
+
+
+def appearance_probabilities(model, landmarks, dataset, labels):
+    """Return the crop model's probabilities of every image, aligned to ``labels``."""
+    import cv2
+
+    rows = []
+    for path, points, (width, height) in zip(landmarks.files, landmarks.points,
+                                             landmarks.sizes):
+        full = path if os.path.isabs(path) else os.path.join(data_root(), dataset, path)
+        bgr = cv2.imread(full, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f'cannot read image {full}')
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        box = bbox_of(points, rgb.shape[1], rgb.shape[0])
+        probabilities = model.predict(square_crop(rgb, box))[0]
+        rows.append(align(probabilities, model.labels, labels))
+    return np.stack(rows)
+
+
+def scores(probabilities, targets, labels):
+    """Return accuracy and macro-F1 of argmax predictions."""
+    report = classification_report([labels[t] for t in targets],
+                                   [labels[p] for p in probabilities.argmax(axis=1)], labels)
+    return {'accuracy': report['accuracy'], 'macro_f1': report['macro_f1'],
+            'recall': {c: report['per_class'][c]['recall'] for c in labels}}
+
+
+def nested_weight(landmark, appearance, targets, fold_of):
+    """Fuse each fold with the weight that did best on the other folds; return probabilities."""
+    fused = np.empty_like(landmark)
+    chosen = []
+    for fold in np.unique(fold_of):
+        others = fold_of != fold
+        accuracy = [float((fuse(landmark[others], appearance[others], w).argmax(axis=1)
+                           == targets[others]).mean()) for w in WEIGHTS]
+        weight = float(WEIGHTS[int(np.argmax(accuracy))])
+        chosen.append(weight)
+        fused[~others] = fuse(landmark[~others], appearance[~others], weight)
+    return fused, chosen
+
+
+def run(dataset, appearance_model, folds, seed):
+    """Run the study; return the report dict."""
+    landmark, targets, fold_of, labels, landmarks, recipe = landmark_probabilities(
+        dataset, folds, seed)
+    model = CropClassifier(appearance_model)
+    appearance = appearance_probabilities(model, landmarks, dataset, labels)
+    nested, chosen = nested_weight(landmark, appearance, targets, fold_of)
+    rows = {
+        'landmark path alone': scores(landmark, targets, labels),
+        'appearance path alone': scores(appearance, targets, labels),
+        'late fusion, weight 0.5 (default)': scores(fuse(landmark, appearance, 0.5),
+                                                    targets, labels),
+        'late fusion, weight chosen on other folds': scores(nested, targets, labels),
+    }
+    curve = {str(w): scores(fuse(landmark, appearance, w), targets, labels)['accuracy']
+             for w in WEIGHTS}
+    return {
+        'dataset': dataset, 'images': int(len(targets)), 'labels': labels,
+        'split': f'{folds}-fold grouped by performer (subject-independent); the appearance '
+                 'model never saw TFEID (trained on FER2013)',
+        'landmark_recipe': recipe, 'appearance_model': model.path,
+        'appearance_model_name': model.model_name, 'rows': rows,
+        'nested_weights': chosen, 'accuracy_by_weight': curve, 'seed': seed,
+        'date': datetime.date.today().isoformat(),
+    }
+
+
+def markdown(report):
+    """Return the report as Markdown."""
+    lines = [
+        '# Late fusion on TFEID (subject-independent)', '',
+        f"{report['images']} TFEID stills, {report['split']}. Landmark recipe: "
+        f"{report['landmark_recipe']}. Appearance model: `{report['appearance_model_name']}`. "
+        f"{report['date']}; reproduce with `./fer run python -m fer_models.fusion_study`.", '',
+        '| pipeline | accuracy | macro-F1 |', '| --- | --- | --- |']
+    for name, row in report['rows'].items():
+        lines.append(f"| {name} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |")
+    lines += ['', f"Weights chosen on the other folds: {report['nested_weights']}.", '',
+              'Accuracy by appearance weight (chosen with the test performers in view: '
+              'orientation only, not a result): ' + ', '.join(
+                  f'{w}: {a:.3f}' for w, a in report['accuracy_by_weight'].items()) + '.', '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    """Run the fusion study and write JSON and Markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
+    parser.add_argument('--dataset', default='taiwanese')
+    parser.add_argument('--appearance-model', default=shipped_model('ean.onnx'))
+    parser.add_argument('--folds', type=int, default=5)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--json', default=os.path.join('fer_models', 'reports',
+                                                       'fusion_study.json'))
+    parser.add_argument('--markdown', default=os.path.join('fer_models', 'reports',
+                                                           'fusion_study.md'))
+    options = parser.parse_args(argv)
+    report = run(options.dataset, options.appearance_model, options.folds, options.seed)
+    text = markdown(report)
+    print(text)
+    with open(options.json, 'w') as out:
+        json.dump(report, out, indent=1)
+    with open(options.markdown, 'w') as out:
+        out.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
