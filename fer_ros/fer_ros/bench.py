@@ -412,6 +412,8 @@ def main(argv=None):
                         '--scenarios says otherwise) for memory growth and latency drift')
     parser.add_argument('--stages', action='store_true',
                         help='also time each hot-path stage in-process (median ms)')
+    parser.add_argument('--raw', action='store_true',
+                        help='keep every latency sample in the JSON (large for soaks)')
     parser.add_argument('--probe', help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.probe:
@@ -443,11 +445,14 @@ def main(argv=None):
                   f"RSS {result['total_rss_mb']} MB", flush=True)
             report['scenarios'].append(result)
     json_path = options.json or os.path.join(options.out, 'bench.json')
+    histogram(report, os.path.join(options.out, 'latency_histogram.png'))
+    if not options.raw:
+        for result in report['scenarios']:
+            del result['latencies_ms']
     with open(json_path, 'w') as out:
         json.dump(report, out, indent=1)
     with open(os.path.join(options.out, 'bench.md'), 'w') as out:
         out.write(markdown(report))
-    histogram(report, os.path.join(options.out, 'latency_histogram.png'))
     print(markdown(report))
     print(f'bench: wrote {json_path}, bench.md and latency_histogram.png in {options.out}')
     return 0
