@@ -15,6 +15,7 @@
 """The runners: fer_pipeline (composed) and fer_launch (one process per node)."""
 
 import os
+import subprocess
 import time
 
 from fer_msgs.msg import Emotion
@@ -72,3 +73,28 @@ def test_fer_launch_stops_everything_when_a_node_fails(start_node, tmp_path):
     output = launcher.output()
     assert "parameter 'feature_type'" in output
     assert 'feature_buffer_node exited with code 2; stopping the pipeline' in output
+
+
+def test_runners_keep_dds_on_this_machine_by_default(tmp_path):
+    from fer_ros.runtime import executable, stop_child
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')}
+    with open(tmp_path / 'launch.log', 'wb') as log:
+        launcher = subprocess.Popen([executable('fer_launch'), '--params-file', CONFIG,
+                                     '--no-camera'], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20.0
+        while len(descendants(launcher.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        children = descendants(launcher.pid)
+        assert len(children) == 3, (tmp_path / 'launch.log').read_text()
+        for pid in children:
+            with open(f'/proc/{pid}/environ', 'rb') as environ:
+                variables = dict(item.split(b'=', 1) for item in environ.read().split(b'\0')
+                                 if b'=' in item)
+            assert variables[b'ROS_AUTOMATIC_DISCOVERY_RANGE'] == b'LOCALHOST'
+            assert variables[b'FASTDDS_DEFAULT_PROFILES_FILE'].endswith(b'config/fastdds.xml')
+    finally:
+        stop_child(launcher)

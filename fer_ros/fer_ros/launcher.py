@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from fer_ros.runtime import default_params_file, executable, use_fer_dds_profile
+from fer_ros.runtime import default_params_file, executable, use_fer_dds_defaults
 
 NODE_EXECUTABLES = ('camera_node', 'landmark_node', 'feature_buffer_node',
                     'emotion_classifier_node')
@@ -67,7 +67,7 @@ def main(argv=None):
     if not os.path.isfile(params_file):
         parser.error(f'parameter file not found: {params_file}')
 
-    use_fer_dds_profile()
+    use_fer_dds_defaults()
     stopping = []
     # Explicit handlers: a supervisor started in the background inherits an
     # ignored SIGINT, and must still stop its nodes.

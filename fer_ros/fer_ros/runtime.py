@@ -32,15 +32,19 @@ EXIT_BAD_CONFIGURATION = 2
 
 
 DDS_PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+DISCOVERY_RANGE_VARIABLE = 'ROS_AUTOMATIC_DISCOVERY_RANGE'
 
 
-def use_fer_dds_profile():
+def use_fer_dds_defaults():
     """
-    Point Fast DDS at config/fastdds.xml unless the user chose a profile.
+    Set fer_ros's DDS defaults for this process and its children, unless set.
 
-    Camera frames are larger than Fast DDS's default shared-memory segment;
-    without the profile they are lost between processes on one machine.
+    Discovery stays on this machine (privacy: nothing leaves it unless the
+    user sets ROS_AUTOMATIC_DISCOVERY_RANGE, e.g. to SUBNET), and Fast DDS
+    uses config/fastdds.xml: camera frames are larger than its default
+    shared-memory segment and would otherwise be lost between processes.
     """
+    os.environ.setdefault(DISCOVERY_RANGE_VARIABLE, 'LOCALHOST')
     profile = os.path.join(get_package_share_directory('fer_ros'), 'config', 'fastdds.xml')
     os.environ.setdefault(DDS_PROFILE_VARIABLE, profile)
 
@@ -58,7 +62,7 @@ def spin_nodes(node_factories, args=None):
     context stays valid, so callbacks in flight finish before the nodes and
     the context go.
     """
-    use_fer_dds_profile()
+    use_fer_dds_defaults()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_requested = []
     for signum in (signal.SIGINT, signal.SIGTERM):
