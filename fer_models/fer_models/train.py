@@ -16,16 +16,24 @@
 Training of the landmark-path classifier, with subject-independent evaluation.
 
 Usage: python -m fer_models.train landmark [--dataset taiwanese]
-       [--feature-type dlib68:coords+geometric] [--folds 5] [--out ONNX]
-       [--report JSON]      (or: ./fer train landmark ...)
+       [--feature-type dlib68:coords+geometric] [--classifier NAME] [--pca K]
+       [--[no-]mirror] [--protocol stills|sequences|synthetic] [--folds 5]
+       [--out ONNX] [--report JSON]      (or: ./fer train landmark ...)
 
-Every image is a still, so a training window is the image's per-frame
-features repeated (what the feature buffer node emits for a face that holds
-an expression); Gaussian noise of 5 % of each feature's spread is added
-during training. Evaluation is k-fold grouped by performer/subject; with
-``--early-stopping`` an inner validation split (also by performer) picks the
-epoch count. The shipped model is then trained on every performer (for the
-median chosen epoch count with early stopping).
+The defaults reproduce the shipped model ``models/landmark_default.onnx``,
+chosen by the landmark study (``fer_models.study``, report in
+``reports/landmark_study.md``): the study recipe cross-validates k-fold
+grouped by performer/subject with early stopping on an inner validation
+split by performer, then trains the exported model on every performer for
+the median of the folds' best epochs.
+
+``--classifier baseline`` is the original recipe of
+``models/landmark_baseline.onnx`` (``--out`` and ``--model-name`` then name
+the file): every image is a still, so a training window is the image's
+per-frame features repeated (what the feature buffer node emits for a face
+that holds an expression); Gaussian noise of 5 % of each feature's spread is
+added during training; with ``--early-stopping`` an inner validation split
+(also by performer) picks the epoch count.
 """
 
 import argparse
@@ -40,11 +48,18 @@ from fer_models.extract import extract
 from fer_models.features import FeatureExtractor
 from fer_models.labels import ALL_LABELS
 from fer_models.metrics import classification_report, format_report
-from fer_models.nets import parameter_count, WindowStatsMLP
+from fer_models.nets import CLASSIFIERS, parameter_count, WindowStatsMLP
 import numpy as np
 
-# Relative to the repository root, where ./fer runs.
-DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_baseline.onnx')
+# The shipped landmark model (chosen by the landmark study, see
+# fer_models/reports/landmark_study.md); relative to the repository root,
+# where ./fer runs.
+DEFAULT_MODEL_NAME = 'landmark_default'
+DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_default.onnx')
+DEFAULT_FEATURE_TYPE = 'dlib68:coords+geometric'
+DEFAULT_CLASSIFIER = 'window_mlp'
+DEFAULT_PCA = 0
+DEFAULT_MIRROR = False
 
 
 def group_folds(groups, folds, seed):
@@ -162,8 +177,19 @@ def onnx_latency_ms(model, window_length, feature_dim, runs=500):
 
 
 def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, out,
-                   model_name, early_stopping=False, subset_groups=None):
-    """Cross-validate, train the final model, export it; return the report."""
+                   model_name, early_stopping=False, subset_groups=None, classifier='baseline',
+                   pca=None, mirror=False, protocol=None, fixed_epochs=False):
+    """
+    Cross-validate, train the final model, export it; return the report.
+
+    ``classifier='baseline'`` is the original WindowStatsMLP recipe (fixed
+    epochs unless ``early_stopping``); any name of fer_models.nets.CLASSIFIERS
+    goes through the landmark study's recipe instead (train_study_model).
+    """
+    if classifier != 'baseline':
+        return train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
+                                 out, model_name, classifier, pca, mirror, protocol,
+                                 subset_groups, not fixed_epochs)
     import onnxruntime
     import torch
 
@@ -211,6 +237,77 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
     return report
 
 
+def train_study_model(dataset, feature_type, window_length, folds, epochs, seed, out,
+                      model_name, classifier, pca=None, mirror=False, protocol=None,
+                      subset_groups=None, early_stopping=True):
+    """
+    Train a landmark-study classifier (fer_models.study): CV, final model, export.
+
+    ``protocol``: ``stills`` (default for TFEID), ``sequences`` (default for
+    CK+48: the real three-frame sequences plus every frame as a still) or
+    ``synthetic`` (stills plus SYNTHETIC neutral -> apex sequences for
+    training; the reported accuracy is on real stills only). Each fold stops
+    early on an inner validation split by performer; the final model is
+    trained on every performer for the median of the folds' best epochs.
+    Without ``early_stopping`` every fold and the final model train for
+    ``epochs``.
+    """
+    import onnxruntime
+    import torch
+
+    from fer_models.export import export_onnx
+    from fer_models.study import evaluate_config, fit_classifier, StudyData
+
+    torch.set_num_threads(1)
+    started = time.monotonic()
+    protocol = protocol or ('sequences' if dataset == 'ckplus48' else 'stills')
+    data = StudyData(dataset, protocol, 'mediapipe', window_length, seed, mirror,
+                     subset_groups)
+    extractor = FeatureExtractor(feature_type)
+    fit_options = {'max_epochs': epochs}
+    row = evaluate_config(data, extractor.name, classifier, folds, seed, pca,
+                          fit_options=fit_options, early_stopping=early_stopping)[0]
+    final_epochs = max(1, int(np.median(row['best_epochs']))) if early_stopping else epochs
+    windows = [data.windows(extractor.spec, name) for name in data.train_sets()]
+    model, _ = fit_classifier(classifier, np.concatenate([w for w, _, _ in windows]),
+                              np.concatenate([t for _, t, _ in windows]), len(data.labels),
+                              seed, pca=pca, max_epochs=final_epochs)
+    exported = export_onnx(
+        model, out, model_name=model_name, labels=data.labels, feature_type=extractor.name,
+        window_length=window_length, feature_dim=extractor.dim,
+        extra_metadata={'training_data': dataset, 'classifier': classifier,
+                        'cv_accuracy': f"{row['accuracy_mean']:.4f}",
+                        'cv_split': f'{folds}-fold grouped by performer/subject'})
+    report = {key: row[key] for key in ('macro_f1', 'labels', 'per_class', 'confusion',
+                                        'fold_accuracy', 'accuracy_mean', 'accuracy_std')}
+    report.update({
+        'n': row['windows'], 'accuracy': row['accuracy_pooled'],
+        'predicted_labels': row['labels'], 'model_name': model_name, 'dataset': dataset,
+        'protocol': protocol,
+        'classifier': classifier, 'pca': pca, 'mirror': mirror,
+        'images': data.detected[1], 'images_with_face': data.detected[0],
+        'groups': int(len(data.groups)),
+        'split': f'{folds}-fold grouped by performer/subject (subject-independent), '
+                 + ('inner validation split by performer for early stopping' if early_stopping
+                    else f'fixed {epochs} epochs'),
+        'windows': {'stills': 'a still held over the window',
+                    'sequences': "CK+ sequences' three near-apex frames stretched over the "
+                                 'window (training adds each frame as a still)',
+                    'synthetic': 'stills; training adds SYNTHETIC neutral -> apex sequences'
+                    }[protocol] + '; feature noise while training',
+        'feature_type': extractor.name, 'feature_dim': extractor.dim,
+        'window_length': window_length, 'best_epochs': row['best_epochs'],
+        'final_epochs': final_epochs, 'parameters': parameter_count(model),
+        'onnx_bytes': os.path.getsize(out), 'onnx_path': os.path.abspath(out),
+        'onnx_latency_ms_1_thread': onnx_latency_ms(exported, window_length, extractor.dim),
+        'train_seconds': round(time.monotonic() - started, 1), 'seed': seed,
+        'machine': {'cores': os.cpu_count(), 'python': platform.python_version(),
+                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__},
+        'date': datetime.date.today().isoformat(),
+    })
+    return report
+
+
 def main(argv=None):
     """Train and evaluate a model; print the summary, write ONNX and report."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -222,23 +319,40 @@ def main(argv=None):
     commands.add_parser('ean', help='appearance-path EAN on FER2013 (./fer train ean --help)')
     landmark = commands.add_parser('landmark', help='landmark-path classifier')
     landmark.add_argument('--dataset', default='taiwanese', choices=('taiwanese', 'ckplus48'))
-    landmark.add_argument('--feature-type', default='dlib68:coords+geometric')
+    landmark.add_argument('--feature-type', default=DEFAULT_FEATURE_TYPE)
     landmark.add_argument('--window-length', type=int, default=8)
     landmark.add_argument('--folds', type=int, default=5)
-    landmark.add_argument('--epochs', type=int, default=300,
-                          help='epochs (the most, with --early-stopping)')
+    landmark.add_argument('--epochs', type=int, default=None,
+                          help='epochs (the most, with early stopping); default 300 for the '
+                               'baseline recipe, 60 for the study recipe')
     landmark.add_argument('--early-stopping', action='store_true',
                           help='stop on the loss of an inner validation split by performer')
     landmark.add_argument('--seed', type=int, default=0)
-    landmark.add_argument('--model-name', default='landmark_baseline')
+    landmark.add_argument('--classifier', default=DEFAULT_CLASSIFIER,
+                          choices=('baseline',) + tuple(CLASSIFIERS),
+                          help='baseline = the original WindowStatsMLP recipe; others use '
+                               'the landmark study recipe (fer_models.study)')
+    landmark.add_argument('--pca', type=int, default=DEFAULT_PCA,
+                          help='PCA components after standardisation (study recipe; 0 = none)')
+    landmark.add_argument('--mirror', action=argparse.BooleanOptionalAction,
+                          default=DEFAULT_MIRROR, help='add left-right mirrored stills')
+    landmark.add_argument('--protocol', default=None,
+                          choices=('stills', 'sequences', 'synthetic'),
+                          help='training windows (study recipe); default stills for '
+                               'taiwanese, sequences for ckplus48')
+    landmark.add_argument('--fixed-epochs', action='store_true',
+                          help='study recipe without early stopping: train --epochs epochs')
+    landmark.add_argument('--model-name', default=DEFAULT_MODEL_NAME)
     landmark.add_argument('--out', default=DEFAULT_OUT, help='ONNX path')
     landmark.add_argument('--report', default=None, help='JSON report path')
     landmark.add_argument('--subset-groups', type=int, default=None, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    epochs = options.epochs or (300 if options.classifier == 'baseline' else 60)
     report = train_landmark(options.dataset, options.feature_type, options.window_length,
-                            options.folds, options.epochs, options.seed, options.out,
+                            options.folds, epochs, options.seed, options.out,
                             options.model_name, options.early_stopping,
-                            options.subset_groups)
+                            options.subset_groups, options.classifier, options.pca or None,
+                            options.mirror, options.protocol, options.fixed_epochs)
     print(format_report(report))
     print(f"{options.folds}-fold subject-independent accuracy {report['accuracy_mean']:.3f} "
           f"± {report['accuracy_std']:.3f} over {report['groups']} groups; "
