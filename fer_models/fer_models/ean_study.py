@@ -59,6 +59,8 @@ def add_arguments(parser):
     parser.add_argument('--crop-scale', type=float, default=1.2,
                         help='TFEID crop side / longer face-mesh box side')
     parser.add_argument('--latency-runs', type=int, default=500)
+    parser.add_argument('--render-only', action='store_true',
+                        help='rewrite the Markdown from the existing ean_study.json')
 
 
 def variant_names():
@@ -164,6 +166,11 @@ def evaluate_variant(name, data, ckplus, taiwanese, report_dir, latency_runs):
 
 def write_study(options, data):
     """Evaluate all finished runs, export the best student, write the reports."""
+    if getattr(options, 'render_only', False):
+        with open(os.path.join(options.report_dir, 'ean_study.json')) as handle:
+            study = json.load(handle)
+        write_markdown(study, options)
+        return study
     names = variant_names()
     if not names:
         raise SystemExit(f'no finished runs in {runs_dir()}: train first (./fer train ean all)')
@@ -210,10 +217,7 @@ def write_study(options, data):
     }
     with open(os.path.join(options.report_dir, 'ean_study.json'), 'w') as handle:
         json.dump(study, handle, indent=1)
-    with open(os.path.join(options.report_dir, 'ean_study.md'), 'w') as handle:
-        handle.write(study_markdown(study))
-    with open(options.card, 'w') as handle:
-        handle.write(model_card(study, best))
+    write_markdown(study, options)
     for row in rows:
         print(f"{row['description']}: test {row['test_accuracy']:.4f} (validation "
               f"{row['validation_accuracy']:.4f}), {row['parameters']} parameters, "
@@ -231,6 +235,15 @@ def epochs_summary(rows):
     parts = [f'teacher {teacher[0]} epoch(s)'] if teacher else []
     parts.append('students ' + '/'.join(str(e) for e in students) + ' epoch(s)')
     return ', '.join(parts)
+
+
+def write_markdown(study, options):
+    """Write ean_study.md and the model card from a study dict."""
+    best = next(r for r in study['variants'] if r['name'] == study['shipped']['run'])
+    with open(os.path.join(options.report_dir, 'ean_study.md'), 'w') as handle:
+        handle.write(study_markdown(study))
+    with open(options.card, 'w') as handle:
+        handle.write(model_card(study, best))
 
 
 def percent(value):
@@ -276,8 +289,9 @@ def study_markdown(study):
         '',
         table(rows),
         '',
-        f"Shipped model: `{shipped['path']}` = run `{shipped['run']}` (the student with the "
-        'best validation accuracy; the test split was never used for selection): '
+        f"Shipped model: `{shipped['path']}` = run `{shipped['run']}` (of the EAN students "
+        'with attention, the one with the best validation accuracy; the test split was never '
+        'used for selection): '
         f"{percent(best['test_accuracy'])} FER2013 test, {best['parameters']:,} parameters, "
         f"{best['mflops']} MFLOPs, {shipped['onnx_kb']} KB, "
         f"{shipped['onnx_ms_per_crop_1_thread']} ms per crop median "
@@ -320,7 +334,8 @@ def study_markdown(study):
         f"- Machine: {m['cpu']}, {m['cores']} cores, no GPU, Python {m['python']}, torch "
         f"{m['torch']}, onnxruntime {m['onnxruntime']}. Every run used 1 torch thread at "
         'nice 10, two runs side by side, on a machine shared with other work: seconds per '
-        'epoch are wall-clock under that load and would be lower on an idle machine. Load '
+        'epoch are wall-clock under that (varying) load, not comparable across rows, and '
+        'would be lower on an idle machine. Load '
         f"average while this report was made: {m['load_average_at_report']}.",
         '- Epoch budget: the whole study (all runs) had to fit in about 1.5 h of wall-clock '
         'time on two cores that other jobs were using at the same time, so every run is very '
@@ -345,6 +360,13 @@ def study_markdown(study):
     if 'teacher' in by_name and rounds:
         lines.append(f"- Teacher {percent(by_name['teacher']['test_accuracy'])} vs final student "
                      f"{percent(rounds[-1]['test_accuracy'])}.")
+        students = [r['validation_accuracy'] for r in rows if r['kind'] != 'teacher']
+        if by_name['teacher']['validation_accuracy'] < min(students):
+            lines.append(
+                f"- The teacher ({by_name['teacher']['epochs']} epoch(s)) is weaker than every "
+                'student, so round 1 distils from a worse model: this study shows that the '
+                'machinery works, not what KD adds with a proper teacher. Round 2 (teacher = '
+                'the round-1 student) is the first round with a competent teacher.')
     lines += [
         '- Differences of about 1 point are within run-to-run noise for runs this short '
         '(one seed each); treat them as indications, not findings.',
@@ -386,8 +408,8 @@ def study_markdown(study):
             'epoch (see `history` in the JSON). In order of expected gain:',
             '',
             '1. Train longer: resume with more epochs (the commands below continue from the '
-            'cached checkpoints); about 60–100 epochs per run fit in one night on these two '
-            'cores.',
+            'cached checkpoints). `./fer train ean time` estimates seconds per epoch on the '
+            'machine at hand; budget the teacher first, it is the bottleneck of the chain.',
             '2. A stronger teacher (e.g. wider/deeper VGG or ResNet-18 on 48×48 for 60+ '
             'epochs, about 72–73 % on FER2013 in the literature) before distilling; a weak '
             'teacher limits what KD can add.',
