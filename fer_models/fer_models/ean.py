@@ -26,8 +26,10 @@ the exported graph needs no preprocessing beyond ``pixel / 255``.
 
 import json
 import math
-import os
 
+# Inference (crops, onnxruntime session) lives in the PyTorch-free module the
+# nodes use; re-exported here for training-side callers.
+from fer_models.crops import CROP_SIZE, CropClassifier, square_crop  # noqa: F401
 from fer_models.export import ExportError, PARITY_TOLERANCE
 from fer_models.onnx_model import METADATA_PREFIX
 import numpy as np
@@ -35,7 +37,6 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-CROP_SIZE = 48
 # FER2013 index order; all are canonical fer_models.labels names.
 FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
 INPUT_NORMALISATION = ('grayscale face crop resized to 48x48, float32 pixel / 255 in [0, 1]; '
@@ -253,71 +254,3 @@ def export_crop_model(model, path, *, model_name, labels=FER2013_LABELS, extra_m
     if difference > PARITY_TOLERANCE:
         raise ExportError(f'ONNX and PyTorch differ by {difference:.2e} (> {PARITY_TOLERANCE})')
     return exported
-
-
-def square_crop(image, bbox, scale=1.2, size=CROP_SIZE):
-    """
-    Return a (size, size) uint8 grayscale crop around a face box.
-
-    image: (H, W, 3) RGB or (H, W) grayscale uint8; bbox: (x, y, w, h) in
-    pixels (e.g. FaceMeshDetector's). The square side is ``scale`` times the
-    longer box side, centred on the box; outside the image is edge-padded.
-    """
-    import cv2
-
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    x, y, w, h = bbox
-    side = max(1, int(round(scale * max(w, h))))
-    x0 = int(round(x + w / 2 - side / 2))
-    y0 = int(round(y + h / 2 - side / 2))
-    pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    patch = gray[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
-    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-
-
-class CropClassifier:
-    """An onnxruntime session of an exported crop model plus its metadata."""
-
-    def __init__(self, path, threads=1):
-        """Load ``path``; raise fer_models.onnx_model.ModelError naming the file."""
-        import onnxruntime as ort
-
-        from fer_models.onnx_model import ModelError
-
-        self.path = os.path.abspath(os.path.expanduser(str(path)))
-        if not os.path.isfile(self.path):
-            raise ModelError(f'model file not found: {self.path}')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                self.path, sess_options=options, providers=['CPUExecutionProvider'])
-            meta = self._session.get_modelmeta().custom_metadata_map
-            self.model_name = meta[METADATA_PREFIX + 'model_name']
-            self.labels = tuple(json.loads(meta[METADATA_PREFIX + 'labels']))
-        except Exception as error:  # onnxruntime raises several unrelated types
-            raise ModelError(f'cannot load crop model {self.path}: {error}') from error
-        self.metadata = dict(meta)
-        self._input_name = self._session.get_inputs()[0].name
-
-    def predict(self, crops):
-        """
-        Return (N, C) probabilities.
-
-        crops: (N, 1, 48, 48) float32 in [0, 1], or (N, 48, 48) / (48, 48) uint8.
-        """
-        batch = np.asarray(crops)
-        if batch.dtype == np.uint8:
-            batch = batch.astype(np.float32) / 255.0
-        while batch.ndim < 4:
-            batch = batch[None] if batch.ndim < 3 else batch[:, None]
-        return self._session.run(None, {self._input_name: batch.astype(np.float32)})[0]
-
-    def classify_face(self, image, bbox):
-        """Return (label, probabilities) of the face at ``bbox`` in an RGB image."""
-        probabilities = self.predict(square_crop(image, bbox))[0]
-        return self.labels[int(np.argmax(probabilities))], probabilities
