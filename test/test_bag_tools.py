@@ -31,8 +31,8 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(TAIWANESE),
 def labelled_bag(tmp_path):
     """Build a bag of four posed images (2 happy, 2 surprise), 10 frames each, 0.6 s gaps."""
     labels = tmp_path / 'labels.csv'
-    labels.write_text('file,label\n0111b01.jpg,happy\n0211g07.jpg,surprise\n'
-                      '0511b02.jpg,happy\n0611g01.jpg,surprise\n')
+    labels.write_text('file,label\n0711b01.jpg,happy\n0211g07.jpg,surprise\n'
+                      '0511b03.jpg,happy\n0611g01.jpg,surprise\n')
     bag = str(tmp_path / 'posed')
     assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out', bag,
                            '--frames-per-image', '10', '--gap-frames', '9']) == 0

@@ -36,8 +36,8 @@ from ros_helpers import REPO, TAIWANESE
 from std_msgs.msg import String
 import yaml
 
-SEQUENCE = [('0111b01.jpg', 'happy'), ('0211g07.jpg', 'surprise'),
-            ('0511b02.jpg', 'happy'), ('0611g01.jpg', 'surprise')]
+SEQUENCE = [('0711b01.jpg', 'happy'), ('0211g07.jpg', 'surprise'),
+            ('0511b03.jpg', 'happy'), ('0611g01.jpg', 'surprise')]
 FPS = 15.0
 LEAD_IN_FRAMES = 10
 FACE_FRAMES = 16

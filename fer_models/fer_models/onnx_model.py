@@ -45,7 +45,7 @@ class ModelError(RuntimeError):
 def default_model_path():
     """Return the path of the shipped default landmark model."""
     from fer_models.resources import shipped_model
-    return shipped_model('landmark_baseline.onnx')
+    return shipped_model('landmark_default.onnx')
 
 
 def open_session(path, threads=1):

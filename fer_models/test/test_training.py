@@ -50,8 +50,8 @@ def test_smoke_training_exports_a_working_model(tmp_path):
 
 def test_eval_command_on_labelled_images(tmp_path, capsys):
     labels = tmp_path / 'labels.csv'
-    labels.write_text('file,performer,label\n0111b01.jpg,01,happy\n0211g07.jpg,02,surprise\n'
-                      '0511b02.jpg,05,happiness\n0611g01.jpg,06,surprise\n')
+    labels.write_text('file,performer,label\n0711b01.jpg,07,happy\n0211g07.jpg,02,surprise\n'
+                      '0511b03.jpg,05,happiness\n0611g01.jpg,06,surprise\n')
     out = tmp_path / 'report.json'
     png = tmp_path / 'confusion.png'
     assert evaluate.main(['--images', TFEID, '--labels', str(labels), '--json', str(out),
