@@ -1,0 +1,79 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Appearance path in the nodes: crop model in landmark_node, late fusion in the classifier."""
+
+from fer_models.features import FeatureExtractor
+from fer_models.fusion import combine
+from fer_models.onnx_model import default_model_path, EmotionModel
+from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
+from fer_ros.conversions import numpy_to_image, window_to_msg
+import numpy as np
+import pytest
+from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
+
+
+def test_landmark_node_attaches_the_appearance_model_probabilities(ros, start_node, astronaut):
+    image, _ = astronaut
+    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
+    node = start_node('landmark_node', '--ros-args', '-p', 'appearance_model_path:=ean.onnx')
+    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
+    ros.wait_for_subscribers(publisher, processes=[node])
+    frame = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
+    assert ros.spin_until(lambda: publisher.publish(frame) or any(a.faces for a in landmarks),
+                          timeout=30.0, processes=[node]), node.output()[-3000:]
+    face = next(a for a in landmarks if a.faces).faces[0]
+    assert face.appearance_model and len(face.appearance_labels) == 7
+    probabilities = np.asarray(face.appearance_probabilities)
+    assert probabilities.shape == (7,) and probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+    assert face.appearance_labels[int(np.argmax(probabilities))] == 'happy'  # she smiles
+
+
+@pytest.fixture(scope='module')
+def astronaut_window(astronaut):
+    """Return the astronaut's feature window, the landmark model's output, the model."""
+    image, face = astronaut
+    extractor = FeatureExtractor(FEATURE_TYPE)
+    frame = extractor.frame(face.points, image.shape[1], image.shape[0])
+    window = extractor.window(np.tile(frame, (WINDOW_LENGTH, 1)))
+    model = EmotionModel(default_model_path())
+    return window, model.predict(window[None].astype(np.float32))[0][0], model
+
+
+@pytest.mark.parametrize('fusion', ['appearance', 'late'])
+def test_classifier_fuses_the_two_paths(ros, start_node, astronaut_window, fusion):
+    window, landmark_probabilities, model = astronaut_window
+    appearance = np.eye(7, dtype=np.float32)[FER2013_LABELS.index('sad')]
+    emotions = ros.record(Emotion, 'emotion')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', f'fusion:={fusion}',
+                      '-p', 'appearance_weight:=0.7', '-p', 'smoothing:=none',
+                      '-p', 'confidence_threshold:=0.0')
+    publisher = ros.publisher(FeatureWindow, 'fer/features')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    msg = window_to_msg(window, 3, FEATURE_TYPE, Header(frame_id='camera'))
+    msg.appearance_model = 'test_appearance'
+    msg.appearance_labels = list(FER2013_LABELS)
+    msg.appearance_probabilities = appearance
+    assert ros.spin_until(lambda: publisher.publish(msg) or emotions, timeout=15.0,
+                          processes=[node])
+    expected = combine(fusion, landmark_probabilities, model.labels, appearance,
+                       FER2013_LABELS, 0.7)
+    np.testing.assert_allclose(emotions[0].probabilities, expected, atol=1e-5)
+    assert emotions[0].label == 'sad'  # 0.7 of the mass on sad outweighs the smile
+    assert emotions[0].model_name == {'appearance': 'test_appearance',
+                                      'late': f'{model.model_name}+test_appearance'}[fusion]
