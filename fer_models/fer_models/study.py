@@ -225,8 +225,11 @@ class StudyData:
             sizes.append(sequences.sizes)
             offset += len(sequences.points)
         if detector == 'dlib':
-            all_sizes = np.concatenate(sizes)
-            self.tables = dlib_frame_tables(dlib_points, all_sizes)
+            # Stills and CK+ sequences both index every detected image once.
+            if any(len(p) != len(dlib_points) for p in points):
+                raise ValueError('the dlib detector supports the stills and sequences protocols')
+            self.tables = dlib_frame_tables(np.concatenate([dlib_points] * len(points)),
+                                            np.concatenate(sizes))
         else:
             self.tables = mesh_frame_tables(np.concatenate(points), np.concatenate(sizes))
         self.groups = np.unique(landmarks.groups)
@@ -493,8 +496,9 @@ def grid(name):
                     configs.append((key, f'{layout}:{features}', classifier,
                                     None if classifier == 'window_mlp' else pca, {}))
         for features in ('coords', 'coords+distances'):
-            configs.append(((dataset, protocol, 'dlib', False), f'dlib68:{features}',
-                            'window_mlp', None, {}))
+            for classifier in ('window_mlp', 'linear', 'stats_mlp'):
+                configs.append(((dataset, protocol, 'dlib', False), f'dlib68:{features}',
+                                classifier, None, {}))
         # Classifier comparison on the baseline feature type.
         for classifier in TEMPORAL:
             configs.append((key, 'dlib68:coords+geometric', classifier, None, {}))
