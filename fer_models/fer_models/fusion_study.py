@@ -24,7 +24,7 @@ that never saw its performer. Appearance path: the shipped crop model, trained
 on FER2013 only, so no TFEID performer was seen in training; each image's
 crop is made from the same Face Mesh box as landmark_node's. Fusion: the
 classifier node's late fusion. Reported: each path alone, fusion at the
-default weight 0.5, fusion with the weight chosen on the other folds'
+weight 0.5, fusion with the weight chosen on the other folds'
 performers (nested, honest), and the accuracy of every weight (a curve that
 peeks at the test performers: for orientation only).
 """
@@ -117,8 +117,7 @@ def run(dataset, appearance_model, folds, seed):
     rows = {
         'landmark path alone': scores(landmark, targets, labels),
         'appearance path alone': scores(appearance, targets, labels),
-        'late fusion, weight 0.5 (default)': scores(fuse(landmark, appearance, 0.5),
-                                                    targets, labels),
+        'late fusion, weight 0.5': scores(fuse(landmark, appearance, 0.5), targets, labels),
         'late fusion, weight chosen on other folds': scores(nested, targets, labels),
     }
     curve = {str(w): scores(fuse(landmark, appearance, w), targets, labels)['accuracy']

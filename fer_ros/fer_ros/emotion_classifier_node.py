@@ -52,8 +52,9 @@ PARAMETERS = (
               'or late (weighted mean of both; landmark alone while a window has no '
               'appearance probabilities).',
               choices=FUSION_MODES),
-    ParamSpec('appearance_weight', 0.5,
-              "Weight of the appearance path in 'late' fusion.", min_value=0.0, max_value=1.0),
+    ParamSpec('appearance_weight', 0.3,
+              "Weight of the appearance path in 'late' fusion (0.3: chosen on TFEID folds, "
+              'see fer_models/reports/fusion_study.md).', min_value=0.0, max_value=1.0),
 )
 
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
