@@ -30,13 +30,13 @@ import os
 import platform
 import re
 import tempfile
-import time
 
 from fer_models.distill import accuracy, load_model, predict_logits, runs_dir
 from fer_models.ean import (count_mflops, CROP_SIZE, export_crop_model, FER2013_LABELS,
                             INPUT_NORMALISATION, parameter_count)
 from fer_models.fer2013 import load_ckplus48, load_taiwanese
-from fer_models.metrics import classification_report, format_report, save_confusion_png
+from fer_models.metrics import (
+    classification_report, format_report, save_confusion_png, time_calls_ms)
 import numpy as np
 
 TRAINING_DATA = 'FER2013 train minus a 10 % stratified validation split (seed 0)'
@@ -88,13 +88,7 @@ def describe(name, result):
 def latency_ms(classifier, runs):
     """Return the median onnxruntime time (ms) to classify one crop."""
     crop = np.random.default_rng(0).random((1, 1, CROP_SIZE, CROP_SIZE), dtype=np.float32)
-    for _ in range(20):
-        classifier.predict(crop)
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        classifier.predict(crop)
-        timings.append(1e3 * (time.perf_counter() - started))
+    timings = time_calls_ms(lambda: classifier.predict(crop), runs)
     return round(float(np.median(timings)), 3), round(float(np.percentile(timings, 90)), 3)
 
 

@@ -14,6 +14,8 @@
 
 """Classification metrics reported by training, evaluation and bag replay."""
 
+import time
+
 import numpy as np
 
 
@@ -97,3 +99,15 @@ def save_confusion_png(report, path, title=''):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def time_calls_ms(function, runs, warmup=20):
+    """Return the wall times in ms of ``runs`` calls of ``function()``, after ``warmup``."""
+    for _ in range(warmup):
+        function()
+    timings = np.empty(runs)
+    for index in range(runs):
+        started = time.perf_counter()
+        function()
+        timings[index] = 1e3 * (time.perf_counter() - started)
+    return timings

@@ -51,7 +51,7 @@ from fer_models.extract import cache_dir, extract
 from fer_models.features import (
     DISTANCE_POINTS, DLIB68_FROM_MESH, FeatureSpec, geometric_descriptors, normalise_points)
 from fer_models.labels import ALL_LABELS
-from fer_models.metrics import classification_report
+from fer_models.metrics import classification_report, time_calls_ms
 from fer_models.nets import build_classifier, parameter_count
 from fer_models.sequences import (
     ckplus_sequences, mirror_points, still_sequences, synthetic_sequences, window_ends,
@@ -351,13 +351,7 @@ def onnx_measure(model, spec, window_length, labels, runs=300):
                                feature_dim=spec.dim)
         window = np.random.default_rng(0).normal(size=(1, window_length, spec.dim)).astype(
             np.float32)
-        for _ in range(20):
-            exported.predict(window)
-        timings = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            exported.predict(window)
-            timings.append(1e3 * (time.perf_counter() - started))
+        timings = time_calls_ms(lambda: exported.predict(window), runs)
         return os.path.getsize(path), round(float(np.median(timings)), 4)
 
 

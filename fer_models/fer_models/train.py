@@ -47,7 +47,7 @@ import time
 from fer_models.extract import extract
 from fer_models.features import FeatureExtractor
 from fer_models.labels import ALL_LABELS
-from fer_models.metrics import classification_report, format_report
+from fer_models.metrics import classification_report, format_report, time_calls_ms
 from fer_models.nets import CLASSIFIERS, parameter_count, WindowStatsMLP
 import numpy as np
 
@@ -166,14 +166,9 @@ def cross_validate(features, targets, groups, labels, folds, epochs, seed, early
 
 def onnx_latency_ms(model, window_length, feature_dim, runs=500):
     """Return the median onnxruntime latency of one window (1 thread), in ms."""
-    window = np.random.default_rng(0).normal(size=(1, window_length, feature_dim))
-    model.predict(window.astype(np.float32))
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        model.predict(window.astype(np.float32))
-        timings.append(1e3 * (time.perf_counter() - started))
-    return round(float(np.median(timings)), 4)
+    window = np.random.default_rng(0).normal(size=(1, window_length, feature_dim)).astype(
+        np.float32)
+    return round(float(np.median(time_calls_ms(lambda: model.predict(window), runs))), 4)
 
 
 def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, out,

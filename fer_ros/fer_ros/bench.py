@@ -44,6 +44,7 @@ import tempfile
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from fer_models.metrics import time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
 from fer_ros.runtime import default_params_file, executable, stop_child
@@ -281,13 +282,7 @@ def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timelin
 
 def time_ms(function, runs):
     """Return the median wall time of ``function()`` over ``runs`` calls, in ms."""
-    function()
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        timings.append(1e3 * (time.perf_counter() - started))
-    return round(float(np.median(timings)), 3)
+    return round(float(np.median(time_calls_ms(function, runs, warmup=1))), 3)
 
 
 def stage_timings(runs=100):
