@@ -171,6 +171,22 @@ def onnx_latency_ms(model, window_length, feature_dim, runs=500):
     return round(float(np.median(time_calls_ms(lambda: model.predict(window), runs))), 4)
 
 
+def model_facts(model, exported, out, window_length, feature_dim, started, seed):
+    """Return the size, speed and provenance entries shared by every training report."""
+    import onnxruntime
+    import torch
+
+    return {
+        'parameters': parameter_count(model),
+        'onnx_bytes': os.path.getsize(out), 'onnx_path': os.path.abspath(out),
+        'onnx_latency_ms_1_thread': onnx_latency_ms(exported, window_length, feature_dim),
+        'train_seconds': round(time.monotonic() - started, 1), 'seed': seed,
+        'machine': {'cores': os.cpu_count(), 'python': platform.python_version(),
+                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__},
+        'date': datetime.date.today().isoformat(),
+    }
+
+
 def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, out,
                    model_name, early_stopping=False, subset_groups=None, classifier='baseline',
                    pca=None, mirror=False, protocol=None, fixed_epochs=False):
@@ -185,7 +201,6 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
         return train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
                                  out, model_name, classifier, pca, mirror, protocol,
                                  subset_groups, not fixed_epochs)
-    import onnxruntime
     import torch
 
     from fer_models.export import export_onnx
@@ -221,13 +236,8 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
                    'while training',
         'feature_type': extractor.name, 'feature_dim': extractor.dim,
         'window_length': window_length, 'best_epochs': best_epochs,
-        'final_epochs': final_epochs, 'parameters': parameter_count(model),
-        'onnx_bytes': os.path.getsize(out), 'onnx_path': os.path.abspath(out),
-        'onnx_latency_ms_1_thread': onnx_latency_ms(exported, window_length, extractor.dim),
-        'train_seconds': round(time.monotonic() - started, 1), 'seed': seed,
-        'machine': {'cores': os.cpu_count(), 'python': platform.python_version(),
-                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__},
-        'date': datetime.date.today().isoformat(),
+        'final_epochs': final_epochs,
+        **model_facts(model, exported, out, window_length, extractor.dim, started, seed),
     })
     return report
 
@@ -247,7 +257,6 @@ def train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
     Without ``early_stopping`` every fold and the final model train for
     ``epochs``.
     """
-    import onnxruntime
     import torch
 
     from fer_models.export import export_onnx
@@ -292,13 +301,8 @@ def train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
                     }[protocol] + '; feature noise while training',
         'feature_type': extractor.name, 'feature_dim': extractor.dim,
         'window_length': window_length, 'best_epochs': row['best_epochs'],
-        'final_epochs': final_epochs, 'parameters': parameter_count(model),
-        'onnx_bytes': os.path.getsize(out), 'onnx_path': os.path.abspath(out),
-        'onnx_latency_ms_1_thread': onnx_latency_ms(exported, window_length, extractor.dim),
-        'train_seconds': round(time.monotonic() - started, 1), 'seed': seed,
-        'machine': {'cores': os.cpu_count(), 'python': platform.python_version(),
-                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__},
-        'date': datetime.date.today().isoformat(),
+        'final_epochs': final_epochs,
+        **model_facts(model, exported, out, window_length, extractor.dim, started, seed),
     })
     return report
 
