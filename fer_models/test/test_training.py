@@ -69,3 +69,17 @@ def test_eval_command_reports_bad_csv(tmp_path, capsys):
     labels.write_text('name,label\nx.jpg,happy\n')
     assert evaluate.main(['--images', TFEID, '--labels', str(labels)]) == 2
     assert 'lacks column(s) file' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('pipeline', ['appearance', 'fusion'])
+def test_eval_command_runs_the_appearance_and_fusion_pipelines(tmp_path, pipeline):
+    labels = tmp_path / 'labels.csv'
+    labels.write_text('file,label\n0711b01.jpg,happy\n0211g07.jpg,surprise\n')
+    out = tmp_path / 'report.json'
+    assert evaluate.main(['--images', TFEID, '--labels', str(labels), '--json', str(out),
+                          '--pipeline', pipeline]) == 0
+    report = json.loads(out.read_text())
+    assert report['pipeline'] == pipeline and report['n'] == 2 and report['n_no_face'] == 0
+    assert report['appearance_model'].endswith('ean.onnx')
+    assert report['appearance_weight'] == (0.3 if pipeline == 'fusion' else None)
+    assert {row['predicted'] for row in report['per_image']} <= set(report['labels'])
