@@ -30,9 +30,7 @@ import math
 # Inference (crops, onnxruntime session) lives in the PyTorch-free module the
 # nodes use; re-exported here for training-side callers.
 from fer_models.crops import CROP_SIZE, CropClassifier, square_crop  # noqa: F401
-from fer_models.export import ExportError, PARITY_TOLERANCE
-from fer_models.onnx_model import METADATA_PREFIX
-import numpy as np
+from fer_models.export import check_parity, write_onnx
 import torch
 from torch import nn
 from torch.nn import functional
@@ -109,7 +107,19 @@ class Standardise(nn.Module):
         return (x - self.mean) / self.std
 
 
-class EAN(nn.Module):
+class CropNet(nn.Module):
+    """Shared head of the crop networks: standardise, features, global average pool, linear."""
+
+    def logits(self, x):
+        """Return class logits of (N, 1, 48, 48) crops in [0, 1]."""
+        return self.classifier(self.features(self.standardise(x)).mean(dim=(2, 3)))
+
+    def forward(self, x):
+        """Return class probabilities."""
+        return torch.softmax(self.logits(x), dim=-1)
+
+
+class EAN(CropNet):
     """Efficient attention network: the student (``attention=False`` for the ablation)."""
 
     def __init__(self, num_classes=7, attention=True, blocks=EAN_BLOCKS, stem=32,
@@ -126,16 +136,8 @@ class EAN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
 
-    def logits(self, x):
-        """Return class logits of (N, 1, 48, 48) crops in [0, 1]."""
-        return self.classifier(self.features(self.standardise(x)).mean(dim=(2, 3)))
 
-    def forward(self, x):
-        """Return class probabilities."""
-        return torch.softmax(self.logits(x), dim=-1)
-
-
-class TeacherCNN(nn.Module):
+class TeacherCNN(CropNet):
     """VGG-style teacher: stride-2 stem, 3x3 conv stages with max pooling, GAP, linear."""
 
     def __init__(self, num_classes=7, stages=TEACHER_STAGES, stem=32, dropout=0.4, mean=0.5,
@@ -155,14 +157,6 @@ class TeacherCNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
-
-    def logits(self, x):
-        """Return class logits of (N, 1, 48, 48) crops in [0, 1]."""
-        return self.classifier(self.features(self.standardise(x)).mean(dim=(2, 3)))
-
-    def forward(self, x):
-        """Return class probabilities."""
-        return torch.softmax(self.logits(x), dim=-1)
 
 
 def build_model(kind, num_classes=7, mean=0.5, std=0.25):
@@ -229,28 +223,14 @@ def export_crop_model(model, path, *, model_name, labels=FER2013_LABELS, extra_m
     checks onnxruntime against PyTorch on random crops and raises ExportError
     beyond PARITY_TOLERANCE (the same contract as fer_models.export).
     """
-    import onnx
-
     model = model.eval()
     example = torch.rand(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(seed))
-    torch.onnx.export(model, (example,), path, input_names=['crops'],
-                      output_names=['probabilities'], opset_version=17, dynamo=False,
-                      dynamic_axes={'crops': {0: 'batch'}, 'probabilities': {0: 'batch'}})
-    graph = onnx.load(path)
-    metadata = {'model_name': model_name, 'labels': json.dumps(list(labels)),
-                'input': 'face_crop', 'input_shape': json.dumps([1, CROP_SIZE, CROP_SIZE]),
-                'input_normalisation': INPUT_NORMALISATION, **(extra_metadata or {})}
-    for key, value in metadata.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = METADATA_PREFIX + key, str(value)
-    onnx.checker.check_model(graph)
-    onnx.save(graph, path)
+    write_onnx(model, example, path, 'crops', {
+        'model_name': model_name, 'labels': json.dumps(list(labels)), 'input': 'face_crop',
+        'input_shape': json.dumps([1, CROP_SIZE, CROP_SIZE]),
+        'input_normalisation': INPUT_NORMALISATION, **(extra_metadata or {})})
     exported = CropClassifier(path)
     probe = torch.rand(5, 1, CROP_SIZE, CROP_SIZE,
                        generator=torch.Generator().manual_seed(seed + 1))
-    with torch.no_grad():
-        expected = model(probe).numpy()
-    difference = float(np.max(np.abs(exported.predict(probe.numpy()) - expected)))
-    if difference > PARITY_TOLERANCE:
-        raise ExportError(f'ONNX and PyTorch differ by {difference:.2e} (> {PARITY_TOLERANCE})')
+    check_parity(model, probe, exported.predict(probe.numpy()))
     return exported

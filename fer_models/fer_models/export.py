@@ -26,6 +26,38 @@ class ExportError(RuntimeError):
     """Raised when the exported model disagrees with PyTorch."""
 
 
+def write_onnx(model, example, path, input_name, metadata):
+    """
+    Export ``model`` traced on ``example`` to ``path`` with ``fer.*`` metadata.
+
+    The batch dimension of the input and of the ``probabilities`` output is
+    dynamic; the graph is checked before it is saved.
+    """
+    import onnx
+    import torch
+
+    torch.onnx.export(model.eval(), (example,), path, input_names=[input_name],
+                      output_names=['probabilities'], opset_version=17, dynamo=False,
+                      dynamic_axes={input_name: {0: 'batch'}, 'probabilities': {0: 'batch'}})
+    graph = onnx.load(path)
+    for key, value in metadata.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = METADATA_PREFIX + key, str(value)
+    onnx.checker.check_model(graph)
+    onnx.save(graph, path)
+
+
+def check_parity(model, probe, onnx_probabilities):
+    """Raise ExportError if onnxruntime's output on ``probe`` strays from PyTorch's."""
+    import torch
+
+    with torch.no_grad():
+        expected = model(probe).numpy()
+    difference = float(np.max(np.abs(onnx_probabilities - expected)))
+    if difference > PARITY_TOLERANCE:
+        raise ExportError(f'ONNX and PyTorch differ by {difference:.2e} (> {PARITY_TOLERANCE})')
+
+
 def export_onnx(model, path, *, model_name, labels, feature_type, window_length, feature_dim,
                 extra_metadata=None, seed=0):
     """
@@ -35,32 +67,17 @@ def export_onnx(model, path, *, model_name, labels, feature_type, window_length,
     compares onnxruntime's outputs with PyTorch's on random windows and raises
     ExportError if they differ by more than PARITY_TOLERANCE.
     """
-    import onnx
     import torch
 
     model = model.eval()
     example = torch.randn(2, window_length, feature_dim,
                           generator=torch.Generator().manual_seed(seed))
-    torch.onnx.export(model, (example,), path, input_names=['features'],
-                      output_names=['probabilities'], opset_version=17, dynamo=False,
-                      dynamic_axes={'features': {0: 'batch'}, 'probabilities': {0: 'batch'}})
-    graph = onnx.load(path)
-    metadata = {'model_name': model_name, 'labels': json.dumps(list(labels)),
-                'feature_type': feature_type, 'window_length': str(window_length),
-                'feature_dim': str(feature_dim), **(extra_metadata or {})}
-    for key, value in metadata.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = METADATA_PREFIX + key, str(value)
-    onnx.checker.check_model(graph)
-    onnx.save(graph, path)
-
+    write_onnx(model, example, path, 'features', {
+        'model_name': model_name, 'labels': json.dumps(list(labels)),
+        'feature_type': feature_type, 'window_length': str(window_length),
+        'feature_dim': str(feature_dim), **(extra_metadata or {})})
     exported = EmotionModel(path)
     probe = torch.randn(5, window_length, feature_dim,
                         generator=torch.Generator().manual_seed(seed + 1))
-    with torch.no_grad():
-        expected = model(probe).numpy()
-    actual, _ = exported.predict(probe.numpy())
-    difference = float(np.max(np.abs(actual - expected)))
-    if difference > PARITY_TOLERANCE:
-        raise ExportError(f'ONNX and PyTorch differ by {difference:.2e} (> {PARITY_TOLERANCE})')
+    check_parity(model, probe, exported.predict(probe.numpy())[0])
     return exported
