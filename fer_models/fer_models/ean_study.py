@@ -231,6 +231,23 @@ def epochs_summary(rows):
     return ', '.join(parts)
 
 
+def training_hours(rows):
+    """Return the summed wall-clock hours of every epoch of every run."""
+    return sum(h['seconds'] for r in rows for h in r['history']) / 3600
+
+
+def convergence_summary(rows):
+    """Return a sentence on which runs were still improving at their last epoch."""
+    rising = [r['name'] for r in rows if r['best_epoch'] == r['epochs']]
+    if len(rising) == len(rows):
+        return ('Every run had its best validation accuracy at its last epoch: none has '
+                'converged.')
+    if not rising:
+        return 'Every run peaked before its last epoch.'
+    return ('Best validation accuracy at the last epoch (still improving): '
+            + ', '.join(rising) + '.')
+
+
 def write_markdown(study, options):
     """Write ean_study.md and the model card from a study dict."""
     best = next(r for r in study['variants'] if r['name'] == study['shipped']['run'])
@@ -248,7 +265,8 @@ def percent(value):
 def table(rows):
     """Return the headline Markdown table."""
     lines = ['| variant | FER2013 test acc. | macro-F1 | val. acc. | epochs (best) | params | '
-             'MFLOPs | ONNX KB | ms/crop (1 thr.) | s/epoch | CK+48 6-cl. | TFEID 7-cl. |',
+             'MFLOPs | ONNX KB | ms/crop (1 thr.) | s/epoch (train thr.) | CK+48 6-cl. | '
+             'TFEID 7-cl. |',
              '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | '
              '---: |']
     for r in rows:
@@ -256,7 +274,8 @@ def table(rows):
             f"| {r['description']} | {percent(r['test_accuracy'])} | {r['test_macro_f1']:.3f} | "
             f"{percent(r['validation_accuracy'])} | {r['epochs']} ({r['best_epoch']}) | "
             f"{r['parameters']:,} | {r['mflops']} | {r['onnx_kb']} | "
-            f"{r['onnx_ms_per_crop_1_thread']} | {r['seconds_per_epoch']:.0f} | "
+            f"{r['onnx_ms_per_crop_1_thread']} | "
+            f"{r['seconds_per_epoch']:.0f} ({r['train_threads']}) | "
             f"{percent(r['ckplus48_6class'])} | {percent(r['taiwanese_7class'])} |")
     return '\n'.join(lines)
 
@@ -326,15 +345,15 @@ def study_markdown(study):
         'choice: it makes a KD epoch as cheap as a plain one; the teacher was trained with '
         'the same augmentation).',
         f"- Machine: {m['cpu']}, {m['cores']} cores, no GPU, Python {m['python']}, torch "
-        f"{m['torch']}, onnxruntime {m['onnxruntime']}. Every run used 1 torch thread at "
-        'nice 10, two runs side by side, on a machine shared with other work: seconds per '
-        'epoch are wall-clock under that (varying) load, not comparable across rows, and '
-        'would be lower on an idle machine. Load '
+        f"{m['torch']}, onnxruntime {m['onnxruntime']}. Seconds per epoch are wall-clock "
+        'with the torch threads shown in the table; runs shared the two cores with each '
+        'other or with other work, so they are not comparable across rows '
+        '(`./fer train ean time` measures the cost on the machine at hand). Load '
         f"average while this report was made: {m['load_average_at_report']}.",
-        '- Epoch budget: the whole study (all runs) had to fit in about 1.5 h of wall-clock '
-        'time on two cores that other jobs were using at the same time, so every run is very '
-        f'short: {epochs_summary(rows)}. All students (ablations and KD rounds) get the same '
-        'number of epochs so they compare like with like; none of them has converged.',
+        f'- Epoch budget: {epochs_summary(rows)}, {training_hours(rows):.1f} h of training '
+        'wall-clock in all on two CPU cores. All students (ablations and KD rounds) get the '
+        'same number of epochs so they compare like with like. '
+        + convergence_summary(rows),
         '',
         '## Ablations',
         '',
@@ -398,8 +417,11 @@ def study_markdown(study):
             f'The best student is {100 * gap:.1f} points short of 68 %. The main cause is the '
             'training budget, not the model size: published FER2013 results of ≥ 68 % with small '
             'CNNs typically train for 100 epochs or more, these runs had '
-            f"{best['epochs']} epochs and the validation accuracy was still rising at the last "
-            'epoch (see `history` in the JSON). In order of expected gain:',
+            f"{best['epochs']} epochs and "
+            + ('the validation accuracy was still rising at the last epoch'
+               if best['best_epoch'] == best['epochs'] else
+               f"the validation accuracy peaked at epoch {best['best_epoch']}")
+            + ' (see `history` in the JSON). In order of expected gain:',
             '',
             '1. Train longer: resume with more epochs (the commands below continue from the '
             'cached checkpoints). `./fer train ean time` estimates seconds per epoch on the '
