@@ -373,6 +373,14 @@ def study_markdown(study):
     if 'teacher' in by_name and rounds:
         lines.append(f"- Teacher {percent(by_name['teacher']['test_accuracy'])} vs final student "
                      f"{percent(rounds[-1]['test_accuracy'])}.")
+        best_round = max(rounds, key=lambda r: r['validation_accuracy'])
+        if len(rounds) > 1 and best_round is rounds[0]:
+            lines.append(
+                '- Iteration did not pay off at this budget: round 1 has the best validation '
+                'accuracy; from round 2 on the teacher is the previous student '
+                f"({percent(rounds[0]['validation_accuracy'])} validation), weaker than the "
+                f"teacher CNN ({percent(by_name['teacher']['validation_accuracy'])}), so later "
+                'rounds distil from a weaker model.')
         students = [r['validation_accuracy'] for r in rows if r['kind'] != 'teacher']
         if by_name['teacher']['validation_accuracy'] < min(students):
             lines.append(
