@@ -39,7 +39,7 @@ import time
 
 from fer_models.crops import CropClassifier, square_crop
 from fer_models.features import FeatureExtractor
-from fer_models.fusion import combine
+from fer_models.fusion import combine, DEFAULT_APPEARANCE_WEIGHT
 from fer_models.labels import canonical_label
 from fer_models.metrics import classification_report, format_report, save_confusion_png
 from fer_models.onnx_model import default_model_path, EmotionModel
@@ -75,7 +75,7 @@ class StillImageClassifier:
     """Detector, features and models of the pipeline, for single images."""
 
     def __init__(self, model_path=None, min_input_size=192, pipeline='landmark',
-                 appearance_model=None, appearance_weight=0.3):
+                 appearance_model=None, appearance_weight=DEFAULT_APPEARANCE_WEIGHT):
         """Load the model(s) and a Face Mesh detector."""
         from fer_models.landmarks import FaceMeshDetector
 
@@ -114,7 +114,7 @@ class StillImageClassifier:
 
 
 def evaluate_images(images_dir, rows, model_path=None, min_input_size=192, pipeline='landmark',
-                    appearance_model=None, appearance_weight=0.3):
+                    appearance_model=None, appearance_weight=DEFAULT_APPEARANCE_WEIGHT):
     """Classify every (file, label) row; return the report dict."""
     classifier = StillImageClassifier(model_path, min_input_size, pipeline, appearance_model,
                                       appearance_weight)
@@ -164,8 +164,9 @@ def main(argv=None):
     parser.add_argument('--appearance-model', default=None,
                         help='appearance ONNX model (default: shipped '
                         f'{DEFAULT_APPEARANCE_MODEL})')
-    parser.add_argument('--appearance-weight', type=float, default=0.3,
-                        help='weight of the appearance path with --pipeline fusion (default 0.3)')
+    parser.add_argument('--appearance-weight', type=float, default=DEFAULT_APPEARANCE_WEIGHT,
+                        help='weight of the appearance path with --pipeline fusion '
+                             f'(default {DEFAULT_APPEARANCE_WEIGHT})')
     options = parser.parse_args(argv)
     try:
         rows = read_labels(options.labels)

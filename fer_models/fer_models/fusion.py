@@ -45,6 +45,11 @@ def align(probabilities, from_labels, to_labels):
     return aligned / total
 
 
+# The weight the nested (subject-independent) choice settles on in
+# fer_models/reports/fusion_study.md for the shipped models.
+DEFAULT_APPEARANCE_WEIGHT = 0.1
+
+
 def fuse(landmark, appearance, appearance_weight):
     """Return the weighted mean of two aligned probability vectors."""
     if not 0.0 <= appearance_weight <= 1.0:

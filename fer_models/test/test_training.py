@@ -19,6 +19,7 @@ import os
 
 from fer_models import evaluate
 from fer_models.datasets import data_root, load_dataset
+from fer_models.fusion import DEFAULT_APPEARANCE_WEIGHT
 from fer_models.onnx_model import EmotionModel
 from fer_models.train import train_landmark
 import pytest
@@ -81,5 +82,6 @@ def test_eval_command_runs_the_appearance_and_fusion_pipelines(tmp_path, pipelin
     report = json.loads(out.read_text())
     assert report['pipeline'] == pipeline and report['n'] == 2 and report['n_no_face'] == 0
     assert report['appearance_model'].endswith('ean.onnx')
-    assert report['appearance_weight'] == (0.3 if pipeline == 'fusion' else None)
+    assert report['appearance_weight'] == (DEFAULT_APPEARANCE_WEIGHT if pipeline == 'fusion'
+                                           else None)
     assert {row['predicted'] for row in report['per_image']} <= set(report['labels'])

@@ -16,7 +16,7 @@
 
 import math
 
-from fer_models.fusion import combine, FUSION_MODES, FusionError
+from fer_models.fusion import combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError
 from fer_models.onnx_model import default_model_path, EmotionModel, ModelError
 from fer_models.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
 from fer_msgs.msg import Emotion, FeatureWindow
@@ -52,9 +52,10 @@ PARAMETERS = (
               'or late (weighted mean of both; landmark alone while a window has no '
               'appearance probabilities).',
               choices=FUSION_MODES),
-    ParamSpec('appearance_weight', 0.3,
-              "Weight of the appearance path in 'late' fusion (0.3: chosen on TFEID folds, "
-              'see fer_models/reports/fusion_study.md).', min_value=0.0, max_value=1.0),
+    ParamSpec('appearance_weight', DEFAULT_APPEARANCE_WEIGHT,
+              "Weight of the appearance path in 'late' fusion (default: chosen on TFEID "
+              'folds, see fer_models/reports/fusion_study.md).', min_value=0.0,
+              max_value=1.0),
 )
 
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
