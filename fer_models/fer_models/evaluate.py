@@ -37,7 +37,7 @@ import os
 import sys
 import time
 
-from fer_models.crops import CropClassifier, square_crop
+from fer_models.crops import CropClassifier
 from fer_models.features import FeatureExtractor
 from fer_models.fusion import combine, DEFAULT_APPEARANCE_WEIGHT
 from fer_models.labels import canonical_label
@@ -102,7 +102,7 @@ class StillImageClassifier:
         probabilities = self.model.predict(window)[0][0]
         appearance = None
         if self.appearance is not None:
-            appearance = self.appearance.predict(square_crop(rgb, face.bbox))[0]
+            _, appearance = self.appearance.classify_face(rgb, face.bbox)
         probabilities = combine(PIPELINES[self.pipeline], probabilities, self.model.labels,
                                 appearance, self.appearance.labels if self.appearance else (),
                                 self.appearance_weight)

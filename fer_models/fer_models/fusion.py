@@ -17,6 +17,9 @@
 import numpy as np
 
 FUSION_MODES = ('landmark', 'appearance', 'late')
+# The weight the nested (subject-independent) choice settles on in
+# fer_models/reports/fusion_study.md for the shipped models.
+DEFAULT_APPEARANCE_WEIGHT = 0.1
 
 
 class FusionError(ValueError):
@@ -45,11 +48,6 @@ def align(probabilities, from_labels, to_labels):
     return aligned / total
 
 
-# The weight the nested (subject-independent) choice settles on in
-# fer_models/reports/fusion_study.md for the shipped models.
-DEFAULT_APPEARANCE_WEIGHT = 0.1
-
-
 def fuse(landmark, appearance, appearance_weight):
     """Return the weighted mean of two aligned probability vectors."""
     if not 0.0 <= appearance_weight <= 1.0:
@@ -60,7 +58,7 @@ def fuse(landmark, appearance, appearance_weight):
 
 
 def combine(mode, landmark, labels, appearance=None, appearance_labels=(),
-            appearance_weight=0.5):
+            appearance_weight=DEFAULT_APPEARANCE_WEIGHT):
     """
     Return the probabilities over ``labels`` that ``mode`` asks for.
 

@@ -35,8 +35,9 @@ import json
 import os
 import sys
 
-from fer_models.crops import CropClassifier, square_crop
+from fer_models.crops import CropClassifier
 from fer_models.datasets import data_root
+from fer_models.evaluate import load_rgb
 from fer_models.fusion import align, fuse
 from fer_models.landmarks import bbox_of
 from fer_models.metrics import classification_report
@@ -69,18 +70,10 @@ def landmark_probabilities(dataset, folds, seed):
 
 def appearance_probabilities(model, landmarks, dataset, labels):
     """Return the crop model's probabilities of every image, aligned to ``labels``."""
-    import cv2
-
     rows = []
-    for path, points, (width, height) in zip(landmarks.files, landmarks.points,
-                                             landmarks.sizes):
-        full = path if os.path.isabs(path) else os.path.join(data_root(), dataset, path)
-        bgr = cv2.imread(full, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f'cannot read image {full}')
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        box = bbox_of(points, rgb.shape[1], rgb.shape[0])
-        probabilities = model.predict(square_crop(rgb, box))[0]
+    for path, points in zip(landmarks.files, landmarks.points):
+        rgb = load_rgb(path if os.path.isabs(path) else os.path.join(data_root(), dataset, path))
+        _, probabilities = model.classify_face(rgb, bbox_of(points, rgb.shape[1], rgb.shape[0]))
         rows.append(align(probabilities, model.labels, labels))
     return np.stack(rows)
 
@@ -93,14 +86,19 @@ def scores(probabilities, targets, labels):
             'recall': {c: report['per_class'][c]['recall'] for c in labels}}
 
 
+def argmax_accuracy(probabilities, targets):
+    """Return the share of rows whose argmax is the target."""
+    return float((probabilities.argmax(axis=1) == targets).mean())
+
+
 def nested_weight(landmark, appearance, targets, fold_of):
     """Fuse each fold with the weight that did best on the other folds; return probabilities."""
     fused = np.empty_like(landmark)
     chosen = []
     for fold in np.unique(fold_of):
         others = fold_of != fold
-        accuracy = [float((fuse(landmark[others], appearance[others], w).argmax(axis=1)
-                           == targets[others]).mean()) for w in WEIGHTS]
+        accuracy = [argmax_accuracy(fuse(landmark[others], appearance[others], w),
+                                    targets[others]) for w in WEIGHTS]
         weight = float(WEIGHTS[int(np.argmax(accuracy))])
         chosen.append(weight)
         fused[~others] = fuse(landmark[~others], appearance[~others], weight)
@@ -109,8 +107,8 @@ def nested_weight(landmark, appearance, targets, fold_of):
 
 def fold_accuracies(probabilities, targets, fold_of):
     """Return the argmax accuracy of each fold (performer group)."""
-    return [float((probabilities[fold_of == fold].argmax(axis=1)
-                   == targets[fold_of == fold]).mean()) for fold in np.unique(fold_of)]
+    return [argmax_accuracy(probabilities[fold_of == fold], targets[fold_of == fold])
+            for fold in np.unique(fold_of)]
 
 
 def conclusion(report):
