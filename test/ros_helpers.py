@@ -56,9 +56,13 @@ class NodeProcess:
     """One fer_ros executable running as a child process, output to a file."""
 
     def __init__(self, name, args=(), log_dir='.'):
-        """Start ``name`` with ``args``; its stdout+stderr go to a log file."""
+        """Start ``name`` with ``args``; its stdout+stderr go to a log file of its own."""
         self.name = name
         self.log_path = os.path.join(str(log_dir), f'{name}.log')
+        restart = 1
+        while os.path.exists(self.log_path):  # a restarted node keeps its own log
+            restart += 1
+            self.log_path = os.path.join(str(log_dir), f'{name}-{restart}.log')
         self._log = open(self.log_path, 'wb')
         self.process = subprocess.Popen(
             [executable(name), *args], stdout=self._log, stderr=subprocess.STDOUT,

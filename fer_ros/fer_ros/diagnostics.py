@@ -27,8 +27,9 @@ class NodeDiagnostics:
     """
     Publishes one DiagnosticStatus of a node on /diagnostics periodically.
 
-    The level is the worse of the node's declared state (``set_state``) and
-    the bad inputs seen since the last report (WARN). Each kind of bad input
+    The level is the worst of the node's declared state (``set_state``), a
+    silent input (``set_input_silence``, WARN) and the bad inputs seen since
+    the last report (WARN). Each kind of bad input
     is logged at most once per ``log_period_s``; all of them are counted.
     Every counter is reported as a total and as a rate over the last period
     (``<name>_per_s``).
@@ -48,6 +49,7 @@ class NodeDiagnostics:
         self._last_error = ''
         self._last_logged = {}
         self._last_report = time.monotonic()
+        self._input_silence = None
 
     def set_state(self, level, message):
         """Set the node's persistent level and message, e.g. (ERROR, 'no model')."""
@@ -57,6 +59,10 @@ class NodeDiagnostics:
         """Set an OK ``message`` unless the node is in a WARN or ERROR state."""
         if self._state[0] == OK:
             self._state = (OK, message)
+
+    def set_input_silence(self, report):
+        """Report a silent input (WARN) until called with None."""
+        self._input_silence = report
 
     def count(self, name, amount=1):
         """Add ``amount`` to the counter ``name`` (reported as a value)."""
@@ -82,6 +88,8 @@ class NodeDiagnostics:
         now = time.monotonic()
         elapsed = max(now - self._last_report, 1e-6)
         level, message = self._state
+        if self._input_silence and level < WARN:
+            level, message = WARN, self._input_silence
         if self._errors_since_report and level < WARN:
             level = WARN
             message = (f'{self._errors_since_report} bad input(s) in the last {elapsed:.1f} s; '

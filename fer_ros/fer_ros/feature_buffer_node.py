@@ -20,7 +20,7 @@ from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
     ConversionError, landmarks_to_points, stamp_to_seconds, window_to_msg)
 from fer_ros.diagnostics import OK
-from fer_ros.lifecycle import ManagedNode
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 
@@ -36,6 +36,7 @@ PARAMETERS = (
     ParamSpec('face_timeout_s', 1.0,
               'Forget the window of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
+    INPUT_TIMEOUT,
 )
 
 
@@ -54,7 +55,7 @@ class FeatureBufferNode(ManagedNode):
         self._apply_parameters(set())
 
     def _activate(self):
-        self._subscription = self.create_subscription(
+        self._subscription = self._create_input_subscription(
             FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 10)
 
     def _deactivate(self):

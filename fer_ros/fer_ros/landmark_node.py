@@ -25,7 +25,7 @@ from fer_models.tracking import FaceTracker
 from fer_msgs.msg import FaceLandmarksArray
 from fer_ros.conversions import ConversionError, face_to_msg, image_to_rgb, stamp_to_seconds
 from fer_ros.diagnostics import ERROR, OK
-from fer_ros.lifecycle import ManagedNode
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
@@ -57,6 +57,7 @@ PARAMETERS = (
               'crop inside this node; its class probabilities travel with the landmarks. '
               "Empty: off. A bare file name such as 'ean.onnx' means a model shipped with "
               'fer_models.'),
+    INPUT_TIMEOUT,
 )
 
 # Keep only the newest frame: under load, stale frames are dropped, not queued.
@@ -89,7 +90,7 @@ class LandmarkNode(ManagedNode):
         self._load_appearance_model()
 
     def _activate(self):
-        self._subscription = self.create_subscription(
+        self._subscription = self._create_input_subscription(
             Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self._diagnostics.set_state(OK, f'waiting for images ({self._detector.landmark_model})')
 

@@ -14,7 +14,10 @@
 
 """The managed (lifecycle) node every fer_ros node is built on."""
 
+import time
+
 from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK
+from fer_ros.input_watch import InputWatch
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
@@ -22,6 +25,13 @@ AUTOSTART = ParamSpec(
     'autostart', True,
     'Configure and activate the node at start-up. False leaves it unconfigured for a '
     "lifecycle manager (e.g. 'ros2 lifecycle set /camera_node configure').")
+
+INPUT_TIMEOUT = ParamSpec(
+    'input_timeout_s', 5.0,
+    'Warn on /diagnostics when the input topic has been silent this long: the node '
+    'upstream is not running or paused, or this node was restarted after a crash and its '
+    'input broke (README: Troubleshooting). 0 disables the check.',
+    min_value=0.0, max_value=3600.0)
 
 
 class ManagedNode(LifecycleNode):
@@ -33,7 +43,9 @@ class ManagedNode(LifecycleNode):
     ``_activate``: nothing is published and devices are released) and
     ``_cleanup`` (undo ``_configure``), plus ``_apply_parameters(names)`` for
     live changes of a configured node. Parameters and /diagnostics exist in
-    every state, so a node can be inspected and tuned before it runs.
+    every state, so a node can be inspected and tuned before it runs. A node
+    with an input topic subscribes through ``_create_input_subscription`` and
+    lists ``INPUT_TIMEOUT`` among its parameters: a silent input is reported.
     """
 
     def __init__(self, node_name, parameters, **kwargs):
@@ -46,6 +58,8 @@ class ManagedNode(LifecycleNode):
         self._params = declare_parameters(self, specs)
         self._diagnostics = NodeDiagnostics(self)
         self._diagnostics.set_state(OK, 'unconfigured')
+        self._input_watch = None
+        self._input_timer = None
         self.add_on_set_parameters_callback(lambda ps: validate_changes(specs, ps))
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
@@ -78,6 +92,7 @@ class ManagedNode(LifecycleNode):
         """Stop the data flow; publish nothing until activated again."""
         self._active = False
         self._deactivate()
+        self._stop_input_watch()
         self._diagnostics.set_state(OK, 'inactive')
         return super().on_deactivate(state)
 
@@ -102,9 +117,40 @@ class ManagedNode(LifecycleNode):
         if self._active:
             self._active = False
             self._deactivate()
+            self._stop_input_watch()
         if self._configured:
             self._configured = False
             self._cleanup()
+
+    def _create_input_subscription(self, msg_type, topic, callback, qos):
+        """Subscribe ``callback`` to the node's input and watch it for silence."""
+        watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
+        self._input_watch = watch
+
+        def watched(msg):
+            if watch.message_seen(time.monotonic()):
+                self._diagnostics.set_input_silence(None)
+                self.get_logger().info(f'{watch.topic}: messages arrive again')
+            callback(msg)
+
+        self._input_timer = self.create_timer(1.0, self._check_input)
+        return self.create_subscription(msg_type, topic, watched, qos)
+
+    def _check_input(self):
+        watch = self._input_watch
+        was_silent = watch.silent
+        report = watch.check(time.monotonic(), self._params['input_timeout_s'],
+                             self.count_publishers(watch.topic))
+        self._diagnostics.set_input_silence(report)
+        if report and not was_silent:
+            self.get_logger().warning(report)
+
+    def _stop_input_watch(self):
+        if self._input_timer is not None:
+            self.destroy_timer(self._input_timer)
+            self._input_timer = None
+        self._input_watch = None
+        self._diagnostics.set_input_silence(None)
 
     def _on_parameters_set(self, parameters):
         for parameter in parameters:

@@ -1,0 +1,48 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""InputWatch: when silence on a node's input is worth a warning."""
+
+from fer_ros.input_watch import InputWatch
+
+
+def test_silence_with_a_matched_publisher_is_reported_after_the_timeout():
+    watch = InputWatch('/camera/image_raw', now=100.0)
+    assert watch.check(104.9, timeout_s=5.0, publishers=1) is None
+    report = watch.check(105.0, timeout_s=5.0, publishers=1)
+    assert report.startswith('no message on /camera/image_raw for 5 s although 1 publisher(s)')
+    assert 'Troubleshooting' in report and watch.silent
+
+
+def test_silence_without_a_publisher_points_upstream():
+    watch = InputWatch('/fer/landmarks', now=0.0)
+    report = watch.check(60.0, timeout_s=5.0, publishers=0)
+    assert report.startswith('no message on /fer/landmarks for 60 s: no publisher is matched')
+
+
+def test_a_zero_timeout_never_reports():
+    watch = InputWatch('/fer/landmarks', now=0.0)
+    assert watch.check(600.0, timeout_s=0.0, publishers=2) is None
+    assert not watch.silent
+
+
+def test_a_message_ends_the_silence_and_restarts_the_clock():
+    watch = InputWatch('/fer/features', now=0.0)
+    assert not watch.message_seen(1.0)  # nothing was reported: nothing ends
+    assert watch.check(7.0, timeout_s=5.0, publishers=1) is not None
+    assert watch.message_seen(7.5)
+    assert not watch.silent
+    assert watch.check(12.0, timeout_s=5.0, publishers=1) is None
+    assert watch.check(12.5, timeout_s=5.0, publishers=1) is not None
