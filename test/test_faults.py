@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Faults a robot meets: a camera source that goes and comes back, a node that restarts."""
+"""Faults a robot meets: a camera that goes and comes back, a silent input, a node restart."""
 
 import os
 import shutil
