@@ -12,7 +12,6 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-
 """InputWatch: when silence on a node's input is worth a warning."""
 
 from fer_ros.input_watch import InputWatch

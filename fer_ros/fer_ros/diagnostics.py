@@ -29,8 +29,8 @@ class NodeDiagnostics:
 
     The level is the worst of the node's declared state (``set_state``), a
     silent input (``set_input_silence``, WARN) and the bad inputs seen since
-    the last report (WARN). Each kind of bad input
-    is logged at most once per ``log_period_s``; all of them are counted.
+    the last report (WARN). Each kind of bad input is logged at most once per
+    ``log_period_s``; all of them are counted.
     Every counter is reported as a total and as a rate over the last period
     (``<name>_per_s``).
     """
