@@ -43,7 +43,7 @@ setup(
             'feature_buffer_node = fer_ros.feature_buffer_node:main',
             'emotion_classifier_node = fer_ros.emotion_classifier_node:main',
             'fer_pipeline = fer_ros.pipeline:main',
-            'fer_launch = fer_ros.launcher:main',
+            'fer_launch = fer_ros.tools.launcher:main',
             'emotion_monitor = fer_ros.emotion_monitor:main',
         ],
     },

@@ -17,8 +17,8 @@
 import os
 
 from fer_msgs.msg import Emotion
-from fer_ros import bag_tools
-from fer_ros.bags import read_messages
+from fer_ros.tools import bag_tools
+from fer_ros.tools.bags import read_messages
 import pytest
 from ros_helpers import TAIWANESE
 from rosbags.rosbag2 import Reader

@@ -21,7 +21,7 @@ this only checks that a soak run produces complete, sane measurements.
 
 import json
 
-from fer_ros import bench
+from fer_ros.tools import bench
 
 
 def test_short_soak_reports_latency_memory_and_drift(tmp_path):

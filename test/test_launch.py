@@ -19,8 +19,8 @@ import importlib.util
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from fer_ros.launcher import node_commands, NODE_EXECUTABLES
 from fer_ros.runtime import executable
+from fer_ros.tools.launcher import node_commands, NODE_EXECUTABLES
 import pytest
 import yaml
 

@@ -19,9 +19,9 @@ import subprocess
 import time
 
 from fer_msgs.msg import Emotion
-from fer_ros.bench import descendants, process_name
-from fer_ros.launcher import NODE_EXECUTABLES
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
+from fer_ros.tools.bench import descendants, process_name
+from fer_ros.tools.launcher import NODE_EXECUTABLES
 from ros_helpers import REPO
 import yaml
 

@@ -198,7 +198,7 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
     else:
         command = [executable('fer_pipeline'), '--ros-args', '--params-file', params]
     runner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    probe = subprocess.Popen([sys.executable, '-m', 'fer_ros.bench', '--probe', probe_out,
+    probe = subprocess.Popen([sys.executable, '-m', 'fer_ros.tools.bench', '--probe', probe_out,
                               '--duration', str(duration_s), '--warmup', str(warmup_s)])
     start = time.monotonic()
     first, last = {}, {}

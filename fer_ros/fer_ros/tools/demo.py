@@ -15,7 +15,7 @@
 """
 The demo behind ``./fer demo``: run the pipeline and print /emotion.
 
-Usage: python -m fer_ros.demo [--source sample] [--params-file F]
+Usage: python -m fer_ros.tools.demo [--source sample] [--params-file F]
        [--mode composed|processes] [--duration S]
 """
 

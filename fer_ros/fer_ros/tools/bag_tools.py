@@ -49,10 +49,10 @@ from fer_models.evaluate import read_labels
 from fer_models.labels import ALL_LABELS, canonical_label
 from fer_models.metrics import classification_report, format_report, save_confusion_png
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.bags import BagWriter, read_messages
-from fer_ros.bench import percentiles
 from fer_ros.conversions import numpy_to_image
 from fer_ros.runtime import default_params_file, executable, stop_child
+from fer_ros.tools.bags import BagWriter, read_messages
+from fer_ros.tools.bench import percentiles
 import numpy as np
 import rclpy
 from rclpy.node import Node
