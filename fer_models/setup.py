@@ -28,6 +28,8 @@ setup(
         ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.md')),
     ],
     install_requires=['setuptools'],
+    # fer_models.research (training, export, figures); the runtime core needs neither.
+    extras_require={'research': ['torch', 'matplotlib']},
     zip_safe=True,
     maintainer='fer_ros developers',
     maintainer_email='dev@example.com',

@@ -54,7 +54,7 @@ def start_node(tmp_path):
 @pytest.fixture(scope='session')
 def astronaut():
     """Return the real astronaut portrait (RGB) and its detected face."""
-    from fer_models.landmarks import detect_single_face
+    from fer_models.core.landmarks import detect_single_face
     from skimage import data
 
     image = data.astronaut()

@@ -33,7 +33,7 @@ ASTRONAUT_LANDMARKS = os.path.join(REPO, 'fer_models', 'test', 'fixtures',
 
 def shipped_model_contract():
     """Return (feature_type, window_length) of the shipped default model."""
-    from fer_models.onnx_model import default_model_path, EmotionModel
+    from fer_models.core.onnx_model import default_model_path, EmotionModel
     model = EmotionModel(default_model_path())
     return model.feature_type, model.window_length
 

@@ -14,9 +14,9 @@
 
 """Appearance path in the nodes: crop model in landmark_node, late fusion in the classifier."""
 
-from fer_models.features import FeatureExtractor
-from fer_models.fusion import combine
-from fer_models.onnx_model import default_model_path, EmotionModel
+from fer_models.core.features import FeatureExtractor
+from fer_models.core.fusion import combine
+from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image, window_to_msg
 import numpy as np

@@ -15,7 +15,7 @@
 """Bad input: every node logs a clear error, keeps running and still works."""
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from fer_models.features import FeatureExtractor
+from fer_models.core.features import FeatureExtractor
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import face_to_msg, numpy_to_image, window_to_msg
 import numpy as np

@@ -103,7 +103,7 @@ def test_every_node_survives_fuzzing_and_still_works(ros, start_node, astronaut)
     for publisher, count in ((images, 1), (landmarks, 1), (windows, 1)):
         ros.wait_for_subscribers(publisher, count, timeout=30.0, processes=nodes)
     image, face = astronaut
-    from fer_models.features import FeatureExtractor
+    from fer_models.core.features import FeatureExtractor
     feature_dim = FeatureExtractor(FEATURE_TYPE).dim
 
     for _ in range(FUZZ_COUNT):

@@ -12,4 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ROS-free core of fer_ros: landmarks, features, windows, smoothing, models."""
+"""
+fer_models: the ROS-free side of fer_ros, in two wings.
+
+- fer_models.core: what the nodes run (landmarks, features, windows,
+  tracking, smoothing, ONNX models, crops, fusion, labels, resources). It
+  needs numpy, OpenCV, MediaPipe and onnxruntime, never torch or ROS.
+- fer_models.research: datasets, training, studies, export, evaluation and
+  report rendering. The only place that imports torch or matplotlib.
+"""

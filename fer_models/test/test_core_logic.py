@@ -14,10 +14,10 @@
 
 """Tracking, windows, smoothing and metrics: the pure logic behind the nodes."""
 
-from fer_models.metrics import classification_report, format_report
-from fer_models.smoothing import decide, ProbabilitySmoother
-from fer_models.tracking import FaceTracker, iou
-from fer_models.window import FaceWindows
+from fer_models.core.smoothing import decide, ProbabilitySmoother
+from fer_models.core.tracking import FaceTracker, iou
+from fer_models.core.window import FaceWindows
+from fer_models.research.metrics import classification_report, format_report
 import numpy as np
 import pytest
 

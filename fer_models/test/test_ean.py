@@ -17,12 +17,13 @@
 import math
 import os
 
-from fer_models import distill
-from fer_models.ean import (build_model, count_mflops, CropClassifier, eca_kernel_size,
-                            export_crop_model, FER2013_LABELS, kd_loss, LocalChannelAttention,
-                            parameter_count, square_crop)
-from fer_models.fer2013 import CropSet, fer2013_path, load_fer2013
-from fer_models.resources import shipped_model
+from fer_models.core.crops import CropClassifier, square_crop
+from fer_models.core.resources import shipped_model
+from fer_models.research import distill
+from fer_models.research.ean import (build_model, count_mflops, eca_kernel_size, export_crop_model,
+                                     kd_loss, LocalChannelAttention)
+from fer_models.research.fer2013 import CropSet, FER2013_LABELS, fer2013_path, load_fer2013
+from fer_models.research.nets import parameter_count
 import numpy as np
 import pytest
 import torch
@@ -186,7 +187,7 @@ def test_square_crop_pads_outside_the_image():
 def test_shipped_model_classifies_a_real_face():
     from skimage import data
 
-    from fer_models.landmarks import FaceMeshDetector
+    from fer_models.core.landmarks import FaceMeshDetector
 
     path = shipped_model('ean.onnx')
     assert os.path.getsize(path) < 4 * 1024 * 1024

@@ -16,9 +16,9 @@
 
 import json
 
-from fer_models.export import export_onnx
-from fer_models.nets import parameter_count, WindowStatsMLP
-from fer_models.onnx_model import EmotionModel, ModelError
+from fer_models.core.onnx_model import EmotionModel, ModelError
+from fer_models.research.export import export_onnx
+from fer_models.research.nets import parameter_count, WindowStatsMLP
 import numpy as np
 import pytest
 
@@ -99,7 +99,7 @@ def test_model_errors_name_the_file(tmp_path, exported):
 
 
 def test_shipped_model_honours_its_contract():
-    from fer_models.onnx_model import default_model_path
+    from fer_models.core.onnx_model import default_model_path
     import os
 
     model = EmotionModel(default_model_path())

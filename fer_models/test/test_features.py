@@ -14,10 +14,10 @@
 
 """Landmark features on real Face Mesh landmarks of a real face."""
 
-from fer_models.features import (
+from fer_models.core.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
     normalise_points)
-from fer_models.landmarks import detect_single_face
+from fer_models.core.landmarks import detect_single_face
 import numpy as np
 import pytest
 from skimage import data

@@ -14,8 +14,8 @@
 
 """Late fusion of the two paths' probabilities."""
 
-from fer_models.fusion import align, combine, fuse, FusionError
-from fer_models.fusion_study import nested_weight
+from fer_models.core.fusion import align, combine, fuse, FusionError
+from fer_models.research.fusion_study import nested_weight
 import numpy as np
 import pytest
 

@@ -16,16 +16,16 @@
 
 import os
 
-from fer_models.datasets import data_root
-from fer_models.export import export_onnx
-from fer_models.extract import LandmarkSet
-from fer_models.features import FeatureExtractor
-from fer_models.nets import build_classifier, CLASSIFIERS
-from fer_models.onnx_model import EmotionModel
-from fer_models.sequences import (
+from fer_models.core.features import FeatureExtractor, window_features
+from fer_models.core.onnx_model import EmotionModel
+from fer_models.research.datasets import data_root
+from fer_models.research.export import export_onnx
+from fer_models.research.extract import LandmarkSet
+from fer_models.research.nets import build_classifier, CLASSIFIERS
+from fer_models.research.sequences import (
     ckplus_frame, ckplus_sequences, interpolate_sequence, MESH_MIRROR, mirror_points,
     onset_weights, still_sequences, synthetic_sequences, tfeid_tags, window_ends, window_rows)
-from fer_models.study import assemble_windows, mesh_frame_tables
+from fer_models.research.study import mesh_frame_tables
 import numpy as np
 import pytest
 
@@ -171,14 +171,14 @@ def test_study_tables_match_the_feature_extractor():
                            for p, (w, h) in zip(landmarks.points, landmarks.sizes)])
         table = np.concatenate([tables[k] for k in keys], axis=1)
         np.testing.assert_allclose(table, frames, atol=1e-5)
-        batch = assemble_windows(table[None, :4], extractor.spec.window_kinds)
+        batch = window_features(table[None, :4], extractor.spec.window_kinds)
         np.testing.assert_allclose(batch[0], extractor.window(frames[:4]), atol=1e-5)
 
 
 @needs_tfeid
 def test_smoke_study_on_real_landmarks(tmp_path):
-    from fer_models.study import evaluate_config, StudyData
-    from fer_models.train import train_landmark
+    from fer_models.research.study import evaluate_config, StudyData
+    from fer_models.research.train import train_landmark
 
     data = StudyData('taiwanese', 'synthetic', window_length=4, subset_groups=3)
     assert data.sets['synthetic'][0].shape[1] == 4

@@ -17,11 +17,11 @@
 import json
 import os
 
-from fer_models import evaluate
-from fer_models.datasets import data_root, load_dataset
-from fer_models.fusion import DEFAULT_APPEARANCE_WEIGHT
-from fer_models.onnx_model import EmotionModel
-from fer_models.train import train_landmark
+from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT
+from fer_models.core.onnx_model import EmotionModel
+from fer_models.research import evaluate
+from fer_models.research.datasets import data_root, load_dataset
+from fer_models.research.train import train_landmark
 import pytest
 
 TFEID = os.path.join(data_root(), 'taiwanese')

@@ -45,9 +45,9 @@ import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from fer_models.evaluate import read_labels
-from fer_models.labels import ALL_LABELS, canonical_label
-from fer_models.metrics import classification_report, format_report, save_confusion_png
+from fer_models.core.labels import ALL_LABELS, canonical_label
+from fer_models.research.evaluate import read_labels
+from fer_models.research.metrics import classification_report, format_report, save_confusion_png
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
 from fer_ros.runtime import default_params_file, executable, stop_child

@@ -34,17 +34,16 @@ Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
 
 import argparse
 from dataclasses import asdict, dataclass
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from fer_models.metrics import time_calls_ms
+from fer_models.research.figures import png_figure
+from fer_models.research.metrics import machine, time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
 from fer_ros.runtime import default_params_file, executable, stop_child
@@ -293,9 +292,9 @@ def stage_timings(runs=100):
     message conversion both ways, Face Mesh (1 and 2 faces), feature
     extraction, windowing and the ONNX model.
     """
-    from fer_models.features import FeatureExtractor
-    from fer_models.landmarks import FaceMeshDetector
-    from fer_models.onnx_model import default_model_path, EmotionModel
+    from fer_models.core.features import FeatureExtractor
+    from fer_models.core.landmarks import FaceMeshDetector
+    from fer_models.core.onnx_model import default_model_path, EmotionModel
     from fer_ros.conversions import image_to_rgb, numpy_to_image
     from fer_ros.frame_sources import SampleSource
 
@@ -321,20 +320,6 @@ def stage_timings(runs=100):
             window = extractor.window(frames)[None].astype(np.float32)
             stages['onnx_model_ms'] = time_ms(lambda: model.predict(window), runs)
     return stages
-
-
-def machine():
-    """Describe the machine the benchmark ran on."""
-    model = ''
-    try:
-        with open('/proc/cpuinfo') as cpuinfo:
-            model = next(line.split(':', 1)[1].strip() for line in cpuinfo
-                         if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return {'cpu': model, 'cores': os.cpu_count(), 'python': platform.python_version(),
-            'system': platform.platform(),
-            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 
 def markdown(report):
@@ -374,21 +359,14 @@ def markdown(report):
 
 def histogram(report, path):
     """Save a latency histogram of every scenario as PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    for result in report['scenarios']:
-        if result['latencies_ms']:
-            axis.hist(result['latencies_ms'], bins=60, range=(0, 60), histtype='step',
-                      label=result['scenario'])
-    axis.set_xlabel('frame stamp -> /emotion received (ms)')
-    axis.set_ylabel('messages')
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    with png_figure(path, (8, 4.5)) as (_, axis, _):
+        for result in report['scenarios']:
+            if result['latencies_ms']:
+                axis.hist(result['latencies_ms'], bins=60, range=(0, 60), histtype='step',
+                          label=result['scenario'])
+        axis.set_xlabel('frame stamp -> /emotion received (ms)')
+        axis.set_ylabel('messages')
+        axis.legend(fontsize=8)
 
 
 def main(argv=None):

@@ -12,10 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Classification metrics reported by training, evaluation and bag replay."""
+"""Metrics of training, evaluation, bag replay and benchmarks, and the machine they ran on."""
 
+import datetime
+import os
+import platform
+import sys
 import time
 
+from fer_models.research.figures import png_figure
 import numpy as np
 
 
@@ -77,28 +82,21 @@ def format_report(report):
 
 def save_confusion_png(report, path, title=''):
     """Save the confusion matrix (row-normalised colours, counts) as a PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     confusion = np.asarray(report['confusion'], dtype=float)
     rows = confusion.sum(axis=1, keepdims=True)
     shares = np.divide(confusion, rows, out=np.zeros_like(confusion), where=rows > 0)
-    figure, axis = plt.subplots(figsize=(1 + 0.8 * confusion.shape[1],
-                                         1 + 0.7 * confusion.shape[0]))
-    axis.imshow(shares, cmap='Blues', vmin=0, vmax=1)
-    axis.set_xticks(range(confusion.shape[1]), report['predicted_labels'], rotation=45,
-                    ha='right')
-    axis.set_yticks(range(confusion.shape[0]), report['labels'])
-    for (i, j), count in np.ndenumerate(confusion):
-        axis.text(j, i, int(count), ha='center', va='center',
-                  color='white' if shares[i, j] > 0.5 else 'black', fontsize=8)
-    axis.set_xlabel('predicted')
-    axis.set_ylabel('true')
-    axis.set_title(title or f"accuracy {report['accuracy']}", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    size = (1 + 0.8 * confusion.shape[1], 1 + 0.7 * confusion.shape[0])
+    with png_figure(path, size) as (_, axis, _):
+        axis.imshow(shares, cmap='Blues', vmin=0, vmax=1)
+        axis.set_xticks(range(confusion.shape[1]), report['predicted_labels'], rotation=45,
+                        ha='right')
+        axis.set_yticks(range(confusion.shape[0]), report['labels'])
+        for (i, j), count in np.ndenumerate(confusion):
+            axis.text(j, i, int(count), ha='center', va='center',
+                      color='white' if shares[i, j] > 0.5 else 'black', fontsize=8)
+        axis.set_xlabel('predicted')
+        axis.set_ylabel('true')
+        axis.set_title(title or f"accuracy {report['accuracy']}", fontsize=9)
 
 
 def time_calls_ms(function, runs, warmup=20):
@@ -111,3 +109,28 @@ def time_calls_ms(function, runs, warmup=20):
         function()
         timings[index] = 1e3 * (time.perf_counter() - started)
     return timings
+
+
+def machine():
+    """
+    Describe this machine and the software versions, for reports.
+
+    torch's version is given only when the caller has imported torch, so that
+    describing the machine never loads it into a process that does not need it.
+    """
+    cpu = platform.processor() or 'unknown'
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            cpu = next(line.split(':', 1)[1].strip() for line in cpuinfo
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    described = {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+                 'system': platform.platform(),
+                 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+                     timespec='seconds'),
+                 'load_average_at_report': [round(v, 2) for v in os.getloadavg()]}
+    for module in ('onnxruntime', 'torch'):
+        if module in sys.modules:
+            described[module] = sys.modules[module].__version__
+    return described

@@ -15,8 +15,8 @@
 """
 Landmark study: detectors x feature types x light temporal classifiers.
 
-Usage: ./fer run python -m fer_models.study run [--grid full|quick] [--json OUT]
-       ./fer run python -m fer_models.study render [--json IN] [--markdown OUT]
+Usage: ./fer run python -m fer_models.research.study run [--grid full|quick] [--json OUT]
+       ./fer run python -m fer_models.research.study render [--json IN] [--markdown OUT]
 
 Protocols (every one subject-independent: k-fold grouped by performer or
 subject, an inner validation split by performer for early stopping, fixed
@@ -28,13 +28,13 @@ seeds):
 * ``sequences`` (CK+48, real): each CK+ sequence's three near-apex frames
   stretched over the window; training also sees every frame as a still.
 * ``synthetic`` (TFEID): training adds SYNTHETIC neutral -> apex sequences
-  (``fer_models.sequences``); two rows are reported: accuracy on the
+  (``fer_models.research.sequences``); two rows are reported: accuracy on the
   synthetic windows of the held-out performers (SYNTHETIC, optimistic) and
   on their real stills (real).
 
 Detectors: ``mediapipe`` (Face Mesh 468 -- layouts ``mesh468`` and the
 mapped ``dlib68``) and ``dlib`` (real dlib HOG + 68-point shape predictor,
-read from the cache written by ``fer_models/dlib_extract.py`` run in a
+read from the cache written by ``fer_models/research/dlib_extract.py`` run in a
 separate environment; skipped when absent).
 """
 
@@ -47,13 +47,16 @@ import sys
 import tempfile
 import time
 
-from fer_models.extract import cache_dir, extract
-from fer_models.features import (
-    DISTANCE_POINTS, DLIB68_FROM_MESH, FeatureSpec, geometric_descriptors, normalise_points)
-from fer_models.labels import ALL_LABELS
-from fer_models.metrics import classification_report, time_calls_ms
-from fer_models.nets import build_classifier, parameter_count
-from fer_models.sequences import (
+from fer_models.core.features import (
+    align_to_eyes, FeatureSpec, frame_kind, LAYOUTS, normalise_points, pairwise_distances,
+    window_features)
+from fer_models.core.labels import ALL_LABELS
+from fer_models.research.extract import cache_dir, extract
+from fer_models.research.figures import png_figure
+from fer_models.research.metrics import classification_report, time_calls_ms
+from fer_models.research.nets import build_classifier, parameter_count
+from fer_models.research.protocol import group_folds
+from fer_models.research.sequences import (
     ckplus_sequences, mirror_points, still_sequences, synthetic_sequences, window_ends,
     window_rows)
 import numpy as np
@@ -70,8 +73,6 @@ DLIB_DISTANCE_POINTS = np.array([
     48, 51, 54, 57, 62, 66, 60, 64,
     30, 33,
 ], dtype=np.intp)
-_DLIB_I, _DLIB_J = np.triu_indices(len(DLIB_DISTANCE_POINTS), k=1)
-_MESH_I, _MESH_J = np.triu_indices(len(DISTANCE_POINTS), k=1)
 
 
 # ---------------------------------------------------------------- features
@@ -81,43 +82,31 @@ def mesh_frame_tables(points, sizes):
     Return per-frame feature tables of Face Mesh frames, one per kind.
 
     Keys ``mesh468:coords``, ``dlib68:coords``, ``distances`` and
-    ``geometric``; the values equal FeatureExtractor.frame's parts (one
-    normalisation per frame serves every kind).
+    ``geometric``: the core extractor's kinds, one normalisation per frame
+    serving every kind.
     """
-    faces = np.stack([normalise_points(p, w, h) for p, (w, h) in zip(points, sizes)])
-    sub = faces[:, DISTANCE_POINTS, :2]
-    return {
-        'mesh468:coords': faces[:, :, :2].reshape(len(faces), -1).astype(np.float32),
-        'dlib68:coords': faces[:, DLIB68_FROM_MESH, :2].reshape(len(faces), -1).astype(
-            np.float32),
-        'distances': np.linalg.norm(sub[:, _MESH_I] - sub[:, _MESH_J], axis=2).astype(
-            np.float32),
-        'geometric': np.stack([geometric_descriptors(f) for f in faces]).astype(np.float32),
-    }
+    faces = [normalise_points(p, w, h) for p, (w, h) in zip(points, sizes)]
+    tables = {f'{layout}:coords': np.stack([frame_kind(f, 'coords', LAYOUTS[layout])
+                                            for f in faces])
+              for layout in ('mesh468', 'dlib68')}
+    for kind in ('distances', 'geometric'):
+        tables[kind] = np.stack([frame_kind(f, kind, None) for f in faces])
+    return {key: table.astype(np.float32) for key, table in tables.items()}
 
 
 def dlib_frame_tables(points, sizes):
     """
     Return per-frame tables of real dlib 68-point frames (coords, distances).
 
-    Same normalisation as features.normalise_points: centre on the points'
-    mean, eyes level, inter-ocular distance (between eye-corner midpoints) 1.
+    Aligned as the core aligns the mesh: centred on the points' mean, eyes
+    level, inter-ocular distance (between eye-corner midpoints) 1.
     """
     pts = np.asarray(points, dtype=np.float64) * np.asarray(sizes, dtype=np.float64)[:, None]
-    right = pts[:, [36, 39]].mean(axis=1)
-    left = pts[:, [42, 45]].mean(axis=1)
-    eye = left - right
-    iod = np.maximum(np.hypot(eye[:, 0], eye[:, 1]), 1e-6)
-    cos, sin = eye[:, 0] / iod, eye[:, 1] / iod
-    centred = pts - pts.mean(axis=1, keepdims=True)
-    faces = np.stack([cos[:, None] * centred[..., 0] + sin[:, None] * centred[..., 1],
-                      -sin[:, None] * centred[..., 0] + cos[:, None] * centred[..., 1]],
-                     axis=-1) / iod[:, None, None]
-    sub = faces[:, DLIB_DISTANCE_POINTS]
+    faces = np.stack([align_to_eyes(face, (36, 39), (42, 45), slice(None)) for face in pts])
     return {
         'dlib:coords': faces.reshape(len(faces), -1).astype(np.float32),
-        'dlib:distances': np.linalg.norm(sub[:, _DLIB_I] - sub[:, _DLIB_J], axis=2).astype(
-            np.float32),
+        'dlib:distances': np.stack([pairwise_distances(f[DLIB_DISTANCE_POINTS])
+                                    for f in faces]).astype(np.float32),
     }
 
 
@@ -126,22 +115,6 @@ def table_keys(detector, spec):
     if detector == 'dlib':
         return [f'dlib:{kind}' for kind in spec.frame_kinds]
     return [f'{spec.layout}:coords' if kind == 'coords' else kind for kind in spec.frame_kinds]
-
-
-def assemble_windows(frames, window_kinds):
-    """
-    Return (W, T, D') windows from (W, T, D) per-frame features.
-
-    Batched FeatureExtractor.window: frames, then displacement from the
-    first frame and velocity (difference to the previous frame) if asked.
-    """
-    parts = [frames]
-    for kind in window_kinds:
-        if kind == 'displacement':
-            parts.append(frames - frames[:, :1])
-        else:
-            parts.append(np.diff(frames, axis=1, prepend=frames[:, :1]))
-    return np.concatenate(parts, axis=2)
 
 
 def dlib_landmarks(dataset, landmarks):
@@ -250,17 +223,10 @@ class StudyData:
             keep = np.isin(groups, group_mask_of)
             rows, targets, groups = rows[keep], targets[keep], groups[keep]
         table = np.concatenate([self.tables[k] for k in table_keys(self.detector, spec)], axis=1)
-        return assemble_windows(table[rows], spec.window_kinds), targets, groups
+        return window_features(table[rows], spec.window_kinds), targets, groups
 
 
 # ---------------------------------------------------------------- training
-
-def group_folds(groups, folds, seed):
-    """Return ``folds`` arrays of group names, shuffled with ``seed``."""
-    names = np.unique(groups)
-    np.random.default_rng(seed).shuffle(names)
-    return np.array_split(names, folds)
-
 
 def fit_classifier(classifier, windows, targets, num_classes, seed, validation=None,
                    max_epochs=60, patience=15, batch_size=64, lr=1e-3, weight_decay=1e-2,
@@ -342,7 +308,7 @@ def predict_proba(model, windows):
 
 def onnx_measure(model, spec, window_length, labels, runs=300):
     """Export ``model`` to a temporary ONNX file; return (bytes, median ms, 1 thread)."""
-    from fer_models.export import export_onnx
+    from fer_models.research.export import export_onnx
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, 'model.onnx')
@@ -596,10 +562,11 @@ def _table(rows, labels_short=True):
 
 def render(study, markdown_path, figure_dir):
     """Write the tables and figures of a study into the markdown report's generated part."""
-    from fer_models.metrics import save_confusion_png
+    from fer_models.research.metrics import save_confusion_png
 
     rows = study['rows']
-    parts = [f'Generated by `python -m fer_models.study render` from {len(rows)} result rows '
+    parts = [f'Generated by `python -m fer_models.research.study render` from {len(rows)} '
+             'result rows '
              f"({study['date']}, {study['folds']}-fold subject-independent, seed "
              f"{study['seed']}, window length {study['window_length']}; machine: "
              f"{study['machine']}).", '',
@@ -652,30 +619,23 @@ def render(study, markdown_path, figure_dir):
 
 
 def _accuracy_latency_png(rows, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.5))
     markers = {'taiwanese': 'o', 'ckplus48': 's'}
     classifiers = sorted({r['classifier'] for r in rows})
-    colours = {c: plt.cm.tab10(i % 10) for i, c in enumerate(classifiers)}
-    for row in rows:
-        axis.scatter(row['onnx_latency_ms_1_thread'], 100 * row['accuracy_mean'],
-                     marker=markers.get(row['dataset'], 'x'), color=colours[row['classifier']],
-                     alpha=0.7, s=25)
-    for classifier in classifiers:
-        axis.scatter([], [], color=colours[classifier], label=classifier)
-    for dataset, marker in markers.items():
-        axis.scatter([], [], marker=marker, color='grey', label=dataset)
-    axis.set_xscale('log')
-    axis.set_xlabel('onnxruntime latency per window, ms (1 thread, log)')
-    axis.set_ylabel('subject-independent accuracy, % (real data)')
-    axis.legend(fontsize=7, ncol=2)
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    with png_figure(path, (7, 4.5)) as (_, axis, plt):
+        colours = {c: plt.cm.tab10(i % 10) for i, c in enumerate(classifiers)}
+        for row in rows:
+            axis.scatter(row['onnx_latency_ms_1_thread'], 100 * row['accuracy_mean'],
+                         marker=markers.get(row['dataset'], 'x'),
+                         color=colours[row['classifier']], alpha=0.7, s=25)
+        for classifier in classifiers:
+            axis.scatter([], [], color=colours[classifier], label=classifier)
+        for dataset, marker in markers.items():
+            axis.scatter([], [], marker=marker, color='grey', label=dataset)
+        axis.set_xscale('log')
+        axis.set_xlabel('onnxruntime latency per window, ms (1 thread, log)')
+        axis.set_ylabel('subject-independent accuracy, % (real data)')
+        axis.legend(fontsize=7, ncol=2)
+        axis.grid(alpha=0.3)
 
 
 def main(argv=None):

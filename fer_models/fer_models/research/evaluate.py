@@ -37,13 +37,13 @@ import os
 import sys
 import time
 
-from fer_models.crops import CropClassifier
-from fer_models.features import FeatureExtractor
-from fer_models.fusion import combine, DEFAULT_APPEARANCE_WEIGHT
-from fer_models.labels import canonical_label
-from fer_models.metrics import classification_report, format_report, save_confusion_png
-from fer_models.onnx_model import default_model_path, EmotionModel
-from fer_models.resources import shipped_model
+from fer_models.core.crops import CropClassifier
+from fer_models.core.features import FeatureExtractor
+from fer_models.core.fusion import combine, DEFAULT_APPEARANCE_WEIGHT
+from fer_models.core.labels import canonical_label
+from fer_models.core.onnx_model import default_model_path, EmotionModel
+from fer_models.core.resources import shipped_model
+from fer_models.research.metrics import classification_report, format_report, save_confusion_png
 import numpy as np
 
 NO_FACE = 'no_face'
@@ -77,7 +77,7 @@ class StillImageClassifier:
     def __init__(self, model_path=None, min_input_size=192, pipeline='landmark',
                  appearance_model=None, appearance_weight=DEFAULT_APPEARANCE_WEIGHT):
         """Load the model(s) and a Face Mesh detector."""
-        from fer_models.landmarks import FaceMeshDetector
+        from fer_models.core.landmarks import FaceMeshDetector
 
         if pipeline not in PIPELINES:
             raise ValueError(f"pipeline '{pipeline}' is not one of {', '.join(PIPELINES)}")

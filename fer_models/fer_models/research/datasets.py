@@ -23,7 +23,7 @@ import csv
 from dataclasses import dataclass
 import os
 
-from fer_models.labels import canonical_label
+from fer_models.core.labels import canonical_label
 
 DATASETS = ('taiwanese', 'ckplus48')
 

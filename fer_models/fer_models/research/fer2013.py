@@ -20,7 +20,7 @@ share of its training split is held out for validation (model selection),
 so the official test split is used only for the final report. CK+48 crops
 are used as they are. TFEID images are cropped with the pipeline's own
 detector (MediaPipe Face Mesh, ``FaceMeshDetector``) and
-``fer_models.ean.square_crop``; the crops are cached outside the repository.
+``fer_models.core.crops.square_crop``; the crops are cached outside the repository.
 """
 
 from dataclasses import dataclass
@@ -29,11 +29,13 @@ import os
 import sys
 import time
 
-from fer_models.datasets import data_root, load_dataset
-from fer_models.ean import FER2013_LABELS, square_crop
+from fer_models.core.crops import square_crop
+from fer_models.research.datasets import data_root, load_dataset
 import numpy as np
 
 CROP_CACHE_VERSION = 1
+# FER2013 index order; all are canonical fer_models.core.labels names.
+FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
 
 
 @dataclass
@@ -83,7 +85,7 @@ def crop_cache_dir():
 
 def load_ckplus48(root=None):
     """Return the CK+48 crops with labels in FER2013 order (contempt dropped)."""
-    from fer_models.evaluate import load_rgb
+    from fer_models.research.evaluate import load_rgb
 
     records = [r for r in load_dataset('ckplus48', root) if r.label in FER2013_LABELS]
     images = np.stack([load_rgb(r.path)[:, :, 0] for r in records])
@@ -97,8 +99,8 @@ def load_taiwanese(root=None, scale=1.2, progress=True):
     Faces are found with FaceMeshDetector in static mode (as the extraction
     of the landmark path does) and cropped with ``square_crop(scale)``.
     """
-    from fer_models.evaluate import load_rgb
-    from fer_models.landmarks import FaceMeshDetector
+    from fer_models.core.landmarks import FaceMeshDetector
+    from fer_models.research.evaluate import load_rgb
 
     records = load_dataset('taiwanese', root)
     key = hashlib.sha256(repr((CROP_CACHE_VERSION, scale, [

@@ -15,13 +15,13 @@
 """
 Training of the landmark-path classifier, with subject-independent evaluation.
 
-Usage: python -m fer_models.train landmark [--dataset taiwanese]
+Usage: python -m fer_models.research.train landmark [--dataset taiwanese]
        [--feature-type dlib68:coords+geometric] [--classifier NAME] [--pca K]
        [--[no-]mirror] [--protocol stills|sequences|synthetic] [--folds 5]
        [--out ONNX] [--report JSON]      (or: ./fer train landmark ...)
 
 The defaults reproduce the shipped model ``models/landmark_default.onnx``,
-chosen by the landmark study (``fer_models.study``, report in
+chosen by the landmark study (``fer_models.research.study``, report in
 ``reports/landmark_study.md``): the study recipe cross-validates k-fold
 grouped by performer/subject with early stopping on an inner validation
 split by performer, then trains the exported model on every performer for
@@ -44,11 +44,12 @@ import platform
 import sys
 import time
 
-from fer_models.extract import extract
-from fer_models.features import FeatureExtractor
-from fer_models.labels import ALL_LABELS
-from fer_models.metrics import classification_report, format_report, time_calls_ms
-from fer_models.nets import CLASSIFIERS, parameter_count, WindowStatsMLP
+from fer_models.core.features import FeatureExtractor
+from fer_models.core.labels import ALL_LABELS
+from fer_models.research.extract import extract
+from fer_models.research.metrics import classification_report, format_report, time_calls_ms
+from fer_models.research.nets import CLASSIFIERS, parameter_count, WindowStatsMLP
+from fer_models.research.protocol import group_folds
 import numpy as np
 
 # The shipped landmark model (chosen by the landmark study, see
@@ -60,13 +61,6 @@ DEFAULT_FEATURE_TYPE = 'dlib68:coords+geometric'
 DEFAULT_CLASSIFIER = 'window_mlp'
 DEFAULT_PCA = 0
 DEFAULT_MIRROR = False
-
-
-def group_folds(groups, folds, seed):
-    """Return ``folds`` arrays of group names, shuffled with ``seed``."""
-    names = np.unique(groups)
-    np.random.default_rng(seed).shuffle(names)
-    return np.array_split(names, folds)
 
 
 def features_of(landmarks, extractor):
@@ -194,7 +188,7 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
     Cross-validate, train the final model, export it; return the report.
 
     ``classifier='baseline'`` is the original WindowStatsMLP recipe (fixed
-    epochs unless ``early_stopping``); any name of fer_models.nets.CLASSIFIERS
+    epochs unless ``early_stopping``); any name of fer_models.research.nets.CLASSIFIERS
     goes through the landmark study's recipe instead (train_study_model).
     """
     if classifier != 'baseline':
@@ -203,7 +197,7 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
                                  subset_groups, not fixed_epochs)
     import torch
 
-    from fer_models.export import export_onnx
+    from fer_models.research.export import export_onnx
 
     torch.set_num_threads(1)
     started = time.monotonic()
@@ -246,7 +240,7 @@ def train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
                       model_name, classifier, pca=None, mirror=False, protocol=None,
                       subset_groups=None, early_stopping=True):
     """
-    Train a landmark-study classifier (fer_models.study): CV, final model, export.
+    Train a landmark-study classifier (fer_models.research.study): CV, final model, export.
 
     ``protocol``: ``stills`` (default for TFEID), ``sequences`` (default for
     CK+48: the real three-frame sequences plus every frame as a still) or
@@ -259,8 +253,8 @@ def train_study_model(dataset, feature_type, window_length, folds, epochs, seed,
     """
     import torch
 
-    from fer_models.export import export_onnx
-    from fer_models.study import evaluate_config, fit_classifier, StudyData
+    from fer_models.research.export import export_onnx
+    from fer_models.research.study import evaluate_config, fit_classifier, StudyData
 
     torch.set_num_threads(1)
     started = time.monotonic()
@@ -311,7 +305,7 @@ def main(argv=None):
     """Train and evaluate a model; print the summary, write ONNX and report."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['ean']:
-        from fer_models.distill import main as ean_main
+        from fer_models.research.ean_cli import main as ean_main
         return ean_main(argv[1:])
     parser = argparse.ArgumentParser(description='Train fer_models classifiers.')
     commands = parser.add_subparsers(dest='command', required=True)
@@ -330,7 +324,7 @@ def main(argv=None):
     landmark.add_argument('--classifier', default=DEFAULT_CLASSIFIER,
                           choices=('baseline',) + tuple(CLASSIFIERS),
                           help='baseline = the original WindowStatsMLP recipe; others use '
-                               'the landmark study recipe (fer_models.study)')
+                               'the landmark study recipe (fer_models.research.study)')
     landmark.add_argument('--pca', type=int, default=DEFAULT_PCA,
                           help='PCA components after standardisation (study recipe; 0 = none)')
     landmark.add_argument('--mirror', action=argparse.BooleanOptionalAction,

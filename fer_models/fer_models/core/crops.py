@@ -15,7 +15,7 @@
 """
 Appearance-path inference without PyTorch: face crops and the ONNX crop model.
 
-A crop model (exported by fer_models.ean) takes (N, 1, 48, 48) grayscale
+A crop model (exported by fer_models.research.ean) takes (N, 1, 48, 48) grayscale
 face crops scaled to [0, 1] and returns class probabilities; its labels and
 input contract are in the ``fer.*`` ONNX metadata. The nodes use this module
 so that PyTorch, needed only for training, is never loaded on a robot.
@@ -23,7 +23,7 @@ so that PyTorch, needed only for training, is never loaded on a robot.
 
 import json
 
-from fer_models.onnx_model import METADATA_PREFIX, ModelError, open_session
+from fer_models.core.onnx_model import METADATA_PREFIX, ModelError, open_session
 import numpy as np
 
 CROP_SIZE = 48
@@ -62,7 +62,7 @@ class CropClassifier:
             self.labels = tuple(json.loads(self.metadata[METADATA_PREFIX + 'labels']))
         except (KeyError, ValueError) as error:
             raise ModelError(f'crop model {self.path} lacks valid fer.* metadata: {error} '
-                             '(export it with fer_models.ean)') from error
+                             '(export it with fer_models.research.ean)') from error
         self._input_name = self._session.get_inputs()[0].name
 
     def predict(self, crops):

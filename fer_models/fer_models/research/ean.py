@@ -27,16 +27,13 @@ the exported graph needs no preprocessing beyond ``pixel / 255``.
 import json
 import math
 
-# Inference (crops, onnxruntime session) lives in the PyTorch-free module the
-# nodes use; re-exported here for training-side callers.
-from fer_models.crops import CROP_SIZE, CropClassifier, square_crop  # noqa: F401
-from fer_models.export import check_parity, write_onnx
+from fer_models.core.crops import CROP_SIZE, CropClassifier
+from fer_models.research.export import check_parity, write_onnx
+from fer_models.research.fer2013 import FER2013_LABELS
 import torch
 from torch import nn
 from torch.nn import functional
 
-# FER2013 index order; all are canonical fer_models.labels names.
-FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
 INPUT_NORMALISATION = ('grayscale face crop resized to 48x48, float32 pixel / 255 in [0, 1]; '
                        'the graph standardises with the FER2013 training mean and std')
 # Student: a stride-2 stem (48 -> 24 px), then (output channels, stride) per
@@ -184,11 +181,6 @@ def kd_loss(student_logits, teacher_logits, targets, temperature=4.0, alpha=0.5)
     return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft
 
 
-def parameter_count(model):
-    """Return the number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def count_mflops(model, size=CROP_SIZE):
     """Return multiply-accumulates (in millions) of one crop through convs and linears."""
     total = []
@@ -221,7 +213,7 @@ def export_crop_model(model, path, *, model_name, labels=FER2013_LABELS, extra_m
 
     Writes ``fer.*`` metadata (labels, input spec and normalisation), then
     checks onnxruntime against PyTorch on random crops and raises ExportError
-    beyond PARITY_TOLERANCE (the same contract as fer_models.export).
+    beyond PARITY_TOLERANCE (the same contract as fer_models.research.export).
     """
     model = model.eval()
     example = torch.rand(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(seed))

@@ -15,7 +15,7 @@
 """
 Training of the appearance path on FER2013: teacher, EAN, iterative distillation.
 
-Usage (``./fer train ean ...`` runs ``python -m fer_models.train ean ...``)::
+Usage (``./fer train ean ...`` runs ``python -m fer_models.research.train ean ...``)::
 
     ./fer train ean fit teacher --epochs 12          # teacher CNN, hard labels
     ./fer train ean fit ean_nokd --epochs 12         # EAN, hard labels (no KD)
@@ -38,15 +38,13 @@ and the teacher was trained to be invariant to them): on two shared CPU
 cores this makes a KD epoch cost what a plain student epoch costs.
 """
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
 
-from fer_models.ean import build_model, kd_loss, parameter_count
-from fer_models.fer2013 import load_fer2013
+from fer_models.research.ean import build_model, kd_loss
+from fer_models.research.nets import parameter_count
 import numpy as np
 import torch
 from torch.nn import functional
@@ -305,64 +303,3 @@ def time_batches(kind, data, batches=10, batch_size=128):
         loss.backward()
         optimiser.step()
     return (time.monotonic() - started) / batches
-
-
-def main(argv=None):
-    """Command line of ``./fer train ean``."""
-    parser = argparse.ArgumentParser(prog='fer train ean',
-                                     description='Appearance path (EAN) training on FER2013.')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--validation-share', type=float, default=0.1)
-    commands = parser.add_subparsers(dest='command', required=True)
-    fit_parser = commands.add_parser('fit', help='train one model on hard labels')
-    fit_parser.add_argument('name', choices=sorted(KINDS))
-    distill_parser = commands.add_parser('distill', help='iterative teacher-student rounds')
-    distill_parser.add_argument('--teacher', default='teacher',
-                                help='run name or checkpoint of the first teacher')
-    distill_parser.add_argument('--rounds', type=int, default=2)
-    all_parser = commands.add_parser('all', help='teacher, ablations, distillation, report')
-    all_parser.add_argument('--rounds', type=int, default=2)
-    for sub in (fit_parser, distill_parser, all_parser):
-        sub.add_argument('--epochs', type=int, default=12)
-        sub.add_argument('--batch-size', type=int, default=128)
-        sub.add_argument('--lr', type=float, default=3e-3, help='peak learning rate (AdamW)')
-    for sub in (distill_parser, all_parser):
-        sub.add_argument('--temperature', type=float, default=4.0)
-        sub.add_argument('--alpha', type=float, default=0.5, help='weight of the hard-label CE')
-    time_parser = commands.add_parser('time', help='seconds per batch and epoch estimate')
-    time_parser.add_argument('--batches', type=int, default=10)
-    report_parser = commands.add_parser('report', help='study report, ONNX export')
-    from fer_models.ean_study import add_arguments, write_study
-    add_arguments(report_parser)
-    options = parser.parse_args(argv)
-    torch.set_num_threads(options.threads)
-    data = load_fer2013(options.validation_share, options.seed)
-    if options.command == 'time':
-        for kind in ('teacher', 'ean', 'ean_noatt'):
-            seconds = time_batches(kind, data, options.batches)
-            batches = math.ceil(len(data[0].targets) / 128)
-            print(f'{kind}: {1e3 * seconds:.0f} ms per batch of 128, about '
-                  f'{seconds * batches:.0f} s per epoch ({batches} batches, '
-                  f'{options.threads} thread(s))')
-        return 0
-    if options.command == 'report':
-        write_study(options, data)
-        return 0
-    common = {'batch_size': options.batch_size, 'peak_lr': options.lr, 'seed': options.seed}
-    if options.command == 'fit':
-        fit(options.name, KINDS[options.name], data, options.epochs, **common)
-    elif options.command == 'distill':
-        distill(data, teacher_checkpoint(options.teacher), options.rounds, options.epochs,
-                options.temperature, options.alpha, **common)
-    else:
-        for name in ('teacher', 'ean_nokd', 'ean_noatt'):
-            fit(name, KINDS[name], data, options.epochs, **common)
-        distill(data, teacher_checkpoint('teacher'), options.rounds, options.epochs,
-                options.temperature, options.alpha, **common)
-        write_study(parser.parse_args(['report']), data)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

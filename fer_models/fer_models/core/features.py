@@ -68,7 +68,6 @@ DISTANCE_POINTS = np.array([
     61, 0, 291, 17, 13, 14, 78, 308,
     1, 2,
 ], dtype=np.intp)
-_DIST_I, _DIST_J = np.triu_indices(len(DISTANCE_POINTS), k=1)
 
 # Mesh vertices used by the geometric descriptors.
 _RIGHT_EYE_CORNERS = (33, 133)
@@ -116,8 +115,19 @@ def normalise_points(points, image_width, image_height):
     if image_width <= 0 or image_height <= 0:
         raise FeatureError(f'invalid image size {image_width}x{image_height}')
     pts = pts[:MESH_POINTS] * np.array([image_width, image_height, image_width], dtype=np.float64)
-    right_eye = pts[list(_RIGHT_EYE_CORNERS), :2].mean(axis=0)
-    left_eye = pts[list(_LEFT_EYE_CORNERS), :2].mean(axis=0)
+    return align_to_eyes(pts, _RIGHT_EYE_CORNERS, _LEFT_EYE_CORNERS, DLIB68_FROM_MESH)
+
+
+def align_to_eyes(points, right_eye_corners, left_eye_corners, centre_points):
+    """
+    Return one face's points in a face frame: centred, eyes level, IOD = 1.
+
+    points: (N, 2 or 3) in pixel units of any landmark layout; the eye
+    centres are the means of the given corner points and the origin is the
+    mean of ``centre_points``. A z column is centred and scaled, not rotated.
+    """
+    right_eye = points[list(right_eye_corners), :2].mean(axis=0)
+    left_eye = points[list(left_eye_corners), :2].mean(axis=0)
     eye_vector = left_eye - right_eye
     inter_ocular = float(np.hypot(*eye_vector))
     if inter_ocular < 1e-6:
@@ -125,11 +135,43 @@ def normalise_points(points, image_width, image_height):
     cos_a, sin_a = eye_vector / inter_ocular
     # Rotate by -roll so that the eye line is horizontal.
     rotation = np.array([[cos_a, sin_a], [-sin_a, cos_a]])
-    centred = pts - pts[DLIB68_FROM_MESH].mean(axis=0)
+    centred = points - points[centre_points].mean(axis=0)
     out = np.empty_like(centred)
     out[:, :2] = centred[:, :2] @ rotation.T
-    out[:, 2] = centred[:, 2]
+    out[:, 2:] = centred[:, 2:]
     return out / inter_ocular
+
+
+def pairwise_distances(points):
+    """Return the distances between every pair (i < j) of (K, >= 2) points, in x, y."""
+    first, second = np.triu_indices(len(points), k=1)
+    return np.linalg.norm(points[first, :2] - points[second, :2], axis=1)
+
+
+def frame_kind(face, kind, layout_index):
+    """Return one per-frame kind (``FRAME_KINDS``) of normalised mesh points."""
+    if kind == 'coords':
+        return face[layout_index, :2].ravel()
+    if kind == 'distances':
+        return pairwise_distances(face[DISTANCE_POINTS])
+    return geometric_descriptors(face)
+
+
+def window_features(frames, window_kinds):
+    """
+    Return per-frame features with the window kinds appended, along the last axis.
+
+    frames: (..., T, D), one window or a batch of them; ``displacement`` is
+    relative to the window's first frame, ``velocity`` the difference to the
+    previous frame (zero for the first).
+    """
+    parts = [frames]
+    for kind in window_kinds:
+        if kind == 'displacement':
+            parts.append(frames - frames[..., :1, :])
+        else:
+            parts.append(np.diff(frames, axis=-2, prepend=frames[..., :1, :]))
+    return np.concatenate(parts, axis=-1)
 
 
 def _dist(pts, a, b):
@@ -211,7 +253,7 @@ class FeatureSpec:
         """Return the number of per-frame feature values."""
         sizes = {
             'coords': 2 * len(LAYOUTS[self.layout]),
-            'distances': len(_DIST_I),
+            'distances': len(DISTANCE_POINTS) * (len(DISTANCE_POINTS) - 1) // 2,
             'geometric': len(GEOMETRIC_NAMES),
         }
         return sum(sizes[k] for k in self.frame_kinds)
@@ -243,16 +285,8 @@ class FeatureExtractor:
     def frame(self, points, image_width, image_height):
         """Return the per-frame features (frame_dim,) float32 of one face."""
         face = normalise_points(points, image_width, image_height)
-        parts = []
-        for kind in self.spec.frame_kinds:
-            if kind == 'coords':
-                parts.append(face[self._layout_index, :2].ravel())
-            elif kind == 'distances':
-                sub = face[DISTANCE_POINTS, :2]
-                parts.append(np.linalg.norm(sub[_DIST_I] - sub[_DIST_J], axis=1))
-            else:
-                parts.append(geometric_descriptors(face))
-        return np.concatenate(parts).astype(np.float32)
+        return np.concatenate([frame_kind(face, kind, self._layout_index)
+                               for kind in self.spec.frame_kinds]).astype(np.float32)
 
     def window(self, frames):
         """Assemble a (T, dim) window from (T, frame_dim) per-frame features."""
@@ -260,10 +294,4 @@ class FeatureExtractor:
         if frames.ndim != 2 or frames.shape[1] != self.spec.frame_dim:
             raise FeatureError(
                 f'expected (T, {self.spec.frame_dim}) per-frame features, got {frames.shape}')
-        parts = [frames]
-        for kind in self.spec.window_kinds:
-            if kind == 'displacement':
-                parts.append(frames - frames[:1])
-            else:
-                parts.append(np.diff(frames, axis=0, prepend=frames[:1]))
-        return np.concatenate(parts, axis=1)
+        return window_features(frames, self.spec.window_kinds)

@@ -14,7 +14,7 @@
 
 """Temporal smoothing of class probabilities and the confidence decision."""
 
-from fer_models.labels import UNKNOWN
+from fer_models.core.labels import UNKNOWN
 import numpy as np
 
 SMOOTHING_METHODS = ('ema', 'majority', 'none')

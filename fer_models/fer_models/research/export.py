@@ -16,7 +16,7 @@
 
 import json
 
-from fer_models.onnx_model import EmotionModel, METADATA_PREFIX
+from fer_models.core.onnx_model import EmotionModel, METADATA_PREFIX
 import numpy as np
 
 PARITY_TOLERANCE = 1e-4

@@ -23,11 +23,11 @@ package::
 
     python3 -m venv /tmp/dlibvenv
     /tmp/dlibvenv/bin/pip install dlib-bin face-recognition-models numpy pillow
-    /tmp/dlibvenv/bin/python fer_models/fer_models/dlib_extract.py taiwanese ckplus48
+    /tmp/dlibvenv/bin/python fer_models/fer_models/research/dlib_extract.py taiwanese ckplus48
 
 It writes ``dlib68-<dataset>.npz`` (points (N, 68, 2) normalised to the
 image size, ``found``, ``files``) into the landmark cache, which
-``fer_models.study`` reads when present. Images whose shorter side is under
+``fer_models.research.study`` reads when present. Images whose shorter side is under
 192 px are upscaled first (bicubic), as for Face Mesh.
 """
 

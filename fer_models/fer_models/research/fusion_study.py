@@ -15,10 +15,10 @@
 """
 Does late fusion beat each path alone? Subject-independent, on TFEID stills.
 
-Usage: ./fer run python -m fer_models.fusion_study [--appearance-model ONNX]
+Usage: ./fer run python -m fer_models.research.fusion_study [--appearance-model ONNX]
        [--json OUT] [--markdown OUT]
 
-Landmark path: the shipped recipe (fer_models.train defaults) cross-validated
+Landmark path: the shipped recipe (fer_models.research.train defaults) cross-validated
 5-fold by performer; every image gets the probabilities of the fold model
 that never saw its performer. Appearance path: the shipped crop model, trained
 on FER2013 only, so no TFEID performer was seen in training; each image's
@@ -35,13 +35,13 @@ import json
 import os
 import sys
 
-from fer_models.crops import CropClassifier
-from fer_models.datasets import data_root
-from fer_models.evaluate import load_rgb
-from fer_models.fusion import align, fuse
-from fer_models.landmarks import bbox_of
-from fer_models.metrics import classification_report
-from fer_models.resources import shipped_model
+from fer_models.core.crops import CropClassifier
+from fer_models.core.fusion import align, fuse
+from fer_models.core.landmarks import bbox_of
+from fer_models.core.resources import shipped_model
+from fer_models.research.datasets import data_root
+from fer_models.research.evaluate import load_rgb
+from fer_models.research.metrics import classification_report
 import numpy as np
 
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
@@ -49,9 +49,10 @@ WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 
 def landmark_probabilities(dataset, folds, seed):
     """Return (out-of-fold probabilities, targets, groups, labels, landmarks, recipe)."""
-    from fer_models import train
-    from fer_models.extract import extract
-    from fer_models.study import evaluate_config, group_folds, StudyData
+    from fer_models.research import train
+    from fer_models.research.extract import extract
+    from fer_models.research.protocol import group_folds
+    from fer_models.research.study import evaluate_config, StudyData
 
     data = StudyData(dataset, 'stills', 'mediapipe', 8, seed, train.DEFAULT_MIRROR)
     row = evaluate_config(data, train.DEFAULT_FEATURE_TYPE, train.DEFAULT_CLASSIFIER, folds,
@@ -163,7 +164,8 @@ def markdown(report):
         '# Late fusion on TFEID (subject-independent)', '',
         f"{report['images']} TFEID stills, {report['split']}. Landmark recipe: "
         f"{report['landmark_recipe']}. Appearance model: `{report['appearance_model_name']}`. "
-        f"{report['date']}; reproduce with `./fer run python -m fer_models.fusion_study`.", '',
+        f"{report['date']}; reproduce with "
+        '`./fer run python -m fer_models.research.fusion_study`.', '',
         '| pipeline | accuracy | macro-F1 |', '| --- | --- | --- |']
     for name, row in report['rows'].items():
         lines.append(f"| {name} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |")

@@ -20,7 +20,7 @@ can check incoming windows against it instead of trusting configuration:
 
 * ``fer.model_name``: short name, reported in fer_msgs/Emotion;
 * ``fer.labels``: JSON list of output labels, in output order;
-* ``fer.feature_type``: canonical feature specification (fer_models.features);
+* ``fer.feature_type``: canonical feature specification (fer_models.core.features);
 * ``fer.window_length`` and ``fer.feature_dim``: the input is (N, T, D);
 * ``fer.valence_arousal``: ``"true"`` if a second output gives (N, 2)
   valence and arousal in [-1, 1].
@@ -31,7 +31,7 @@ The first output holds class probabilities (softmax is part of the graph).
 import json
 import os
 
-from fer_models.features import FeatureSpec
+from fer_models.core.features import FeatureSpec
 import numpy as np
 
 METADATA_PREFIX = 'fer.'
@@ -44,7 +44,7 @@ class ModelError(RuntimeError):
 
 def default_model_path():
     """Return the path of the shipped default landmark model."""
-    from fer_models.resources import shipped_model
+    from fer_models.core.resources import shipped_model
     return shipped_model('landmark_default.onnx')
 
 
@@ -82,7 +82,7 @@ class EmotionModel:
             raise ModelError(
                 f'model {self.path} lacks metadata '
                 f"{', '.join(METADATA_PREFIX + k for k in missing)}"
-                ' (export it with fer_models.export)')
+                ' (export it with fer_models.research.export)')
         try:
             self.model_name = meta['fer.model_name']
             self.labels = tuple(json.loads(meta['fer.labels']))
