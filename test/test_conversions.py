@@ -14,11 +14,11 @@
 
 """msg <-> numpy conversions on real messages built by colcon."""
 
-from fer_models.landmarks import DetectedFace
+from fer_models.core.landmarks import DetectedFace
 from fer_msgs.msg import FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, face_to_msg, image_to_rgb, landmarks_to_points, msg_to_window, numpy_to_image,
-    window_to_msg)
+    Appearance, ConversionError, emotion_to_msg, face_to_msg, faces_to_msg, image_to_rgb,
+    landmarks_to_points, msg_to_appearance, msg_to_window, numpy_to_image, window_to_msg)
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
@@ -101,3 +101,40 @@ def test_window_round_trip_and_rejections():
     msg.data[0] = np.inf
     with pytest.raises(ConversionError, match='infinite'):
         msg_to_window(msg)
+
+
+def test_frame_message_carries_every_face_and_its_appearance():
+    rng = np.random.default_rng(2)
+    faces = [DetectedFace(rng.random((478, 3)).astype(np.float32), (1.0, 2.0, 30.0, 40.0)),
+             DetectedFace(rng.random((478, 3)).astype(np.float32), (50.0, 2.0, 30.0, 40.0))]
+    appearances = [Appearance('ean', ('happy', 'sad'), np.array([0.9, 0.1])),
+                   Appearance('ean', ('happy', 'sad'), np.array([0.2, 0.8]))]
+    header = Header(frame_id='camera')
+    msg = faces_to_msg(faces, [4, 9], 'mesh', header, 640, 480, appearances)
+    assert msg.header.frame_id == 'camera'
+    assert [f.face_id for f in msg.faces] == [4, 9]
+    assert all(f.header.frame_id == 'camera' and f.num_points == 478 for f in msg.faces)
+    read = msg_to_appearance(msg.faces[1])
+    assert (read.model_name, read.labels) == ('ean', ('happy', 'sad'))
+    np.testing.assert_allclose(read.probabilities, [0.2, 0.8])
+    # Carried on into the window, read back the same way.
+    window = window_to_msg(np.zeros((2, 3), np.float32), 9, 'x', header, read)
+    np.testing.assert_allclose(msg_to_appearance(window).probabilities, [0.2, 0.8])
+    without = faces_to_msg(faces, [4, 9], 'mesh', header, 640, 480)
+    assert msg_to_appearance(without.faces[0]) is None
+    assert faces_to_msg([], [], 'mesh', header, 640, 480).faces == []
+
+
+def test_emotion_message_fields_and_latency():
+    header = Header()
+    header.stamp.sec, header.stamp.nanosec = 10, 500_000_000
+    msg = emotion_to_msg(header, 3, 'happy', 0.875, ('happy', 'sad'), np.array([0.875, 0.125]),
+                         'landmark_default', received_s=10.5125)
+    assert (msg.face_id, msg.label, msg.model_name) == (3, 'happy', 'landmark_default')
+    assert list(msg.labels) == ['happy', 'sad'] and list(msg.probabilities) == [0.875, 0.125]
+    assert msg.confidence == pytest.approx(0.875)
+    assert np.isnan(msg.valence) and np.isnan(msg.arousal)
+    assert msg.latency_ms == pytest.approx(12.5, abs=1e-3)
+    rated = emotion_to_msg(header, 3, 'unknown', 0.3, ('happy',), [1.0], 'm', (0.25, -0.5))
+    assert (rated.valence, rated.arousal) == (0.25, -0.5)
+    assert np.isnan(rated.latency_ms)

@@ -14,9 +14,10 @@
 
 """The one place where fer_msgs/sensor_msgs messages and numpy arrays meet."""
 
+from dataclasses import dataclass
 import math
 
-from fer_msgs.msg import FaceLandmarks, FeatureWindow
+from fer_msgs.msg import Emotion, FaceLandmarks, FaceLandmarksArray, FeatureWindow
 import numpy as np
 from sensor_msgs.msg import Image
 
@@ -32,6 +33,15 @@ SUPPORTED_ENCODINGS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
 
 class ConversionError(ValueError):
     """Raised for a message that cannot be turned into a valid array."""
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """The appearance path's output for one face, as carried by the messages."""
+
+    model_name: str
+    labels: tuple
+    probabilities: np.ndarray
 
 
 def stamp_to_seconds(stamp):
@@ -93,8 +103,41 @@ def image_to_rgb(msg):
     return pixels[:, :, 2::-1]
 
 
+def faces_to_msg(faces, face_ids, landmark_model, header, image_width, image_height,
+                 appearances=None):
+    """
+    Return the fer_msgs/FaceLandmarksArray of one frame's DetectedFaces.
+
+    ``appearances``: one Appearance per face, when an appearance model ran.
+    """
+    msg = FaceLandmarksArray()
+    msg.header = header
+    msg.faces = [face_to_msg(face, face_id, landmark_model, header, image_width, image_height)
+                 for face, face_id in zip(faces, face_ids)]
+    for face_msg, appearance in zip(msg.faces, appearances or ()):
+        set_appearance(face_msg, appearance)
+    return msg
+
+
+def set_appearance(msg, appearance):
+    """Fill the appearance fields of a FaceLandmarks or FeatureWindow (None: leave empty)."""
+    if appearance is None:
+        return
+    msg.appearance_model = appearance.model_name
+    msg.appearance_labels = list(appearance.labels)
+    msg.appearance_probabilities = np.asarray(appearance.probabilities, dtype=np.float32)
+
+
+def msg_to_appearance(msg):
+    """Return the Appearance of a FaceLandmarks or FeatureWindow, or None when it has none."""
+    if len(msg.appearance_probabilities) == 0:
+        return None
+    return Appearance(msg.appearance_model, tuple(msg.appearance_labels),
+                      np.asarray(msg.appearance_probabilities, dtype=np.float32))
+
+
 def face_to_msg(face, face_id, landmark_model, header, image_width, image_height):
-    """Return a fer_msgs/FaceLandmarks of a fer_models.landmarks.DetectedFace."""
+    """Return a fer_msgs/FaceLandmarks of a fer_models.core.landmarks.DetectedFace."""
     msg = FaceLandmarks()
     msg.header = header
     msg.face_id = int(face_id)
@@ -127,14 +170,15 @@ def landmarks_to_points(msg):
     return points.reshape(msg.num_points, 3)
 
 
-def window_to_msg(window, face_id, feature_type, header):
-    """Return a fer_msgs/FeatureWindow of a (T, D) array."""
+def window_to_msg(window, face_id, feature_type, header, appearance=None):
+    """Return a fer_msgs/FeatureWindow of a (T, D) array and the face's Appearance."""
     msg = FeatureWindow()
     msg.header = header
     msg.face_id = int(face_id)
     msg.feature_type = feature_type
     msg.window_length, msg.feature_dim = (int(n) for n in window.shape)
     msg.data = np.ascontiguousarray(window, dtype=np.float32).ravel()
+    set_appearance(msg, appearance)
     return msg
 
 
@@ -155,6 +199,25 @@ def msg_to_window(msg):
     return data.reshape(msg.window_length, msg.feature_dim)
 
 
-def nan_if_none(value):
-    """Return float(value), or NaN for None."""
-    return math.nan if value is None else float(value)
+def emotion_to_msg(header, face_id, label, confidence, labels, probabilities, model_name,
+                   valence_arousal=None, received_s=None):
+    """
+    Return a fer_msgs/Emotion stamped with its source frame's header.
+
+    ``valence_arousal``: a (valence, arousal) pair, or None when the model has
+    none (both NaN). ``received_s``: now, in seconds of the frame stamp's
+    clock, to fill ``latency_ms``; NaN when not given.
+    """
+    msg = Emotion()
+    msg.header = header
+    msg.face_id = int(face_id)
+    msg.label = label
+    msg.confidence = float(confidence)
+    msg.labels = list(labels)
+    msg.probabilities = [float(p) for p in probabilities]
+    msg.valence, msg.arousal = (math.nan, math.nan) if valence_arousal is None else (
+        float(v) for v in valence_arousal)
+    msg.model_name = model_name
+    msg.latency_ms = (math.nan if received_s is None
+                      else 1e3 * (received_s - stamp_to_seconds(header.stamp)))
+    return msg

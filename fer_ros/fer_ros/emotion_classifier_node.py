@@ -14,13 +14,12 @@
 
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
-import math
-
-from fer_models.fusion import combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError
-from fer_models.onnx_model import default_model_path, EmotionModel, ModelError
-from fer_models.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
+from fer_models.core.fusion import combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError
+from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
+from fer_models.core.smoothing import decide, ProbabilitySmoother, SMOOTHING_METHODS
 from fer_msgs.msg import Emotion, FeatureWindow
-from fer_ros.conversions import ConversionError, msg_to_window, stamp_to_seconds
+from fer_ros.conversions import (
+    ConversionError, emotion_to_msg, msg_to_appearance, msg_to_window, stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -145,20 +144,10 @@ class EmotionClassifierNode(ManagedNode):
         smoothed, top = self._smoother.update(msg.face_id, probabilities)
         label, confidence = decide(self._model.labels, smoothed, top,
                                    self._params['confidence_threshold'])
-        emotion = Emotion()
-        emotion.header = msg.header
-        emotion.face_id = msg.face_id
-        emotion.label = label
-        emotion.confidence = confidence
-        emotion.labels = list(self._model.labels)
-        emotion.probabilities = [float(p) for p in smoothed]
-        if valence_arousal is None:
-            emotion.valence = emotion.arousal = math.nan
-        else:
-            emotion.valence, emotion.arousal = (float(v) for v in valence_arousal[0])
-        emotion.model_name = model_name
-        now = self.get_clock().now()
-        emotion.latency_ms = 1e3 * (now.nanoseconds * 1e-9 - stamp_to_seconds(msg.header.stamp))
+        emotion = emotion_to_msg(
+            msg.header, msg.face_id, label, confidence, self._model.labels, smoothed, model_name,
+            None if valence_arousal is None else valence_arousal[0],
+            self.get_clock().now().nanoseconds * 1e-9)
         self._emotion_publisher.publish(emotion)
         self._label_publisher.publish(String(data=label))
         self._diagnostics.count('emotions_published')
@@ -167,16 +156,19 @@ class EmotionClassifierNode(ManagedNode):
 
     def _fuse(self, landmark_probabilities, msg):
         mode = self._params['fusion']
-        has_appearance = len(msg.appearance_probabilities) > 0
-        if mode == 'late' and not has_appearance:
+        appearance = msg_to_appearance(msg)
+        if mode == 'late' and appearance is None:
             mode = 'landmark'
         self._diagnostics.set_value('fusion', mode)
         fused = combine(mode, landmark_probabilities, self._model.labels,
-                        msg.appearance_probabilities if has_appearance else None,
-                        msg.appearance_labels, self._params['appearance_weight'])
-        model_name = {'landmark': self._model.model_name, 'appearance': msg.appearance_model,
-                      'late': f'{self._model.model_name}+{msg.appearance_model}'}[mode]
-        return fused, model_name
+                        None if appearance is None else appearance.probabilities,
+                        () if appearance is None else appearance.labels,
+                        self._params['appearance_weight'])
+        if mode == 'landmark':
+            return fused, self._model.model_name
+        if mode == 'appearance':
+            return fused, appearance.model_name
+        return fused, f'{self._model.model_name}+{appearance.model_name}'
 
     def _forget_stale_faces(self, face_id, now):
         self._last_seen[face_id] = now

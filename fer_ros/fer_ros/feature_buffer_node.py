@@ -14,11 +14,11 @@
 
 """feature_buffer_node: per-face sliding windows of landmark features."""
 
-from fer_models.features import FeatureError, FeatureExtractor, FeatureSpec
-from fer_models.window import FaceWindows
+from fer_models.core.features import FeatureError, FeatureExtractor, FeatureSpec
+from fer_models.core.window import FaceWindows
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, landmarks_to_points, stamp_to_seconds, window_to_msg)
+    ConversionError, landmarks_to_points, msg_to_appearance, stamp_to_seconds, window_to_msg)
 from fer_ros.diagnostics import OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -85,12 +85,9 @@ class FeatureBufferNode(ManagedNode):
             frames = self._windows.push(face.face_id, features, now)
             if frames is None:
                 continue
-            out = window_to_msg(self._extractor.window(frames), face.face_id,
-                                self._extractor.name, msg.header)
-            out.appearance_model = face.appearance_model
-            out.appearance_labels = face.appearance_labels
-            out.appearance_probabilities = face.appearance_probabilities
-            self._publisher.publish(out)
+            self._publisher.publish(window_to_msg(
+                self._extractor.window(frames), face.face_id, self._extractor.name, msg.header,
+                msg_to_appearance(face)))
             self._diagnostics.count('windows_published')
         self._windows.forget_stale(now)
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))

@@ -17,13 +17,14 @@
 import os
 import time
 
-from fer_models.crops import CropClassifier, square_crop
-from fer_models.landmarks import FaceMeshDetector
-from fer_models.onnx_model import ModelError
-from fer_models.resources import shipped_model
-from fer_models.tracking import FaceTracker
+from fer_models.core.crops import CropClassifier, square_crop
+from fer_models.core.landmarks import FaceMeshDetector
+from fer_models.core.onnx_model import ModelError
+from fer_models.core.resources import shipped_model
+from fer_models.core.tracking import FaceTracker
 from fer_msgs.msg import FaceLandmarksArray
-from fer_ros.conversions import ConversionError, face_to_msg, image_to_rgb, stamp_to_seconds
+from fer_ros.conversions import (
+    Appearance, ConversionError, faces_to_msg, image_to_rgb, stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -150,26 +151,20 @@ class LandmarkNode(ManagedNode):
         ids = self._tracker.update([face.bbox for face in faces],
                                    stamp_to_seconds(msg.header.stamp))
         height, width = rgb.shape[:2]
-        out = FaceLandmarksArray()
-        out.header = msg.header
-        out.faces = [
-            face_to_msg(face, face_id, self._detector.landmark_model, msg.header, width, height)
-            for face, face_id in zip(faces, ids)]
-        if self._appearance is not None and faces:
-            self._add_appearance(rgb, faces, out.faces)
-        self._publisher.publish(out)
+        self._publisher.publish(faces_to_msg(
+            faces, ids, self._detector.landmark_model, msg.header, width, height,
+            self._appearances(rgb, faces)))
         self._diagnostics.count('frames_processed')
         self._diagnostics.set_value('faces_tracked', len(faces))
         self._diagnostics.set_value('detect_ms', f'{1e3 * (time.perf_counter() - started):.1f}')
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
 
-    def _add_appearance(self, rgb, faces, messages):
+    def _appearances(self, rgb, faces):
+        if self._appearance is None or not faces:
+            return None
         crops = np.stack([square_crop(rgb, face.bbox) for face in faces])
-        probabilities = self._appearance.predict(crops)
-        for message, row in zip(messages, probabilities):
-            message.appearance_model = self._appearance.model_name
-            message.appearance_labels = list(self._appearance.labels)
-            message.appearance_probabilities = row.astype(np.float32)
+        return [Appearance(self._appearance.model_name, self._appearance.labels, row)
+                for row in self._appearance.predict(crops)]
 
     def _apply_parameters(self, names):
         if names & _DETECTOR_PARAMETERS:
