@@ -1,0 +1,200 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The architecture rules of the README ("Where the code lives"), read off the import graph.
+
+Every ``import`` statement counts, also those inside functions: a rule that a
+lazy import could dodge would hold by discipline only. The graph comes from
+the sources (AST), so no third-party tool is needed.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+from ros_helpers import REPO
+
+SOURCE_ROOTS = {'fer_models': 'fer_models', 'fer_ros': 'fer_ros'}
+TRAINING_ONLY = ('torch', 'matplotlib')
+
+
+def module_name(path):
+    """Return the dotted module name of a source file below a package root."""
+    relative = os.path.relpath(path, REPO)
+    package_dir, rest = relative.split(os.sep, 1)
+    dotted = rest[:-len('.py')].replace(os.sep, '.')
+    return dotted[:-len('.__init__')] if dotted.endswith('.__init__') else dotted
+
+
+def project_modules():
+    """Return {module name: path} of every module of the Python packages."""
+    modules = {}
+    for package_dir, package in SOURCE_ROOTS.items():
+        for folder, _, files in os.walk(os.path.join(REPO, package_dir, package)):
+            for name in files:
+                if name.endswith('.py'):
+                    path = os.path.join(folder, name)
+                    modules[module_name(path)] = path
+    return modules
+
+
+def imports_of(path, module):
+    """Return the absolute names a module imports (``from a.b import c`` gives a.b and a.b.c)."""
+    tree = ast.parse(open(path).read(), path)
+    package = module if path.endswith('__init__.py') else module.rpartition('.')[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parent = package.rsplit('.', node.level - 1)[0] if node.level > 1 else package
+                base = f'{parent}.{base}' if base else parent
+            names.add(base)
+            names.update(f'{base}.{alias.name}' for alias in node.names)
+    return names
+
+
+def project_graph(modules):
+    """Return {module: set of project modules it imports}."""
+    return {module: {name for name in imports_of(path, module) if name in modules}
+            for module, path in modules.items()}
+
+
+def find_cycles(graph):
+    """Return the strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in graph.get(node, ()):
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def is_node_module(module):
+    return module.startswith('fer_ros.') and module.endswith('_node')
+
+
+def violations(rule, modules, forbidden):
+    """Return 'module imports name' lines for modules matching rule importing a forbidden name."""
+    found = []
+    for module in sorted(m for m in modules if rule(m)):
+        for name in sorted(imports_of(modules[module], module)):
+            if any(name == f or name.startswith(f + '.') for f in forbidden):
+                found.append(f'{module} imports {name}')
+    return found
+
+
+MODULES = project_modules()
+
+
+def test_the_wings_exist_and_hold_the_code():
+    core = [m for m in MODULES if m.startswith('fer_models.core.')]
+    research = [m for m in MODULES if m.startswith('fer_models.research.')]
+    tools = [m for m in MODULES if m.startswith('fer_ros.tools.')]
+    nodes = [m for m in MODULES if is_node_module(m)]
+    assert {'fer_models.core.features', 'fer_models.core.onnx_model'} <= set(core)
+    assert {'fer_models.research.train', 'fer_models.research.evaluate'} <= set(research)
+    assert {'fer_ros.tools.bench', 'fer_ros.tools.bag_tools'} <= set(tools)
+    assert len(nodes) == 4, nodes
+    loose = [m for m in MODULES if m.startswith('fer_models.') and m.count('.') == 1
+             and m not in ('fer_models.core', 'fer_models.research')]
+    assert loose == [], f'fer_models modules outside core/ and research/: {loose}'
+
+
+def test_the_runtime_core_imports_no_ros_torch_matplotlib_or_research():
+    forbidden = ('rclpy', 'fer_ros', 'fer_msgs', 'fer_models.research') + TRAINING_ONLY
+    assert violations(lambda m: m.startswith('fer_models.core'), MODULES, forbidden) == []
+
+
+def test_only_the_research_wing_imports_torch_or_matplotlib():
+    assert violations(lambda m: not m.startswith('fer_models.research'), MODULES,
+                      TRAINING_ONLY) == []
+
+
+def test_nodes_and_their_glue_import_neither_research_nor_tools():
+    assert violations(lambda m: m.startswith('fer_ros.') and not m.startswith('fer_ros.tools'),
+                      MODULES, ('fer_models.research', 'fer_ros.tools')) == []
+
+
+def test_no_node_module_imports_another():
+    nodes = tuple(m for m in MODULES if is_node_module(m))
+    assert violations(is_node_module, MODULES, nodes) == []
+
+
+def test_no_import_cycles_anywhere():
+    assert find_cycles(project_graph(MODULES)) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    graph = {'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}, 'e': {'e'}}
+    assert sorted(find_cycles(graph)) == [['a', 'b', 'c'], ['e']]
+    assert find_cycles({'a': {'b'}, 'b': set()}) == []
+
+
+BLOCK_AND_IMPORT = """
+import importlib, sys
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {blocked!r}:
+            raise ImportError(f'{{name}} is blocked: node processes must not load it')
+        return None
+
+sys.meta_path.insert(0, Blocked())
+for module in {modules!r}:
+    importlib.import_module(module)
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in {blocked!r})
+assert not loaded, loaded
+print('imported', len({modules!r}), 'modules')
+"""
+
+
+@pytest.mark.parametrize('wing', ['nodes and glue', 'runtime core'])
+def test_wing_imports_with_torch_and_matplotlib_blocked(wing):
+    if wing == 'runtime core':
+        modules = sorted(m for m in MODULES if m.startswith('fer_models.core'))
+    else:
+        modules = sorted(m for m in MODULES
+                         if m.startswith('fer_ros') and not m.startswith('fer_ros.tools'))
+    code = BLOCK_AND_IMPORT.format(blocked=set(TRAINING_ONLY), modules=modules)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'imported {len(modules)} modules' in result.stdout
