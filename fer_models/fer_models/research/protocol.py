@@ -13,13 +13,38 @@
 # limitations under the License.
 
 """
-Evaluation protocol shared by every study and training command.
+The cross-dataset evaluation protocol shared by every study and training command.
 
-Splits are always subject-independent: a performer (TFEID), a subject
-(CK+48) or a face never appears on both sides of a split.
+Datasets: FER2013 (official train / test split), TFEID (folds by performer)
+and CK+48 (folds by subject). Every sample carries its dataset, its FER2013
+part (``train`` / ``test``, empty elsewhere) and a person group prefixed
+with its dataset. FER2013 has no person ids: each face is its own group.
+
+Two kinds of split, both subject-independent:
+
+* **in-dataset**: FER2013 official train -> test; TFEID and CK+48 k-fold by
+  person;
+* **leave-one-dataset-out (LODO)**: train on the other datasets, test on the
+  held-out one. FER2013 train is on the training side unless FER2013 is the
+  target, whose test split is then scored. FER2013 test is never trained on,
+  tuned on or used for model selection: it is a target only.
+
+The selection criterion for anything shipped is the mean LODO accuracy
+(``selection_score``). Contempt exists only in CK+48: models use the 7 basic
+classes (``LABELS``) and CK+48's contempt images are left out of training
+and scoring.
 """
 
+from fer_models.core.labels import BASIC_LABELS
 import numpy as np
+
+DATASETS = ('fer2013', 'taiwanese', 'ckplus48')
+LABELS = BASIC_LABELS
+TRAIN, TEST = 'train', 'test'
+
+
+class ProtocolError(ValueError):
+    """Raised when a split would put one person on both sides."""
 
 
 def group_folds(groups, folds, seed):
@@ -27,3 +52,68 @@ def group_folds(groups, folds, seed):
     names = np.unique(groups)
     np.random.default_rng(seed).shuffle(names)
     return np.array_split(names, folds)
+
+
+def check_subject_independent(groups, train, test):
+    """Raise ProtocolError when a person group has samples in both masks."""
+    shared = np.intersect1d(groups[train], groups[test])
+    if len(shared):
+        raise ProtocolError(f'{len(shared)} person group(s) on both sides of a split, '
+                            f"e.g. {', '.join(map(str, shared[:3]))}")
+
+
+def _fer2013_test(datasets, parts):
+    return (datasets == 'fer2013') & (parts == TEST)
+
+
+def leave_one_dataset_out(datasets, parts, groups, held_out):
+    """
+    Return (train, test) boolean masks for one held-out dataset.
+
+    FER2013 test is the target when FER2013 is held out and otherwise left
+    out entirely; nothing of the held-out dataset is trained on.
+    """
+    if held_out not in DATASETS:
+        raise ValueError(f"unknown dataset '{held_out}'; known: {', '.join(DATASETS)}")
+    fer_test = _fer2013_test(datasets, parts)
+    test = (datasets == held_out) & (fer_test if held_out == 'fer2013' else True)
+    train = (datasets != held_out) & ~fer_test
+    check_subject_independent(groups, train, test)
+    return train, test
+
+
+def in_dataset_splits(datasets, parts, groups, dataset, folds=5, seed=0):
+    """
+    Return the [(train, test), ...] masks of one dataset's own evaluation.
+
+    FER2013: its official split (one pair); TFEID and CK+48: ``folds``
+    folds grouped by person.
+    """
+    inside = datasets == dataset
+    if dataset == 'fer2013':
+        splits = [(inside & (parts == TRAIN), _fer2013_test(datasets, parts))]
+    else:
+        splits = [(inside & ~np.isin(groups, fold), inside & np.isin(groups, fold))
+                  for fold in group_folds(groups[inside], folds, seed)]
+    for train, test in splits:
+        check_subject_independent(groups, train, test)
+    return splits
+
+
+def validation_split(train, groups, share=0.1, seed=0):
+    """
+    Return (fit, validation) masks that divide ``train`` by person group.
+
+    Model selection (early stopping, epochs, temperatures, fusion weights)
+    uses ``validation`` only, never a test side.
+    """
+    names = np.unique(groups[train])
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(names, max(1, int(round(share * len(names)))), replace=False)
+    validation = train & np.isin(groups, chosen)
+    return train & ~validation, validation
+
+
+def selection_score(lodo_accuracy):
+    """Return the criterion for shipping: the mean of the LODO accuracies per held-out set."""
+    return float(np.mean([lodo_accuracy[name] for name in DATASETS]))
