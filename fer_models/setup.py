@@ -22,6 +22,8 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    # The mean frontal face of the 3-D landmark alignment (fer_models.core.features).
+    package_data={'fer_models.core': ['mean_face.npy']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

@@ -117,3 +117,30 @@ def test_window_kinds(face):
 def test_unusable_landmarks(points, reason):
     with pytest.raises(FeatureError, match=reason):
         FeatureExtractor('coords').frame(points, 640, 480)
+
+
+def rotation_about_y(degrees):
+    angle = np.radians(degrees)
+    return np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0],
+                     [-np.sin(angle), 0, np.cos(angle)]])
+
+
+def test_3d_alignment_undoes_a_head_turn_that_roll_alignment_keeps(face):
+    points, width, height = face
+    pixels = points[:468] * np.array([width, height, width])
+    centre = pixels.mean(axis=0)
+    turned = (pixels - centre) @ rotation_about_y(25).T + centre
+    turned_points = turned / np.array([width, height, width])
+    frontal = FeatureExtractor('dlib68@3d:coords+geometric')
+    roll_only = FeatureExtractor('dlib68:coords+geometric')
+    frontal_change = np.abs(frontal.frame(turned_points, width, height)
+                            - frontal.frame(points, width, height)).max()
+    roll_change = np.abs(roll_only.frame(turned_points, width, height)
+                         - roll_only.frame(points, width, height)).max()
+    assert frontal_change < 0.02 < roll_change
+    assert frontal.name == 'dlib68@3d:coords+geometric' and frontal.dim == roll_only.dim
+
+
+def test_unknown_alignment_is_named():
+    with pytest.raises(FeatureError, match='@sideways'):
+        FeatureSpec.parse('dlib68@sideways:coords')

@@ -19,7 +19,8 @@ A feature specification is a string such as ``"dlib68:coords+geometric+velocity"
 
 * an optional landmark layout before ``:`` -- ``mesh468`` (every Face Mesh
   point) or ``dlib68`` (the 68-point dlib/iBUG layout mapped from the mesh);
-  default ``dlib68``;
+  default ``dlib68``; ``@3d`` after it (``dlib68@3d``) frontalises the face
+  first (see below);
 * per-frame kinds, computed once for each face in each frame:
   ``coords`` (normalised x, y of the layout's points), ``distances``
   (pairwise distances over a curated subset of points) and ``geometric``
@@ -31,11 +32,18 @@ A feature specification is a string such as ``"dlib68:coords+geometric+velocity"
 Normalisation: points are taken to pixel units (so the image aspect ratio does
 not distort the face), translated to the centroid of the layout's points,
 rotated so that the eyes are level, and scaled by the inter-ocular distance.
+With ``@3d`` the face's 3-D mesh is first rotated onto a mean frontal face
+(a rigid Procrustes fit on points that expressions hardly move), which
+removes yaw and pitch as well as roll; ``mean_face.npy`` holds that mean face,
+computed from the training sets' detected faces (``./fer train generalisation
+mean-face``).
 The input is always the MediaPipe Face Mesh topology (468 points, or 478 with
 refined irises; the extra iris points are ignored).
 """
 
 from dataclasses import dataclass
+import functools
+import os
 
 import numpy as np
 
@@ -90,6 +98,19 @@ GEOMETRIC_NAMES = (
     'nose_to_chin', 'upper_lip_lift', 'lower_lip_drop', 'inner_brow_raise',
 )
 
+# Mesh vertices that expressions hardly move: eye corners, nose bridge and
+# tip, forehead, temples, cheekbones. The 3-D alignment fits these only, so
+# that an open mouth or raised brows do not tilt the estimated head pose.
+RIGID_POINTS = np.array([
+    33, 133, 362, 263,
+    168, 6, 197, 195, 5, 4, 1,
+    10, 151, 9,
+    21, 251, 54, 284,
+    234, 454, 127, 356, 93, 323,
+], dtype=np.intp)
+MEAN_FACE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mean_face.npy')
+ALIGNMENTS = ('roll', '3d')
+
 FRAME_KINDS = ('coords', 'distances', 'geometric')
 WINDOW_KINDS = ('displacement', 'velocity')
 DEFAULT_LAYOUT = 'dlib68'
@@ -99,12 +120,40 @@ class FeatureError(ValueError):
     """Raised for an invalid feature specification or unusable landmarks."""
 
 
-def normalise_points(points, image_width, image_height):
+@functools.lru_cache(maxsize=1)
+def mean_face():
+    """Return the (468, 3) mean frontal face (IOD = 1, eyes level, centred)."""
+    return np.load(MEAN_FACE_FILE).astype(np.float64)
+
+
+def frontal_rotation(points, reference):
+    """
+    Return the 3x3 rotation that best maps centred ``points`` onto ``reference``.
+
+    Kabsch's least-squares solution, restricted to proper rotations (no
+    mirroring); both arrays are (K, 3) and centred.
+    """
+    u, _, vt = np.linalg.svd(points.T @ reference)
+    flip = np.sign(np.linalg.det(vt.T @ u.T))
+    return vt.T @ np.diag([1.0, 1.0, flip]) @ u.T
+
+
+def frontalise(pts):
+    """Return pixel-unit mesh points rotated so the head faces the camera (rigid fit)."""
+    rigid = pts[RIGID_POINTS]
+    centre = rigid.mean(axis=0)
+    reference = mean_face()[RIGID_POINTS]
+    rotation = frontal_rotation(rigid - centre, reference - reference.mean(axis=0))
+    return (pts - centre) @ rotation.T
+
+
+def normalise_points(points, image_width, image_height, alignment='roll'):
     """
     Return mesh points in a face frame: centred, eyes level, IOD = 1.
 
     points: (N >= 468, 3) array normalised to the image size, as published in
-    fer_msgs/FaceLandmarks. Returns a (468, 3) float64 array.
+    fer_msgs/FaceLandmarks. ``alignment='3d'`` also removes yaw and pitch
+    (``frontalise``). Returns a (468, 3) float64 array.
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < MESH_POINTS:
@@ -115,6 +164,8 @@ def normalise_points(points, image_width, image_height):
     if image_width <= 0 or image_height <= 0:
         raise FeatureError(f'invalid image size {image_width}x{image_height}')
     pts = pts[:MESH_POINTS] * np.array([image_width, image_height, image_width], dtype=np.float64)
+    if alignment == '3d':
+        pts = frontalise(pts)
     return align_to_eyes(pts, _RIGHT_EYE_CORNERS, _LEFT_EYE_CORNERS, DLIB68_FROM_MESH)
 
 
@@ -218,6 +269,7 @@ class FeatureSpec:
     layout: str
     frame_kinds: tuple
     window_kinds: tuple
+    alignment: str = 'roll'
 
     @classmethod
     def parse(cls, text):
@@ -225,9 +277,14 @@ class FeatureSpec:
         if not isinstance(text, str) or not text.strip():
             raise FeatureError('empty feature specification')
         layout, _, kinds_text = text.strip().rpartition(':')
+        layout, _, alignment = layout.partition('@')
         layout = layout or DEFAULT_LAYOUT
+        alignment = alignment or ALIGNMENTS[0]
         if layout not in LAYOUTS:
             raise FeatureError(f"unknown landmark layout '{layout}'; known: {', '.join(LAYOUTS)}")
+        if alignment not in ALIGNMENTS:
+            raise FeatureError(f"unknown alignment '@{alignment}'; known: "
+                               f"{', '.join('@' + a for a in ALIGNMENTS)}")
         kinds = [k.strip() for k in kinds_text.split('+') if k.strip()]
         unknown = [k for k in kinds if k not in FRAME_KINDS + WINDOW_KINDS]
         if unknown:
@@ -241,12 +298,13 @@ class FeatureSpec:
         if not frame_kinds:
             raise FeatureError(
                 f"'{text}' has no per-frame kind; add one of {', '.join(FRAME_KINDS)}")
-        return cls(layout, frame_kinds, window_kinds)
+        return cls(layout, frame_kinds, window_kinds, alignment)
 
     @property
     def name(self):
         """Return the canonical spelling, e.g. ``dlib68:coords+geometric``."""
-        return f"{self.layout}:{'+'.join(self.frame_kinds + self.window_kinds)}"
+        aligned = '' if self.alignment == ALIGNMENTS[0] else f'@{self.alignment}'
+        return f"{self.layout}{aligned}:{'+'.join(self.frame_kinds + self.window_kinds)}"
 
     @property
     def frame_dim(self):
@@ -284,7 +342,7 @@ class FeatureExtractor:
 
     def frame(self, points, image_width, image_height):
         """Return the per-frame features (frame_dim,) float32 of one face."""
-        face = normalise_points(points, image_width, image_height)
+        face = normalise_points(points, image_width, image_height, self.spec.alignment)
         return np.concatenate([frame_kind(face, kind, self._layout_index)
                                for kind in self.spec.frame_kinds]).astype(np.float32)
 

@@ -48,7 +48,8 @@ from fer_models.core.features import FeatureExtractor
 from fer_models.core.labels import ALL_LABELS
 from fer_models.research.extract import extract
 from fer_models.research.metrics import classification_report, format_report, time_calls_ms
-from fer_models.research.nets import CLASSIFIERS, parameter_count, WindowStatsMLP
+from fer_models.research.nets import (
+    CLASSIFIERS, fit_window_mlp, parameter_count, predict_window_mlp)
 from fer_models.research.protocol import group_folds
 import numpy as np
 
@@ -69,70 +70,6 @@ def features_of(landmarks, extractor):
                      for p, (w, h) in zip(landmarks.points, landmarks.sizes)])
 
 
-def fit(features, targets, num_classes, epochs, seed, validation=None, check_every=10,
-        batch_size=64, noise=0.05, hidden=128, dropout=0.3):
-    """
-    Train a WindowStatsMLP; return (model, best epoch).
-
-    With ``validation`` (features, targets) the weights with the lowest
-    validation loss (checked every ``check_every`` epochs) are kept: with a
-    few validation performers, loss is a steadier guide than accuracy.
-    """
-    import torch
-    from torch import nn
-
-    torch.manual_seed(seed)
-    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
-    model = WindowStatsMLP(mean, std, num_classes, hidden, dropout)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    inputs = torch.as_tensor(features[:, None, :], dtype=torch.float32)
-    labels = torch.as_tensor(targets)
-    counts = np.bincount(targets, minlength=num_classes)
-    weights = torch.as_tensor(len(targets) / (num_classes * np.maximum(counts, 1)),
-                              dtype=torch.float32)
-    spread = torch.as_tensor(std, dtype=torch.float32) * noise
-    best = (float('inf'), 0, None)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(labels))
-        for start in range(0, len(labels), batch_size):
-            batch = order[start:start + batch_size]
-            noisy = inputs[batch] + torch.randn_like(inputs[batch]) * spread
-            loss = nn.functional.cross_entropy(model.logits(noisy), labels[batch],
-                                               weight=weights)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        if validation is not None and (epoch % check_every == 0 or epoch == epochs):
-            loss = validation_loss(model, *validation)
-            if loss < best[0]:
-                best = (loss, epoch, {k: v.clone() for k, v in model.state_dict().items()})
-    if best[2] is not None:
-        model.load_state_dict(best[2])
-    return model.eval(), (best[1] if validation is not None else epochs)
-
-
-def validation_loss(model, features, targets):
-    """Return the mean cross-entropy of the model on held-out features."""
-    import torch
-    from torch import nn
-
-    model.eval()
-    with torch.no_grad():
-        logits = model.logits(torch.as_tensor(features[:, None, :], dtype=torch.float32))
-        return float(nn.functional.cross_entropy(logits, torch.as_tensor(targets)))
-
-
-def predict(model, features):
-    """Return the predicted class index of each feature row."""
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        windows = torch.as_tensor(features[:, None, :], dtype=torch.float32)
-        return model(windows).argmax(dim=1).numpy()
-
-
 def cross_validate(features, targets, groups, labels, folds, epochs, seed, early_stopping):
     """Subject-independent k-fold; return (report dict, epochs used per fold)."""
     predictions = np.empty_like(targets)
@@ -144,10 +81,10 @@ def cross_validate(features, targets, groups, labels, folds, epochs, seed, early
             inner = group_folds(groups[~test], folds - 1, seed + index)[0]
             validation = np.isin(groups, inner) & ~test
         train = ~test & ~validation
-        model, best_epoch = fit(
+        model, best_epoch = fit_window_mlp(
             features[train], targets[train], len(labels), epochs, seed + index,
             (features[validation], targets[validation]) if early_stopping else None)
-        predictions[test] = predict(model, features[test])
+        predictions[test] = predict_window_mlp(model, features[test])
         fold_accuracy.append(float((predictions[test] == targets[test]).mean()))
         best_epochs.append(best_epoch)
     report = classification_report([labels[t] for t in targets],
@@ -213,7 +150,7 @@ def train_landmark(dataset, feature_type, window_length, folds, epochs, seed, ou
     report, best_epochs = cross_validate(features, targets, found.groups, labels, folds,
                                          epochs, seed, early_stopping)
     final_epochs = int(np.median(best_epochs))
-    model, _ = fit(features, targets, len(labels), final_epochs, seed)
+    model, _ = fit_window_mlp(features, targets, len(labels), final_epochs, seed)
     exported = export_onnx(
         model, out, model_name=model_name, labels=labels, feature_type=extractor.name,
         window_length=window_length, feature_dim=extractor.dim,
@@ -307,9 +244,14 @@ def main(argv=None):
     if argv[:1] == ['ean']:
         from fer_models.research.ean_cli import main as ean_main
         return ean_main(argv[1:])
+    if argv[:1] == ['generalisation']:
+        from fer_models.research.generalisation import main as generalisation_main
+        return generalisation_main(argv[1:])
     parser = argparse.ArgumentParser(description='Train fer_models classifiers.')
     commands = parser.add_subparsers(dest='command', required=True)
     commands.add_parser('ean', help='appearance-path EAN on FER2013 (./fer train ean --help)')
+    commands.add_parser('generalisation', help='cross-dataset study and the shipped landmark '
+                        'model (./fer train generalisation --help)')
     landmark = commands.add_parser('landmark', help='landmark-path classifier')
     landmark.add_argument('--dataset', default='taiwanese', choices=('taiwanese', 'ckplus48'))
     landmark.add_argument('--feature-type', default=DEFAULT_FEATURE_TYPE)
