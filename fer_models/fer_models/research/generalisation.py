@@ -349,6 +349,30 @@ def run(options):
     return study
 
 
+def evaluate_model_file(samples, path):
+    """
+    Return {dataset: report} of an exported landmark model on every protocol dataset.
+
+    For a model trained before this protocol (the previous default, TFEID
+    only): on the datasets it never saw these are its cross-dataset numbers.
+    """
+    from fer_models.core.onnx_model import EmotionModel
+
+    model = EmotionModel(path)
+    features = landmark_features(samples, model.feature_type)
+    window = np.repeat(features[:, None, :], model.window_length, axis=1)
+    raw = model.predict(window.astype(np.float32))[0]
+    # Reorder the model's classes to the protocol's (a model may lack some).
+    probabilities = np.zeros((len(samples), len(LABELS)), np.float32)
+    for column, label in enumerate(model.labels):
+        if label in LABELS:
+            probabilities[:, LABELS.index(label)] = raw[:, column]
+    targets = {'fer2013': (samples.datasets == 'fer2013') & (samples.parts == 'test')}
+    return {dataset: score(samples, targets.get(dataset, samples.datasets == dataset),
+                           probabilities)
+            for dataset in DATASETS}
+
+
 def write_json(path, study):
     """Write the study JSON (merging the sections another command wrote)."""
     previous = {}
@@ -457,11 +481,22 @@ def main(argv=None):
     report_parser = commands.add_parser('report', help='render the Markdown report')
     report_parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
+    previous_parser = commands.add_parser(
+        'previous', help='score an earlier landmark model on every protocol dataset')
+    previous_parser.add_argument('model', help='ONNX file')
+    previous_parser.add_argument('--trained-on', required=True,
+                                 help='what it was trained on, for the report')
     options = parser.parse_args(argv)
     if options.command == 'run':
         run(options)
     elif options.command == 'ship':
         ship(options)
+    elif options.command == 'previous':
+        reports = evaluate_model_file(load_samples(), options.model)
+        write_json(options.json, {'previous_default': {
+            'model': os.path.basename(options.model), 'trained_on': options.trained_on,
+            'scores': reports}})
+        print({d: r['accuracy'] for d, r in reports.items()})
     elif options.command == 'report':
         from fer_models.research.generalisation_report import write_report
         write_report(options.json, options.markdown)
