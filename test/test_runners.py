@@ -29,7 +29,7 @@ import yaml
 CONFIG = f'{REPO}/config/fer.yaml'
 
 
-def test_one_node_list_for_the_config_and_the_runners(ros):
+def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):
     with open(CONFIG) as config:
         assert list(yaml.safe_load(config)) == list(NODE_NAMES), \
             'config/fer.yaml sections differ from fer_ros.nodes.NODE_NAMES'
@@ -43,6 +43,8 @@ def test_one_node_list_for_the_config_and_the_runners(ros):
     assert all(c[1:4] == ['--ros-args', '--params-file', CONFIG] for c in commands)
     assert commands[0][-2:] == ['-p', 'source:=sample']
     assert len(node_commands(CONFIG, camera=False)) == len(NODE_NAMES) - 1
+    with open(f'{REPO}/launch/fer.launch.py') as launch_file:
+        assert 'from fer_ros.nodes import' in launch_file.read()
 
 
 def test_composed_pipeline_on_the_sample_face(ros, start_node):
