@@ -16,58 +16,127 @@
 Launch the fer_ros pipeline: camera, landmarks, feature windows, classifier.
 
     ros2 launch fer_ros fer.launch.py [params_file:=my.yaml] [camera_source:=/dev/video0]
+        [composed:=true] [namespace:=front_camera] [log_level:=debug]
 
-camera_source overrides camera_node's 'source' from the YAML; 'none' starts
-no camera_node (images come from another driver or a bag on
-/camera/image_raw). Discovery stays on this machine unless
+``--show-args`` lists the arguments with their defaults. The nodes are those
+of fer_ros.nodes, one process each, or all in one fer_pipeline process with
+composed:=true. A node that exits ends the launch; when it failed (exit code
+2: a parameter refused at start-up, named in its log) the launch fails too.
+Stop it with SIGINT (Ctrl-C): SIGTERM leaves the nodes running (ros2/launch
+issue 666). Discovery stays on this machine unless
 ROS_AUTOMATIC_DISCOVERY_RANGE says otherwise.
 """
 
 import os
+import tempfile
 
 from ament_index_python.packages import get_package_share_directory
+from fer_ros.nodes import CAMERA_NODE, node_names
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import (
+    DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable,
+    Shutdown)
+from launch.conditions import evaluate_condition_expression
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
+import yaml
 
-NODES = ('landmark_node', 'feature_buffer_node', 'emotion_classifier_node')
+LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 
 
-def _nodes(context):
+def _params_in_namespace(params_file):
+    """
+    Return a copy of a parameter file whose node sections apply in any namespace.
+
+    rcl matches a section named 'camera_node' to the node '/camera_node'
+    only: in a namespace, every node would run on its defaults. Sections
+    become '/**/camera_node', in place, so sections for one namespace
+    ('/front/camera_node:') placed after them still win.
+    """
+    with open(params_file) as source:
+        sections = yaml.safe_load(source)
+    rewritten = {name if name.startswith('/') else f'/**/{name}': section
+                 for name, section in sections.items()}
+    with tempfile.NamedTemporaryFile('w', prefix='fer_params_', suffix='.yaml',
+                                     delete=False) as copy:
+        yaml.safe_dump(rewritten, copy, sort_keys=False)
+    return copy.name
+
+
+def _pipeline(context):
     params_file = LaunchConfiguration('params_file').perform(context)
     camera_source = LaunchConfiguration('camera_source').perform(context)
-    actions = []
-    if camera_source.lower() != 'none':
-        camera_parameters = [params_file]
-        if camera_source:
-            camera_parameters.append({'source': camera_source})
-        actions.append(Node(package='fer_ros', executable='camera_node', name='camera_node',
-                            parameters=camera_parameters, output='screen'))
-    actions += [Node(package='fer_ros', executable=name, name=name,
-                     parameters=[params_file], output='screen') for name in NODES]
-    return actions
+    namespace = LaunchConfiguration('namespace').perform(context)
+    camera = camera_source.lower() != 'none'
+    if namespace:
+        params_file = _params_in_namespace(params_file)
+    common = {
+        'package': 'fer_ros', 'namespace': namespace, 'output': 'screen',
+        'ros_arguments': ['--log-level', LaunchConfiguration('log_level')],
+    }
+    if evaluate_condition_expression(context, [LaunchConfiguration('composed')]):
+        arguments = []
+        if not camera:
+            arguments.append('--no-camera')
+        elif camera_source:
+            arguments += ['--source', camera_source]
+        return [Node(executable='fer_pipeline', parameters=[params_file], arguments=arguments,
+                     **common)]
+    nodes = []
+    for name in node_names(camera):
+        parameters = [params_file]
+        if name == CAMERA_NODE and camera_source:
+            parameters.append({'source': camera_source})
+        nodes.append(Node(executable=name, name=name, parameters=parameters, **common))
+    return nodes
+
+
+def _end_with_node(event, context):
+    """Shut the launch down when a node exits by itself, and fail it if the node failed."""
+    if context.is_shutdown:
+        return None
+    name = os.path.basename(event.cmd[0])
+    if event.returncode:
+        # launch has no action that ends it with an error: an exception in a
+        # handler shuts every process down and makes ros2 launch exit with 1.
+        raise RuntimeError(f'{name} exited with code {event.returncode}; see its log above')
+    return Shutdown(reason=f'{name} exited')
 
 
 def generate_launch_description():
     """Return the launch description of the whole pipeline."""
-    default_params = os.path.join(get_package_share_directory('fer_ros'), 'config', 'fer.yaml')
+    share = get_package_share_directory('fer_ros')
     return LaunchDescription([
-        DeclareLaunchArgument('params_file', default_value=default_params,
-                              description='YAML file with the parameters of every node'),
-        DeclareLaunchArgument('camera_source', default_value='',
-                              description="camera_node 'source' override: /dev/videoN, an "
-                              "image folder, a video file, 'sample' or 'none' (no "
-                              'camera_node); empty keeps the YAML value'),
+        DeclareLaunchArgument(
+            'params_file', default_value=os.path.join(share, 'config', 'fer.yaml'),
+            description='YAML file with the parameters of every node (sections named '
+            'after the nodes; see config/fer.yaml)'),
+        DeclareLaunchArgument(
+            'camera_source', default_value='',
+            description="camera_node 'source' override: /dev/videoN, an image folder, a video "
+            "file, 'sample', or 'none' to start no camera_node (frames come from another "
+            'driver or a bag on camera/image_raw); empty keeps the YAML value'),
+        DeclareLaunchArgument(
+            'composed', default_value='false', choices=['true', 'false'],
+            description='true: all nodes in one fer_pipeline process (lower latency, CPU and '
+            'memory); false: one process per node'),
+        DeclareLaunchArgument(
+            'namespace', default_value='',
+            description='namespace of the nodes and their topics, e.g. front_camera for '
+            'one pipeline per camera (/diagnostics stays global)'),
+        DeclareLaunchArgument(
+            'log_level', default_value='info', choices=list(LOG_LEVELS),
+            description='log level of every node'),
         # Camera frames exceed Fast DDS's default shared-memory segment; see
         # config/fastdds.xml. A profile chosen by the user wins.
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
             'FASTDDS_DEFAULT_PROFILES_FILE',
-            default_value=os.path.join(get_package_share_directory('fer_ros'), 'config',
-                                       'fastdds.xml'))),
+            default_value=os.path.join(share, 'config', 'fastdds.xml'))),
         # Privacy by default: no DDS traffic leaves the machine unless asked.
         SetEnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE',
                                EnvironmentVariable('ROS_AUTOMATIC_DISCOVERY_RANGE',
                                                    default_value='LOCALHOST')),
-        OpaqueFunction(function=_nodes),
+        RegisterEventHandler(OnProcessExit(on_exit=_end_with_node)),
+        OpaqueFunction(function=_pipeline),
     ])

@@ -142,6 +142,19 @@ class RosTestNode:
                              processes)
         assert ok, f'no subscriber on {publisher.topic_name} after {timeout} s'
 
+    def parameters(self, node_name, names, timeout=15.0):
+        """Return {name: value} of a running node's parameters, via its services."""
+        from rclpy.parameter import parameter_value_to_python
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, node_name)
+        assert client.wait_for_services(timeout_sec=timeout), \
+            f'no parameter services of {node_name} after {timeout} s'
+        future = client.get_parameters(list(names))
+        assert self.spin_until(future.done, timeout), f'{node_name} did not answer'
+        return {name: parameter_value_to_python(value)
+                for name, value in zip(names, future.result().values)}
+
     def close(self):
         """Destroy the node and shut the context down."""
         self.executor.shutdown()

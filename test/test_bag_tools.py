@@ -14,29 +14,10 @@
 
 """./fer bag: a labelled bag of real faces replayed through the live nodes."""
 
-import os
-
 from fer_msgs.msg import Emotion
 from fer_ros.tools import bag_tools
 from fer_ros.tools.bags import read_messages
-import pytest
-from ros_helpers import TAIWANESE
 from rosbags.rosbag2 import Reader
-
-pytestmark = pytest.mark.skipif(not os.path.isdir(TAIWANESE),
-                                reason=f'TFEID images not found in {TAIWANESE}')
-
-
-@pytest.fixture
-def labelled_bag(tmp_path):
-    """Build a bag of four posed images (2 happy, 2 surprise), 10 frames each, 0.6 s gaps."""
-    labels = tmp_path / 'labels.csv'
-    labels.write_text('file,label\n0711b01.jpg,happy\n0211g07.jpg,surprise\n'
-                      '0511b03.jpg,happy\n0611g01.jpg,surprise\n')
-    bag = str(tmp_path / 'posed')
-    assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out', bag,
-                           '--frames-per-image', '10', '--gap-frames', '9']) == 0
-    return bag
 
 
 def test_made_bag_is_standard_rosbag2(labelled_bag):

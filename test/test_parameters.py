@@ -20,13 +20,14 @@ from fer_ros.camera_node import CameraNode
 from fer_ros.emotion_classifier_node import EmotionClassifierNode
 from fer_ros.feature_buffer_node import FeatureBufferNode
 from fer_ros.landmark_node import LandmarkNode
+from fer_ros.nodes import node_class, NODE_NAMES
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
 import pytest
 from rclpy.parameter import Parameter
 from ros_helpers import REPO
 import yaml
 
-NODE_CLASSES = [CameraNode, LandmarkNode, FeatureBufferNode, EmotionClassifierNode]
+NODE_CLASSES = [node_class(name) for name in NODE_NAMES]
 CONFIG = os.path.join(REPO, 'config', 'fer.yaml')
 BUILTIN = {'use_sim_time', 'start_type_description_service'}
 

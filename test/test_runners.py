@@ -19,13 +19,32 @@ import subprocess
 import time
 
 from fer_msgs.msg import Emotion
-from fer_ros.runtime import EXIT_BAD_CONFIGURATION
+from fer_ros.nodes import node_class, NODE_NAMES
+from fer_ros.runtime import executable, EXIT_BAD_CONFIGURATION
 from fer_ros.tools.bench import descendants, process_name
-from fer_ros.tools.launcher import NODE_EXECUTABLES
+from fer_ros.tools.launcher import node_commands
 from ros_helpers import REPO
 import yaml
 
 CONFIG = f'{REPO}/config/fer.yaml'
+
+
+def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):
+    with open(CONFIG) as config:
+        assert list(yaml.safe_load(config)) == list(NODE_NAMES), \
+            'config/fer.yaml sections differ from fer_ros.nodes.NODE_NAMES'
+    for name in NODE_NAMES:
+        assert os.access(executable(name), os.X_OK), f'{name} is not installed'
+        node = node_class(name)(context=ros.context)
+        assert node.get_name() == name
+        node.destroy_node()
+    commands = node_commands(CONFIG, source='sample')
+    assert [os.path.basename(c[0]) for c in commands] == list(NODE_NAMES)
+    assert all(c[1:4] == ['--ros-args', '--params-file', CONFIG] for c in commands)
+    assert commands[0][-2:] == ['-p', 'source:=sample']
+    assert len(node_commands(CONFIG, camera=False)) == len(NODE_NAMES) - 1
+    with open(f'{REPO}/launch/fer.launch.py') as launch_file:
+        assert 'from fer_ros.nodes import' in launch_file.read()
 
 
 def test_composed_pipeline_on_the_sample_face(ros, start_node):
@@ -50,7 +69,7 @@ def test_fer_launch_runs_every_node_and_stops_them_all(ros, start_node):
     assert ros.spin_until(lambda: len(emotions) >= 10, timeout=60.0, processes=[launcher]), \
         launcher.output()[-3000:]
     children = descendants(launcher.process.pid)
-    assert sorted(process_name(pid) for pid in children) == sorted(NODE_EXECUTABLES)
+    assert sorted(process_name(pid) for pid in children) == sorted(NODE_NAMES)
     assert emotions[-1].label == 'happy'
     # PyTorch is for training only: loading it would triple a node's memory.
     for pid in children:
@@ -76,7 +95,7 @@ def test_fer_launch_stops_everything_when_a_node_fails(start_node, tmp_path):
 
 
 def test_runners_keep_dds_on_this_machine_by_default(tmp_path):
-    from fer_ros.runtime import executable, stop_child
+    from fer_ros.runtime import stop_child
 
     env = {k: v for k, v in os.environ.items()
            if k not in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')}

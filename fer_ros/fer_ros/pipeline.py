@@ -22,12 +22,10 @@ the multi-process launch (each node reads its own section).
 """
 
 import argparse
+import functools
 import sys
 
-from fer_ros.camera_node import CameraNode
-from fer_ros.emotion_classifier_node import EmotionClassifierNode
-from fer_ros.feature_buffer_node import FeatureBufferNode
-from fer_ros.landmark_node import LandmarkNode
+from fer_ros.nodes import CAMERA_NODE, node_class, node_names
 from fer_ros.runtime import spin_nodes
 from rclpy.parameter import Parameter
 from rclpy.utilities import remove_ros_args
@@ -50,9 +48,10 @@ def main(argv=None):
     camera_overrides = []
     if options.source is not None:
         camera_overrides.append(Parameter('source', value=options.source))
-    factories = [LandmarkNode, FeatureBufferNode, EmotionClassifierNode]
-    if not options.no_camera:
-        factories.insert(0, lambda: CameraNode(parameter_overrides=camera_overrides))
+    factories = [
+        functools.partial(node_class(name),
+                          parameter_overrides=camera_overrides if name == CAMERA_NODE else [])
+        for name in node_names(camera=not options.no_camera)]
     sys.exit(spin_nodes(factories, args=argv))
 
 

@@ -64,9 +64,7 @@ def spin_nodes(node_factories, args=None):
     """
     use_fer_dds_defaults()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop_requested = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop_requested.append(True))
+    stop_requested = stop_on_signals()
     nodes = []
     code = 0
     executor = None
@@ -92,6 +90,30 @@ def spin_nodes(node_factories, args=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def stop_on_signals():
+    """
+    Return a list that gets an entry when SIGINT or SIGTERM arrives.
+
+    The handlers replace an inherited SIG_IGN too (a process started in the
+    background by a shell ignores SIGINT). Every SIGINT after the first is
+    ignored: Ctrl-C in a terminal signals the whole process group, and ros2
+    launch forwards one more SIGINT to each node. Python resets its handlers
+    to the default while it exits, so a repeat arriving then would kill the
+    process (exit code -2) after a clean shutdown; SIG_IGN survives that
+    reset. SIGTERM keeps its handler: launch escalates with it when a node
+    hangs.
+    """
+    stop_requested = []
+
+    def request_stop(signum, frame):
+        stop_requested.append(signum)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+    return stop_requested
 
 
 def autostart(node):

@@ -19,7 +19,7 @@ Usage:
   ./fer bag make --images DIR --labels CSV --out BAG [--fps 15]
                  [--frames-per-image 12] [--gap-frames 12]
   ./fer bag make --video FILE --label LABEL --out BAG
-  ./fer bag eval BAG [--mode composed|processes] [--params-file F]
+  ./fer bag eval BAG [--mode composed|processes|running] [--params-file F]
                  [--rate max|recorded] [--json OUT] [--confusion PNG] [--record BAG]
   ./fer bag record --out BAG [--topics /emotion /fer/landmarks] [--duration S]
 
@@ -29,11 +29,14 @@ whose label is the true expression). Stills are shown for a number of frames
 each, separated by blank frames lasting longer than the landmark node's
 ``track_timeout_s`` so that every image starts a new face track. ``eval``
 replays the frames into the real nodes (no camera_node), stamped on the
-bag's timeline shifted to now, matches every /emotion to the ground truth of its source frame and
-reports accuracy, macro-F1, per-class scores, the confusion matrix and
-latency percentiles. ``--rate max`` sends the next frame as soon as the
-landmark node has answered the previous one (nothing dropped); ``recorded``
-keeps the bag's timing (keep-latest may drop frames, as on a robot).
+bag's timeline shifted to now, matches every /emotion to the ground truth
+of its source frame and reports accuracy, macro-F1, per-class scores, the
+confusion matrix and latency percentiles. ``--mode running`` replays into
+a pipeline started elsewhere without a camera, e.g. by ``ros2 launch
+fer_ros fer.launch.py camera_source:=none``. ``--rate max`` sends the next
+frame as soon as the landmark node has answered the previous one (nothing
+dropped); ``recorded`` keeps the bag's timing (keep-latest may drop
+frames, as on a robot).
 """
 
 import argparse
@@ -63,6 +66,8 @@ from std_msgs.msg import Header, String
 
 IMAGE_TOPIC = '/camera/image_raw'
 TRUTH_TOPIC = '/fer/ground_truth'
+# evaluate_bag's mode for a pipeline started elsewhere (ros2 launch, a robot).
+RUNNING = 'running'
 RECORDABLE = {'/emotion': Emotion, '/emotion/label': String,
               '/fer/landmarks': FaceLandmarksArray, '/fer/features': FeatureWindow,
               '/diagnostics': DiagnosticArray}
@@ -267,15 +272,32 @@ def replay(node, frames, rate):
 
 
 def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=None):
-    """Replay a labelled bag through a fresh pipeline; return the report dict."""
+    """
+    Replay a labelled bag through a pipeline; return the report dict.
+
+    ``mode`` 'composed' or 'processes' starts a fresh pipeline without
+    camera_node, 'running' uses the one already running (its parameters are
+    its own: ``params_file`` is ignored).
+    """
     frames = load_labelled_frames(path)
-    params_file = os.path.abspath(params_file or default_params_file())
-    pipeline = start_pipeline(mode, params_file)
+    pipeline = None
+    if mode == RUNNING:
+        params_file = None
+    else:
+        params_file = os.path.abspath(params_file or default_params_file())
+        pipeline = start_pipeline(mode, params_file)
     rclpy.init()
     node = BagReplayer(record)
+
+    def pipeline_ended():
+        return pipeline is not None and pipeline.poll() is not None
+
     try:
-        if not spin_until(node, lambda: node.pipeline_ready() or pipeline.poll() is not None,
-                          timeout=60.0) or pipeline.poll() is not None:
+        if not spin_until(node, lambda: node.pipeline_ready() or pipeline_ended(),
+                          timeout=60.0) or pipeline_ended():
+            if pipeline is None:
+                raise RuntimeError('no running pipeline found in 60 s (start one with '
+                                   'ros2 launch fer_ros fer.launch.py camera_source:=none)')
             raise RuntimeError('the pipeline did not come up:\n'
                                + pipeline.stderr.read().decode(errors='replace')[-2000:])
         if not prime(node, frames[0][0]):
@@ -289,7 +311,8 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()
-        stop_child(pipeline)
+        if pipeline is not None:
+            stop_child(pipeline)
     truths = [r[0] for r in node.results]
     labels = [label for label in ALL_LABELS if label in set(truths) | {
         r[1] for r in node.results}]
@@ -352,7 +375,10 @@ def main(argv=None):
                       'a new face track (default 12)')
     evaluate = commands.add_parser('eval', help='replay a labelled bag through the pipeline')
     evaluate.add_argument('bag')
-    evaluate.add_argument('--mode', choices=('composed', 'processes'), default='composed')
+    evaluate.add_argument('--mode', choices=('composed', 'processes', RUNNING),
+                          default='composed',
+                          help="pipeline to start ('running': replay into the pipeline "
+                          'already running, started without a camera)')
     evaluate.add_argument('--params-file', default=None)
     evaluate.add_argument('--rate', choices=('max', 'recorded'), default='max')
     evaluate.add_argument('--json', default=None)

@@ -30,20 +30,17 @@ import subprocess
 import sys
 import time
 
-from fer_ros.runtime import default_params_file, executable, use_fer_dds_defaults
-
-NODE_EXECUTABLES = ('camera_node', 'landmark_node', 'feature_buffer_node',
-                    'emotion_classifier_node')
+from fer_ros.nodes import CAMERA_NODE, node_names
+from fer_ros.runtime import (
+    default_params_file, executable, stop_on_signals, use_fer_dds_defaults)
 
 
 def node_commands(params_file, source=None, camera=True):
     """Return the command line of each node process."""
     commands = []
-    for name in NODE_EXECUTABLES:
-        if name == 'camera_node' and not camera:
-            continue
+    for name in node_names(camera):
         command = [executable(name), '--ros-args', '--params-file', params_file]
-        if name == 'camera_node' and source is not None:
+        if name == CAMERA_NODE and source is not None:
             command += ['-p', f'source:={source}']
         commands.append(command)
     return commands
@@ -68,11 +65,7 @@ def main(argv=None):
         parser.error(f'parameter file not found: {params_file}')
 
     use_fer_dds_defaults()
-    stopping = []
-    # Explicit handlers: a supervisor started in the background inherits an
-    # ignored SIGINT, and must still stop its nodes.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.append(True))
+    stopping = stop_on_signals()
     processes = [subprocess.Popen(c, preexec_fn=_die_with_parent)
                  for c in node_commands(params_file, options.source, not options.no_camera)]
     code = 0
