@@ -75,12 +75,17 @@ def test_a_silent_input_with_a_matched_publisher_is_reported_and_clears(ros, sta
         statuses = statuses_of(diagnostics, 'feature_buffer_node')
         return statuses[-1] if statuses else None
 
-    assert ros.spin_until(lambda: last_status() and last_status().level == DiagnosticStatus.WARN,
-                          timeout=10.0, processes=[buffer]), 'silence not reported'
-    assert last_status().message.startswith(
-        'no message on /fer/landmarks for 1 s although 1 publisher(s) are matched'), \
-        last_status().message
-    assert 'although 1 publisher(s) are matched' in buffer.output()
+    # The node's own discovery of this publisher may lag ours on a loaded
+    # machine: until then it rightly reports that no publisher is matched.
+    def reported_with_match():
+        status = last_status()
+        return (status is not None and status.level == DiagnosticStatus.WARN
+                and status.message.startswith('no message on /fer/landmarks for ')
+                and 'although 1 publisher(s) are matched' in status.message)
+
+    assert ros.spin_until(reported_with_match, timeout=15.0, processes=[buffer]), \
+        last_status() and last_status().message
+    assert 'no message on /fer/landmarks' in buffer.output()
 
     publisher.publish(FaceLandmarksArray())
     assert ros.spin_until(lambda: last_status().level == DiagnosticStatus.OK, timeout=5.0,
