@@ -66,12 +66,12 @@ def labelled_bag(tmp_path):
     """Build with ./fer bag make a bag of four posed TFEID images (2 happy, 2 surprise)."""
     from fer_ros.tools import bag_tools
     from ros_helpers import TAIWANESE
+    from stills import labels_csv
 
     if not os.path.isdir(TAIWANESE):
         pytest.skip(f'TFEID images not found in {TAIWANESE}')
     labels = tmp_path / 'labels.csv'
-    labels.write_text('file,label\n0711b01.jpg,happy\n0211g07.jpg,surprise\n'
-                      '0511b03.jpg,happy\n0611g01.jpg,surprise\n')
+    labels.write_text(labels_csv())
     bag = str(tmp_path / 'posed')
     # 10 frames each, 9 blank frames (0.6 s at 15 fps) between them.
     assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out', bag,

@@ -34,10 +34,10 @@ import numpy as np
 import pytest
 from ros_helpers import REPO, TAIWANESE
 from std_msgs.msg import String
+from stills import RELIABLE_STILLS
 import yaml
 
-SEQUENCE = [('0711b01.jpg', 'happy'), ('0211g07.jpg', 'surprise'),
-            ('0511b03.jpg', 'happy'), ('0611g01.jpg', 'surprise')]
+SEQUENCE = RELIABLE_STILLS
 FPS = 15.0
 LEAD_IN_FRAMES = 10
 FACE_FRAMES = 16

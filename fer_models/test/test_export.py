@@ -106,4 +106,6 @@ def test_shipped_model_honours_its_contract():
     assert os.path.getsize(model.path) < 1024 * 1024
     assert model.labels == ('neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'angry')
     assert json.loads(model.metadata['fer.labels']) == list(model.labels)
-    assert float(model.metadata['fer.cv_accuracy']) > 0.5
+    # Better than chance (1 in 7) on each dataset it was not trained on.
+    lodo = json.loads(model.metadata['fer.lodo_accuracy'])
+    assert min(lodo.values()) > 0.2, lodo

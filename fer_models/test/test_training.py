@@ -23,6 +23,7 @@ from fer_models.research import evaluate
 from fer_models.research.datasets import data_root, load_dataset
 from fer_models.research.train import train_landmark
 import pytest
+from stills import labels_csv, RELIABLE_STILLS
 
 TFEID = os.path.join(data_root(), 'taiwanese')
 pytestmark = pytest.mark.skipif(not os.path.isdir(TFEID), reason=f'TFEID not found in {TFEID}')
@@ -51,8 +52,8 @@ def test_smoke_training_exports_a_working_model(tmp_path):
 
 def test_eval_command_on_labelled_images(tmp_path, capsys):
     labels = tmp_path / 'labels.csv'
-    labels.write_text('file,performer,label\n0711b01.jpg,07,happy\n0211g07.jpg,02,surprise\n'
-                      '0511b03.jpg,05,happiness\n0611g01.jpg,06,surprise\n')
+    # 'happiness': the CSV reader maps dataset spellings to canonical labels.
+    labels.write_text(labels_csv(performer=True).replace('happy', 'happiness', 1))
     out = tmp_path / 'report.json'
     png = tmp_path / 'confusion.png'
     assert evaluate.main(['--images', TFEID, '--labels', str(labels), '--json', str(out),
@@ -75,7 +76,7 @@ def test_eval_command_reports_bad_csv(tmp_path, capsys):
 @pytest.mark.parametrize('pipeline', ['appearance', 'fusion'])
 def test_eval_command_runs_the_appearance_and_fusion_pipelines(tmp_path, pipeline):
     labels = tmp_path / 'labels.csv'
-    labels.write_text('file,label\n0711b01.jpg,happy\n0211g07.jpg,surprise\n')
+    labels.write_text(labels_csv(RELIABLE_STILLS[:2]))
     out = tmp_path / 'report.json'
     assert evaluate.main(['--images', TFEID, '--labels', str(labels), '--json', str(out),
                           '--pipeline', pipeline]) == 0

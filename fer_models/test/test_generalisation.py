@@ -1,0 +1,54 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The generalisation study's pieces: balancing, scoring with missed faces, the shipped model."""
+
+import json
+
+from fer_models.core.onnx_model import EmotionModel
+from fer_models.core.resources import shipped_model
+from fer_models.research.generalisation import balanced_rows, Samples, score
+from fer_models.research.protocol import LABELS
+import numpy as np
+
+
+def test_smaller_datasets_are_repeated_up_to_a_cap():
+    datasets = np.array(['fer2013'] * 1000 + ['taiwanese'] * 100 + ['ckplus48'] * 50)
+    rows = balanced_rows(np.arange(len(datasets)), datasets, cap=8)
+    counts = {d: int((datasets[rows] == d).sum()) for d in ('fer2013', 'taiwanese', 'ckplus48')}
+    assert counts == {'fer2013': 1000, 'taiwanese': 800, 'ckplus48': 400}
+
+
+def test_an_image_without_a_face_counts_as_an_error():
+    count = 4
+    samples = Samples(datasets=np.array(['taiwanese'] * count), parts=np.array([''] * count),
+                      groups=np.array(['a', 'a', 'b', 'b']), targets=np.array([1, 1, 2, 3]),
+                      found=np.array([True, False, True, True]),
+                      points=np.zeros((count, 468, 3)), sizes=np.ones((count, 2)),
+                      files=np.array(['w', 'x', 'y', 'z']))
+    probabilities = np.eye(len(LABELS))[[1, 1, 2, 0]]
+    report = score(samples, np.ones(count, bool), probabilities)
+    assert report['accuracy'] == 0.5
+    assert report['accuracy_on_detected'] == round(2 / 3, 4)
+    assert 'no_face' in report['predicted_labels']
+
+
+def test_the_shipped_landmark_model_says_how_it_was_chosen_and_calibrated():
+    model = EmotionModel(shipped_model('landmark_default.onnx'))
+    metadata = model.metadata
+    assert metadata['fer.selection'] == 'mean leave-one-dataset-out accuracy'
+    assert float(metadata['fer.temperature']) > 0
+    lodo = json.loads(metadata['fer.lodo_accuracy'])
+    assert set(lodo) == {'fer2013', 'taiwanese', 'ckplus48'}
+    assert tuple(model.labels) == LABELS
