@@ -148,7 +148,8 @@ class LandmarkRecipe:
     def name(self):
         """Return a short name for tables."""
         balance = ', datasets balanced' if self.balance_datasets else ''
-        return f'{self.feature_type} MLP{self.hidden}{balance}'
+        epochs = '' if self.max_epochs == 60 else f', up to {self.max_epochs} epochs'
+        return f'{self.feature_type} MLP{self.hidden}{balance}{epochs}'
 
 
 def balanced_rows(rows, datasets, cap=8):
@@ -256,6 +257,8 @@ RECIPES = (
     LandmarkRecipe('dlib68@3d:coords+geometric', balance_datasets=True),
     LandmarkRecipe('dlib68@3d:coords+distances+geometric'),
     LandmarkRecipe('mesh468@3d:coords+geometric', hidden=256),
+    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150),
+    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150, hidden=256),
 )
 
 
@@ -374,8 +377,15 @@ def run(options):
     torch.set_num_threads(options.threads)
     started = time.monotonic()
     samples = load_samples()
+    previous = {}
+    if options.resume and os.path.isfile(options.json):
+        with open(options.json) as handle:
+            previous = {r['recipe']['name']: r for r in json.load(handle).get('landmark', [])}
     results = []
     for recipe in RECIPES[:options.recipes]:
+        if recipe.name in previous and os.path.isfile(probabilities_path(recipe)):
+            results.append(previous[recipe.name])
+            continue
         result, lodo_probabilities, validation_sets = evaluate_landmark_recipe(
             samples, recipe, options.folds, options.seed)
         result['selection_score'] = round(selection_score(
@@ -540,6 +550,8 @@ def main(argv=None):
     run_parser.add_argument('--folds', type=int, default=5)
     run_parser.add_argument('--recipes', type=int, default=len(RECIPES),
                             help='score only the first N recipes')
+    run_parser.add_argument('--resume', action='store_true',
+                            help='keep the results of recipes scored before (same JSON)')
     ship_parser = commands.add_parser('ship', help='train and export the chosen recipe')
     ship_parser.add_argument('--out', default=DEFAULT_OUT)
     ship_parser.add_argument('--model-name', default=DEFAULT_MODEL_NAME)
