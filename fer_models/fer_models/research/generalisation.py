@@ -437,6 +437,111 @@ def evaluate_model_file(samples, path):
             for dataset in DATASETS}
 
 
+def appearance_lodo_probabilities(samples, model_paths):
+    """
+    Return (N, 7) appearance probabilities of each target's rows by its LODO crop model.
+
+    ``model_paths``: {target dataset: ONNX crop model trained without it}.
+    FER2013 train rows (never a target) and rows without a detected face
+    (no crop on the robot either) are NaN.
+    """
+    from fer_models.research.appearance_study import dataset_probabilities
+
+    out = np.full((len(samples), len(LABELS)), np.nan, np.float32)
+    for dataset, path in model_paths.items():
+        for source in SOURCES[dataset]:
+            if source == 'fer2013_train':
+                continue
+            part = source.rpartition('_')[2] if dataset == 'fer2013' else ''
+            keep = np.isin(extract(source).labels, LABELS)
+            rows = (samples.datasets == dataset) & (samples.parts == part)
+            out[rows] = dataset_probabilities(path, source)[keep]
+    out[~samples.found] = np.nan
+    return out
+
+
+def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
+    """
+    Return the LODO scores of each fusion mode and the stacker fitted on all targets.
+
+    For each held-out dataset, whatever is learnt (the late-fusion weight,
+    the stacker) is fitted on the *other* datasets' held-out predictions,
+    which came from models that did not train on them either.
+    """
+    present = samples.found & ~np.isnan(landmark[:, 0]) & ~np.isnan(appearance[:, 0])
+    inputs = np.zeros((len(samples), 2 * len(LABELS)))
+    inputs[present] = calibration.stacking_inputs(landmark[present], appearance[present])
+    targets = samples.targets
+
+    def late(weight):
+        return (1 - weight) * np.nan_to_num(landmark) + weight * np.nan_to_num(appearance)
+
+    def accuracy(probabilities, rows):
+        return float((probabilities[rows].argmax(axis=1) == targets[rows]).mean())
+
+    modes = {name: {} for name in ('landmark', 'appearance', 'late', 'stacked')}
+    chosen_weights = {}
+    for target in DATASETS:
+        test = samples.datasets == target
+        if target == 'fer2013':
+            test &= samples.parts == 'test'
+        others = present & ~test & ~((samples.datasets == 'fer2013') & (samples.parts == 'train'))
+        weight = max(weights, key=lambda w: accuracy(late(w), others))
+        chosen_weights[target] = float(weight)
+        stacker = calibration.fit_stacker(inputs[others], targets[others], len(LABELS))
+        stacked = np.full_like(landmark, np.nan)
+        stacked[present] = calibration.stack(inputs[present], *stacker)
+        blended = np.where(present[:, None], late(weight), np.nan)
+        for name, probabilities in (('landmark', landmark), ('appearance', appearance),
+                                    ('late', blended), ('stacked', stacked)):
+            modes[name][target] = score(samples, test, np.nan_to_num(probabilities))
+    everything = present & ~((samples.datasets == 'fer2013') & (samples.parts == 'train'))
+    weights_all, bias_all = calibration.fit_stacker(inputs[everything], targets[everything],
+                                                    len(LABELS))
+    return {
+        'modes': {name: {'lodo': reports, 'lodo_mean': round(float(np.mean(
+            [reports[d]['accuracy'] for d in DATASETS])), 4)} for name, reports in modes.items()},
+        'late_weights_chosen_on_other_datasets': chosen_weights,
+        'stacker': {'labels': list(LABELS), 'inputs': ['landmark', 'appearance'],
+                    'weights': weights_all.round(6).tolist(), 'bias': bias_all.round(6).tolist(),
+                    'fitted_on': 'the leave-one-dataset-out held-out predictions of both paths '
+                                 'on FER2013 test, TFEID and CK+48'},
+    }
+
+
+def fusion(options):
+    """Score landmark, appearance, late and stacked fusion under LODO; write the JSON."""
+    from fer_models.research.appearance_study import export_run, load_result
+
+    with open(options.json) as handle:
+        study = json.load(handle)
+    recipe = LandmarkRecipe(**{k: v for k, v in study['chosen_landmark_recipe'].items()
+                               if k in LandmarkRecipe.__dataclass_fields__})
+    with np.load(probabilities_path(recipe)) as cached:
+        landmark = cached['lodo']
+    paths, runs = {}, {}
+    for target in DATASETS:
+        result = load_result(target)
+        if result is None:
+            raise SystemExit(f'no appearance run without {target}: train it with '
+                             f'./fer train ean union lodo_{target}')
+        paths[target] = os.path.join(cache_dir(), 'generalisation',
+                                     f'appearance_lodo_{target}.onnx')
+        export_run(result, paths[target])
+        runs[target] = {key: result.get(key) for key in
+                        ('name', 'epochs', 'best_epoch', 'status', 'validation_accuracy')}
+    samples = load_samples()
+    entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
+    entry['appearance_runs'] = runs
+    entry['landmark_recipe'] = recipe.name
+    study['fusion'] = entry
+    write_json(options.json, study)
+    for name, mode in entry['modes'].items():
+        print(f"{name:10s} mean LODO {mode['lodo_mean']:.3f} "
+              + ' '.join(f"{d} {mode['lodo'][d]['accuracy']:.3f}" for d in DATASETS))
+    return study
+
+
 def write_json(path, study):
     """Write the study JSON (merging the sections another command wrote)."""
     previous = {}
@@ -558,6 +663,7 @@ def main(argv=None):
     report_parser = commands.add_parser('report', help='render the Markdown report')
     report_parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
     commands.add_parser('calibrate', help="recompute the recipes' calibration from the cache")
+    commands.add_parser('fusion', help='LODO scores of both paths, late and stacked fusion')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
     previous_parser = commands.add_parser(
         'previous', help='score an earlier landmark model on every protocol dataset')
@@ -569,6 +675,8 @@ def main(argv=None):
         run(options)
     elif options.command == 'ship':
         ship(options)
+    elif options.command == 'fusion':
+        fusion(options)
     elif options.command == 'calibrate':
         recalibrate(options)
     elif options.command == 'previous':

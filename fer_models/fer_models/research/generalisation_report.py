@@ -175,6 +175,28 @@ def markdown(study, figures):
                   f"{shipped['temperature']} baked into the graph; {shipped['onnx_bytes']} "
                   'bytes. Its accuracy on datasets it did not see is the LODO column above '
                   "(the recipe's); trained on all three, it has no unseen dataset left.", '']
+    fusion = study.get('fusion')
+    if fusion:
+        lines += ['## Both paths and their fusion', '',
+                  f"Landmark path: {fusion['landmark_recipe']}; appearance path: the crop model "
+                  'of the same LODO split (trained without the held-out dataset; runs '
+                  + ', '.join(f"`{r['name']}` ({r['epochs']} epochs, {r['status']})"
+                              for r in fusion['appearance_runs'].values())
+                  + '). Late fusion: a weighted mean whose weight is chosen on the other '
+                  "datasets' held-out predictions (chosen: "
+                  + ', '.join(f'{TITLES[d]} {w:g}' for d, w in
+                              fusion['late_weights_chosen_on_other_datasets'].items())
+                  + "). Stacked: a logistic regression on both paths' log-probabilities, "
+                  "fitted on the other datasets' held-out predictions. Every image counts "
+                  '(no face = error).', '',
+                  '| mode | FER2013 test | TFEID | CK+48 | **mean LODO** | macro-F1 (FER2013 / '
+                  'TFEID / CK+48) |', '| --- | ---: | ---: | ---: | ---: | --- |']
+        for name, mode in fusion['modes'].items():
+            accuracies = ' | '.join(percent(mode['lodo'][d]['accuracy']) for d in DATASETS)
+            f1 = ' / '.join(f"{mode['lodo'][d]['macro_f1']:.3f}" for d in DATASETS)
+            lines.append(f"| {name} | {accuracies} | **{percent(mode['lodo_mean'])}** | {f1} |")
+        best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
+        lines += ['', f'Best by the criterion: **{best}**.', '']
     lines += ['## Targets', '', '| target | goal | measured |', '| --- | ---: | ---: |',
               '| mean LODO accuracy, landmark path | ≥ 60 % | '
               f"{percent(chosen['selection_score'])} |",
