@@ -15,6 +15,7 @@
 """Export to ONNX with the fer.* metadata contract and a parity check."""
 
 import json
+import os
 
 from fer_models.core.onnx_model import EmotionModel, METADATA_PREFIX
 import numpy as np
@@ -36,6 +37,7 @@ def write_onnx(model, example, path, input_name, metadata):
     import onnx
     import torch
 
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.onnx.export(model.eval(), (example,), path, input_names=[input_name],
                       output_names=['probabilities'], opset_version=17, dynamo=False,
                       dynamic_axes={input_name: {0: 'batch'}, 'probabilities': {0: 'batch'}})

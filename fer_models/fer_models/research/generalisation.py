@@ -509,6 +509,37 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
     }
 
 
+def per_face_cost_ms(landmark_model_path, appearance_model_path, runs=300):
+    """
+    Return the median CPU ms per face and frame of each path's own work (1 thread).
+
+    Landmark path: features of one frame, the window and the ONNX model;
+    appearance path: the face crop and the crop model. MediaPipe itself,
+    shared by both, is left out. Measured on scikit-image's astronaut.
+    """
+    from fer_models.core.crops import CropClassifier
+    from fer_models.core.landmarks import detect_single_face
+    from fer_models.core.onnx_model import EmotionModel
+    from fer_models.research.metrics import time_calls_ms
+    from skimage import data
+
+    image = data.astronaut()
+    face = detect_single_face(image)
+    model = EmotionModel(landmark_model_path, threads=1)
+    extractor = FeatureExtractor(model.feature_type)
+    frames = np.repeat(extractor.frame(face.points, image.shape[1], image.shape[0])[None],
+                       model.window_length, axis=0)
+
+    def landmark_path():
+        extractor.frame(face.points, image.shape[1], image.shape[0])
+        model.predict(extractor.window(frames)[None])
+
+    crop_model = CropClassifier(appearance_model_path, threads=1)
+    return {name: round(float(np.median(time_calls_ms(work, runs))), 3) for name, work in (
+        ('landmark', landmark_path),
+        ('appearance', lambda: crop_model.classify_face(image, face.bbox, face.points)))}
+
+
 def fusion(options):
     """Score landmark, appearance, late and stacked fusion under LODO; write the JSON."""
     from fer_models.research.appearance_study import export_run, load_result
