@@ -14,6 +14,10 @@
 
 """Tracking, windows, smoothing and metrics: the pure logic behind the nodes."""
 
+import os
+import subprocess
+import sys
+
 from fer_models.core.smoothing import decide, ProbabilitySmoother
 from fer_models.core.tracking import FaceTracker, iou
 from fer_models.core.window import FaceWindows
@@ -114,3 +118,14 @@ def test_classification_report_by_hand():
     # F1: happy 2/3, sad 1/2, angry 1.
     assert report['macro_f1'] == pytest.approx((2 / 3 + 0.5 + 1) / 3, abs=1e-4)
     assert 'accuracy=0.6' in format_report(report)
+
+
+def test_shipped_models_are_found_from_a_source_checkout_without_ament():
+    code = ('from fer_models.core.resources import shipped_model; import os; '
+            "print(os.path.isfile(shipped_model('landmark_default.onnx')))")
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ('AMENT_PREFIX_PATH', 'PYTHONPATH')}
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            env={**environment, 'PYTHONPATH': source}, timeout=60)
+    assert result.stdout.strip() == 'True', result.stderr[-1000:]

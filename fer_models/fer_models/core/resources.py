@@ -30,11 +30,13 @@ def models_dir():
             installed = os.path.join(get_package_share_directory('fer_models'), 'models')
             if os.path.isdir(installed):
                 return installed
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):
+            # Not installed, or no ament environment at all (AMENT_PREFIX_PATH unset).
             pass
     except ImportError:
         pass
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models')
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(package_root, 'models')
 
 
 def shipped_model(name):
