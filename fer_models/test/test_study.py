@@ -16,14 +16,14 @@
 
 import os
 
-from fer_models.core.features import FeatureExtractor, window_features
+from fer_models.core.features import FeatureExtractor, MESH_MIRROR, window_features
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.research.datasets import data_root
 from fer_models.research.export import export_onnx
 from fer_models.research.extract import LandmarkSet
 from fer_models.research.nets import build_classifier, CLASSIFIERS
 from fer_models.research.sequences import (
-    ckplus_frame, ckplus_sequences, interpolate_sequence, MESH_MIRROR, mirror_points,
+    ckplus_frame, ckplus_sequences, interpolate_sequence, mirror_points,
     onset_weights, still_sequences, synthetic_sequences, tfeid_tags, window_ends, window_rows)
 from fer_models.research.study import mesh_frame_tables
 import numpy as np
