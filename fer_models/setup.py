@@ -27,7 +27,8 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.md')),
+        ('share/' + package_name + '/models', glob('models/*.onnx') + glob('models/*.md')
+         + glob('models/*.json')),
     ],
     install_requires=['setuptools'],
     # fer_models.research (training, export, figures); the runtime core needs neither.

@@ -14,11 +14,13 @@
 
 """Appearance path in the nodes: crop model in landmark_node, late fusion in the classifier."""
 
+import json
+
 from fer_models.core.features import FeatureExtractor
-from fer_models.core.fusion import combine
+from fer_models.core.fusion import combine, Stacker
 from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import numpy_to_image, window_to_msg
+from fer_ros.conversions import Appearance, numpy_to_image, window_to_msg
 import numpy as np
 import pytest
 from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
@@ -77,3 +79,45 @@ def test_classifier_fuses_the_two_paths(ros, start_node, astronaut_window, fusio
     assert emotions[0].label == 'sad'  # 0.7 of the mass on sad outweighs the smile
     assert emotions[0].model_name == {'appearance': 'test_appearance',
                                       'late': f'{model.model_name}+test_appearance'}[fusion]
+
+
+def test_classifier_stacks_the_two_paths_with_a_learnt_stacker(
+        ros, start_node, astronaut_window, tmp_path):
+    window, landmark_probabilities, model = astronaut_window
+    # A stacker that trusts the appearance path only: sad must win over the smile.
+    weights = np.vstack([np.zeros((7, 7)), np.eye(7)])
+    path = tmp_path / 'stacker.json'
+    path.write_text(json.dumps({'labels': list(model.labels), 'weights': weights.tolist(),
+                                'bias': [0.0] * 7}))
+    appearance = np.full(7, 0.05, np.float32)
+    appearance[FER2013_LABELS.index('sad')] = 0.7
+    emotions = ros.record(Emotion, 'emotion')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', 'fusion:=stacked',
+                      '-p', f'stacker_path:={path}', '-p', 'smoothing:=none')
+    publisher = ros.publisher(FeatureWindow, 'fer/features')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    msg = window_to_msg(window, 3, FEATURE_TYPE, Header(frame_id='camera'),
+                        Appearance('test_appearance', FER2013_LABELS, appearance))
+    assert ros.spin_until(lambda: publisher.publish(msg) or emotions, timeout=15.0,
+                          processes=[node])
+    expected = combine('stacked', landmark_probabilities, model.labels, appearance,
+                       FER2013_LABELS, stacker=Stacker.load(str(path)))
+    np.testing.assert_allclose(emotions[0].probabilities, expected, atol=1e-5)
+    assert emotions[0].label == 'sad'
+    assert emotions[0].model_name == f'{model.model_name}+test_appearance'
+
+
+def test_a_missing_stacker_is_reported_and_the_landmark_model_decides(ros, start_node,
+                                                                      astronaut_window):
+    window, landmark_probabilities, model = astronaut_window
+    emotions = ros.record(Emotion, 'emotion')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', 'fusion:=stacked',
+                      '-p', 'stacker_path:=/nonexistent/stacker.json', '-p', 'smoothing:=none')
+    publisher = ros.publisher(FeatureWindow, 'fer/features')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    msg = window_to_msg(window, 3, FEATURE_TYPE, Header(frame_id='camera'),
+                        Appearance('test_appearance', FER2013_LABELS, np.full(7, 1 / 7)))
+    assert ros.spin_until(lambda: publisher.publish(msg) or emotions, timeout=15.0,
+                          processes=[node])
+    np.testing.assert_allclose(emotions[0].probabilities, landmark_probabilities, atol=1e-5)
+    assert 'cannot read the fusion stacker /nonexistent/stacker.json' in node.output()

@@ -14,11 +14,12 @@
 
 """Tracking, windows, smoothing and metrics: the pure logic behind the nodes."""
 
+import math
 import os
 import subprocess
 import sys
 
-from fer_models.core.smoothing import decide, ProbabilitySmoother
+from fer_models.core.smoothing import decide, pose_gate, ProbabilitySmoother
 from fer_models.core.tracking import FaceTracker, iou
 from fer_models.core.window import FaceWindows
 from fer_models.research.metrics import classification_report, format_report
@@ -75,10 +76,20 @@ def test_ema_smoothing_and_threshold():
     smoother.update(1, [1.0, 0.0])
     probabilities, top = smoother.update(1, [0.0, 1.0])
     np.testing.assert_allclose(probabilities, [0.5, 0.5])
-    assert decide(('a', 'b'), [0.2, 0.8], 1, threshold=0.5) == ('b', 0.8)
-    assert decide(('a', 'b'), [0.45, 0.55], 1, threshold=0.6)[0] == 'unknown'
+    assert decide(('a', 'b'), [0.2, 0.8], 1, threshold=0.5) == ('b', 0.8, '')
+    assert decide(('a', 'b'), [0.45, 0.55], 1, threshold=0.6) == (
+        'unknown', 0.55, 'confidence 0.55 below confidence_threshold 0.6')
     other, _ = smoother.update(2, [0.0, 1.0])  # faces are smoothed separately
     np.testing.assert_allclose(other, [0.0, 1.0])
+
+
+def test_pose_gate_names_the_turn_and_ignores_roll_and_unknown_poses():
+    assert pose_gate((62.4, 3.0, 0.0), 50.0) == (
+        'head turned 62 deg, beyond max_head_angle_deg 50')
+    assert pose_gate((-10.0, -55.0, 0.0), 50.0).startswith('head turned 55 deg')
+    assert pose_gate((10.0, 5.0, 80.0), 50.0) == ''
+    assert pose_gate((math.nan, math.nan, math.nan), 50.0) == ''
+    assert pose_gate((62.4, 3.0, 0.0), 180.0) == ''
 
 
 def test_majority_smoothing_votes_over_history():

@@ -14,7 +14,9 @@
 
 """Late fusion of the two paths' probabilities."""
 
-from fer_models.core.fusion import align, combine, fuse, FusionError
+import json
+
+from fer_models.core.fusion import align, combine, fuse, FusionError, Stacker
 from fer_models.research.fusion_study import nested_weight
 import numpy as np
 import pytest
@@ -82,3 +84,36 @@ def test_nested_weight_is_chosen_without_the_scored_fold():
     # that fold 3 would have preferred the landmark path.
     assert chosen[3] > 0.5
     assert (fused[fold_of == 3].argmax(axis=1) != targets[fold_of == 3]).all()
+
+
+def copy_appearance_stacker(labels, path):
+    """Write a stacker that passes the appearance path through (weights [0; I])."""
+    count = len(labels)
+    weights = np.vstack([np.zeros((count, count)), np.eye(count)])
+    path.write_text(json.dumps({'labels': list(labels), 'weights': weights.tolist(),
+                                'bias': [0.0] * count}))
+    return Stacker.load(str(path))
+
+
+def test_stacked_fusion_follows_its_learnt_weights(tmp_path):
+    stacker = copy_appearance_stacker(LANDMARK_LABELS, tmp_path / 'stacker.json')
+    landmark = np.eye(7)[LANDMARK_LABELS.index('happy')] * 0.9 + 0.1 / 7
+    appearance = np.array([0.05, 0.05, 0.05, 0.05, 0.7, 0.05, 0.05])  # sad, FER2013 order
+    stacked = combine('stacked', landmark, LANDMARK_LABELS, appearance, FER2013_LABELS,
+                      stacker=stacker)
+    np.testing.assert_allclose(stacked, align(appearance, FER2013_LABELS, LANDMARK_LABELS),
+                               atol=1e-6)
+    with pytest.raises(FusionError, match='stacker_path'):
+        combine('stacked', landmark, LANDMARK_LABELS, appearance, FER2013_LABELS)
+
+
+@pytest.mark.parametrize('content, message', [
+    ('{"labels": ["a", "b"], "weights": [[1, 0]], "bias": [0, 0]}', 'do not fit'),
+    ('not json', 'cannot read'),
+    ('{"labels": ["a"]}', 'cannot read'),
+])
+def test_a_bad_stacker_file_is_named(tmp_path, content, message):
+    path = tmp_path / 'stacker.json'
+    path.write_text(content)
+    with pytest.raises(FusionError, match=message):
+        Stacker.load(str(path))

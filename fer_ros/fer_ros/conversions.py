@@ -103,12 +103,16 @@ def image_to_rgb(msg):
     return pixels[:, :, 2::-1]
 
 
+NO_HEAD_POSE = (math.nan, math.nan, math.nan)
+
+
 def faces_to_msg(faces, face_ids, landmark_model, header, image_width, image_height,
-                 appearances=None):
+                 appearances=None, head_poses=None):
     """
     Return the fer_msgs/FaceLandmarksArray of one frame's DetectedFaces.
 
-    ``appearances``: one Appearance per face, when an appearance model ran.
+    ``appearances``: one Appearance per face, when an appearance model ran;
+    ``head_poses``: one (yaw, pitch, roll) in degrees per face.
     """
     msg = FaceLandmarksArray()
     msg.header = header
@@ -116,7 +120,19 @@ def faces_to_msg(faces, face_ids, landmark_model, header, image_width, image_hei
                  for face, face_id in zip(faces, face_ids)]
     for face_msg, appearance in zip(msg.faces, appearances or ()):
         set_appearance(face_msg, appearance)
+    for face_msg, pose in zip(msg.faces, head_poses or ()):
+        set_head_pose(face_msg, pose)
     return msg
+
+
+def set_head_pose(msg, pose):
+    """Fill the head pose fields of a FaceLandmarks, FeatureWindow or Emotion."""
+    msg.head_yaw_deg, msg.head_pitch_deg, msg.head_roll_deg = (float(v) for v in pose)
+
+
+def msg_to_head_pose(msg):
+    """Return (yaw, pitch, roll) in degrees of a message (NaN when unknown)."""
+    return msg.head_yaw_deg, msg.head_pitch_deg, msg.head_roll_deg
 
 
 def set_appearance(msg, appearance):
@@ -139,6 +155,7 @@ def msg_to_appearance(msg):
 def face_to_msg(face, face_id, landmark_model, header, image_width, image_height):
     """Return a fer_msgs/FaceLandmarks of a fer_models.core.landmarks.DetectedFace."""
     msg = FaceLandmarks()
+    set_head_pose(msg, NO_HEAD_POSE)
     msg.header = header
     msg.face_id = int(face_id)
     msg.points = np.ascontiguousarray(face.points, dtype=np.float32).ravel()
@@ -170,9 +187,11 @@ def landmarks_to_points(msg):
     return points.reshape(msg.num_points, 3)
 
 
-def window_to_msg(window, face_id, feature_type, header, appearance=None):
-    """Return a fer_msgs/FeatureWindow of a (T, D) array and the face's Appearance."""
+def window_to_msg(window, face_id, feature_type, header, appearance=None,
+                  head_pose=NO_HEAD_POSE):
+    """Return a fer_msgs/FeatureWindow of a (T, D) array, the face's Appearance and pose."""
     msg = FeatureWindow()
+    set_head_pose(msg, head_pose)
     msg.header = header
     msg.face_id = int(face_id)
     msg.feature_type = feature_type
@@ -200,15 +219,18 @@ def msg_to_window(msg):
 
 
 def emotion_to_msg(header, face_id, label, confidence, labels, probabilities, model_name,
-                   valence_arousal=None, received_s=None):
+                   valence_arousal=None, received_s=None, head_pose=NO_HEAD_POSE, reason=''):
     """
     Return a fer_msgs/Emotion stamped with its source frame's header.
 
     ``valence_arousal``: a (valence, arousal) pair, or None when the model has
     none (both NaN). ``received_s``: now, in seconds of the frame stamp's
-    clock, to fill ``latency_ms``; NaN when not given.
+    clock, to fill ``latency_ms``; NaN when not given. ``reason``: why the
+    label is unknown.
     """
     msg = Emotion()
+    set_head_pose(msg, head_pose)
+    msg.reason = reason
     msg.header = header
     msg.face_id = int(face_id)
     msg.label = label

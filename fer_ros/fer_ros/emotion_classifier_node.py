@@ -14,17 +14,23 @@
 
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
-from fer_models.core.fusion import combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError
+from fer_models.core.fusion import (
+    combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError, Stacker, STACKER_FILE)
+from fer_models.core.labels import UNKNOWN
 from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
+from fer_models.core.resources import shipped_model
 from fer_models.core.smoothing import (
-    decide, DEFAULT_CONFIDENCE_THRESHOLD, ProbabilitySmoother, SMOOTHING_METHODS)
+    decide, DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_MAX_HEAD_ANGLE_DEG, pose_gate,
+    ProbabilitySmoother, SMOOTHING_METHODS)
 from fer_msgs.msg import Emotion, FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, emotion_to_msg, msg_to_appearance, msg_to_window, stamp_to_seconds)
+    ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose, msg_to_window,
+    stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import ManagedNode
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
+import numpy as np
 from std_msgs.msg import String
 
 PARAMETERS = (
@@ -44,15 +50,24 @@ PARAMETERS = (
               "Below this smoothed probability the label is 'unknown' (default: where the "
               'shipped model is right 60 % of the time on unseen datasets).',
               min_value=0.0, max_value=1.0),
+    ParamSpec('max_head_angle_deg', DEFAULT_MAX_HEAD_ANGLE_DEG,
+              "Beyond this head turn (the larger of |yaw| and |pitch|) the label is 'unknown' "
+              'and Emotion.reason says why (default: where accuracy halves, see '
+              'fer_models/reports/head_pose.md); 180 turns the gate off.',
+              min_value=0.0, max_value=180.0),
     ParamSpec('face_timeout_s', 2.0,
               'Forget the smoothing history of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
     ParamSpec('fusion', 'landmark',
               'Which path decides: landmark (the landmark model alone), appearance (the '
-              'appearance probabilities landmark_node attaches, see its appearance_model_path) '
-              'or late (weighted mean of both; landmark alone while a window has no '
-              'appearance probabilities).',
+              'appearance probabilities landmark_node attaches, see its appearance_model_path), '
+              'late (weighted mean of both) or stacked (learnt fusion of both, see '
+              'stacker_path); late and stacked use the landmark model alone while a window '
+              'has no appearance probabilities.',
               choices=FUSION_MODES),
+    ParamSpec('stacker_path', '',
+              "Learnt fusion for 'stacked' (JSON of ./fer train generalisation fusion); "
+              f'empty = the shipped {STACKER_FILE}.'),
     ParamSpec('appearance_weight', DEFAULT_APPEARANCE_WEIGHT,
               "Weight of the appearance path in 'late' fusion (default: chosen on TFEID "
               'folds, see fer_models/reports/fusion_study.md).', min_value=0.0,
@@ -77,12 +92,14 @@ class EmotionClassifierNode(ManagedNode):
         self._emotion_publisher = self.create_lifecycle_publisher(Emotion, 'emotion', 10)
         self._label_publisher = self.create_lifecycle_publisher(String, 'emotion/label', 10)
         self._model = None
+        self._stacker = None
         self._smoother = None
         self._last_seen = {}
         self._subscription = None
 
     def _configure(self):
         self._load_model()
+        self._load_stacker()
         self._smoother = self._make_smoother()
 
     def _activate(self):
@@ -97,6 +114,7 @@ class EmotionClassifierNode(ManagedNode):
 
     def _cleanup(self):
         self._model = None
+        self._stacker = None
         self._smoother = None
 
     def _load_model(self):
@@ -118,6 +136,19 @@ class EmotionClassifierNode(ManagedNode):
         self._diagnostics.set_state(OK, f"model '{model.model_name}' loaded")
         self._diagnostics.set_value('model_path', model.path)
         self._diagnostics.set_value('model_name', model.model_name)
+
+    def _load_stacker(self):
+        self._stacker = None
+        if self._params['fusion'] != 'stacked':
+            return
+        path = self._params['stacker_path'] or shipped_model(STACKER_FILE)
+        try:
+            self._stacker = Stacker.load(path)
+        except FusionError as error:
+            self.get_logger().error(f'{error}; stacked fusion falls back to the landmark model')
+            self._diagnostics.set_state(ERROR, str(error))
+            return
+        self._diagnostics.set_value('stacker_path', path)
 
     def _make_smoother(self):
         return ProbabilitySmoother(self._params['smoothing'], self._params['ema_alpha'],
@@ -143,13 +174,21 @@ class EmotionClassifierNode(ManagedNode):
         except FusionError as error:
             self._diagnostics.bad_input('appearance', f'window of face {msg.face_id}: {error}')
             return
-        smoothed, top = self._smoother.update(msg.face_id, probabilities)
-        label, confidence = decide(self._model.labels, smoothed, top,
-                                   self._params['confidence_threshold'])
+        head_pose = msg_to_head_pose(msg)
+        reason = pose_gate(head_pose, self._params['max_head_angle_deg'])
+        if reason:
+            # A turned-away face says little: publish the model's raw answer as
+            # unknown and keep it out of the face's smoothing history.
+            label, confidence, published = UNKNOWN, float(np.max(probabilities)), probabilities
+            self._diagnostics.count('emotions_gated_by_head_pose')
+        else:
+            published, top = self._smoother.update(msg.face_id, probabilities)
+            label, confidence, reason = decide(self._model.labels, published, top,
+                                               self._params['confidence_threshold'])
         emotion = emotion_to_msg(
-            msg.header, msg.face_id, label, confidence, self._model.labels, smoothed, model_name,
-            None if valence_arousal is None else valence_arousal[0],
-            self.get_clock().now().nanoseconds * 1e-9)
+            msg.header, msg.face_id, label, confidence, self._model.labels, published,
+            model_name, None if valence_arousal is None else valence_arousal[0],
+            self.get_clock().now().nanoseconds * 1e-9, head_pose, reason)
         self._emotion_publisher.publish(emotion)
         self._label_publisher.publish(String(data=label))
         self._diagnostics.count('emotions_published')
@@ -159,13 +198,14 @@ class EmotionClassifierNode(ManagedNode):
     def _fuse(self, landmark_probabilities, msg):
         mode = self._params['fusion']
         appearance = msg_to_appearance(msg)
-        if mode == 'late' and appearance is None:
+        usable = appearance is not None and (mode != 'stacked' or self._stacker is not None)
+        if mode in ('late', 'stacked') and not usable:
             mode = 'landmark'
         self._diagnostics.set_value('fusion', mode)
         fused = combine(mode, landmark_probabilities, self._model.labels,
                         None if appearance is None else appearance.probabilities,
                         () if appearance is None else appearance.labels,
-                        self._params['appearance_weight'])
+                        self._params['appearance_weight'], self._stacker)
         if mode == 'landmark':
             return fused, self._model.model_name
         if mode == 'appearance':
@@ -180,6 +220,8 @@ class EmotionClassifierNode(ManagedNode):
         self._diagnostics.set_value('faces', len(self._last_seen))
 
     def _apply_parameters(self, names):
+        if names & {'fusion', 'stacker_path'}:
+            self._load_stacker()
         if names & {'model_path', 'num_threads'}:
             self._load_model()
             self._smoother = self._make_smoother()

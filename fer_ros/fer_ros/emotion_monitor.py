@@ -55,8 +55,10 @@ class EmotionMonitor(Node):
         self.labels[msg.label] += 1
         self.faces.add(msg.face_id)
         if not self.quiet:
+            why = f'  [{msg.reason}]' if msg.reason else ''
             print(f'face {msg.face_id:3d}  {msg.label:9s} {msg.confidence:5.2f}  '
-                  f'latency {latency_ms:6.1f} ms  ({msg.model_name})', flush=True)
+                  f'yaw {msg.head_yaw_deg:+4.0f} pitch {msg.head_pitch_deg:+4.0f}  '
+                  f'latency {latency_ms:6.1f} ms  ({msg.model_name}){why}', flush=True)
 
     def summary(self):
         """Return a multi-line summary of everything received."""

@@ -18,7 +18,8 @@ from fer_models.core.features import FeatureError, FeatureExtractor, FeatureSpec
 from fer_models.core.window import FaceWindows
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, landmarks_to_points, msg_to_appearance, stamp_to_seconds, window_to_msg)
+    ConversionError, landmarks_to_points, msg_to_appearance, msg_to_head_pose, stamp_to_seconds,
+    window_to_msg)
 from fer_ros.diagnostics import OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -87,7 +88,7 @@ class FeatureBufferNode(ManagedNode):
                 continue
             self._publisher.publish(window_to_msg(
                 self._extractor.window(frames), face.face_id, self._extractor.name, msg.header,
-                msg_to_appearance(face)))
+                msg_to_appearance(face), msg_to_head_pose(face)))
             self._diagnostics.count('windows_published')
         self._windows.forget_stale(now)
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))

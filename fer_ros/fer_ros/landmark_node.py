@@ -18,13 +18,15 @@ import os
 import time
 
 from fer_models.core.crops import CropClassifier, square_crop
+from fer_models.core.features import FeatureError
+from fer_models.core.head_pose import head_pose
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
 from fer_models.core.tracking import FaceTracker
 from fer_msgs.msg import FaceLandmarksArray
 from fer_ros.conversions import (
-    Appearance, ConversionError, faces_to_msg, image_to_rgb, stamp_to_seconds)
+    Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -153,11 +155,19 @@ class LandmarkNode(ManagedNode):
         height, width = rgb.shape[:2]
         self._publisher.publish(faces_to_msg(
             faces, ids, self._detector.landmark_model, msg.header, width, height,
-            self._appearances(rgb, faces)))
+            self._appearances(rgb, faces), [self._head_pose(face, width, height)
+                                            for face in faces]))
         self._diagnostics.count('frames_processed')
         self._diagnostics.set_value('faces_tracked', len(faces))
         self._diagnostics.set_value('detect_ms', f'{1e3 * (time.perf_counter() - started):.1f}')
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
+
+    def _head_pose(self, face, width, height):
+        try:
+            return head_pose(face.points, width, height)
+        except FeatureError as error:
+            self._diagnostics.bad_input('landmarks', f'no head pose: {error}')
+            return NO_HEAD_POSE
 
     def _appearances(self, rgb, faces):
         if self._appearance is None or not faces:

@@ -22,6 +22,9 @@ SMOOTHING_METHODS = ('ema', 'majority', 'none')
 # datasets it never saw are right at least 60 % of the time
 # (fer_models/reports/generalisation.md, "Calibration").
 DEFAULT_CONFIDENCE_THRESHOLD = 0.35
+# Beyond this head turn (max of |yaw|, |pitch|) the shipped model is right
+# less than half as often as on frontal faces (fer_models/reports/head_pose.md).
+DEFAULT_MAX_HEAD_ANGLE_DEG = 50.0
 
 
 class ProbabilitySmoother:
@@ -76,8 +79,22 @@ class ProbabilitySmoother:
 
 
 def decide(labels, probabilities, top_index, threshold):
-    """Return (label, confidence): the top label, or UNKNOWN below threshold."""
+    """Return (label, confidence, reason): the top label, or UNKNOWN and why."""
     confidence = float(probabilities[top_index])
     if confidence < threshold:
-        return UNKNOWN, confidence
-    return labels[top_index], confidence
+        return UNKNOWN, confidence, (f'confidence {confidence:.2f} below '
+                                     f'confidence_threshold {threshold:g}')
+    return labels[top_index], confidence, ''
+
+
+def pose_gate(head_pose, max_head_angle_deg):
+    """
+    Return why a face turned this far gets no label ('' when it may have one).
+
+    head_pose: (yaw, pitch, roll) in degrees; roll does not count (the
+    features are roll-aligned) and an unknown (NaN) pose never gates.
+    """
+    turn = max(abs(head_pose[0]), abs(head_pose[1]))
+    if turn > max_head_angle_deg:
+        return f'head turned {turn:.0f} deg, beyond max_head_angle_deg {max_head_angle_deg:g}'
+    return ''

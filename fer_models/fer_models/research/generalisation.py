@@ -38,6 +38,9 @@ import sys
 import time
 
 from fer_models.core.features import FeatureExtractor, FeatureSpec, MEAN_FACE_FILE
+from fer_models.core.fusion import STACKER_FILE
+from fer_models.core.onnx_model import default_model_path
+from fer_models.core.resources import shipped_model
 from fer_models.research import calibration
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.metrics import classification_report, machine
@@ -51,7 +54,10 @@ DEFAULT_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
 DEFAULT_MARKDOWN = os.path.join('fer_models', 'reports', 'generalisation.md')
 DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_default.onnx')
 DEFAULT_MODEL_NAME = 'landmark_default'
+DEFAULT_STACKER_OUT = os.path.join('fer_models', 'models', STACKER_FILE)
 WINDOW_LENGTH = 8
+# The appearance model the pipeline ships (fer_models/models).
+APPEARANCE_MODEL = 'ean.onnx'
 # Calibrated answers below this precision are better said as "unknown".
 THRESHOLD_PRECISION = 0.6
 # LODO targets whose models, like the shipped one, trained on FER2013 train.
@@ -565,6 +571,10 @@ def fusion(options):
     entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
     entry['appearance_runs'] = runs
     entry['landmark_recipe'] = recipe.name
+    entry['cost_ms_per_face'] = per_face_cost_ms(default_model_path(), options.appearance_model
+                                                 or shipped_model(APPEARANCE_MODEL))
+    with open(options.stacker_out, 'w') as handle:
+        json.dump(entry['stacker'], handle, indent=1)
     study['fusion'] = entry
     write_json(options.json, study)
     for name, mode in entry['modes'].items():
@@ -694,7 +704,12 @@ def main(argv=None):
     report_parser = commands.add_parser('report', help='render the Markdown report')
     report_parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
     commands.add_parser('calibrate', help="recompute the recipes' calibration from the cache")
-    commands.add_parser('fusion', help='LODO scores of both paths, late and stacked fusion')
+    fusion_parser = commands.add_parser(
+        'fusion', help='LODO scores of both paths, late and stacked fusion; writes the stacker')
+    fusion_parser.add_argument('--appearance-model', default='',
+                               help=f'crop model to time (default: shipped {APPEARANCE_MODEL})')
+    fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
+                               help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
     previous_parser = commands.add_parser(
         'previous', help='score an earlier landmark model on every protocol dataset')
