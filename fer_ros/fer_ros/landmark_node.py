@@ -12,11 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""landmark_node: camera frames in, face landmarks out; pixels stop here."""
+"""landmark_node: camera frames in, face landmarks out; pixels stop here (unless debug_image)."""
 
+import math
 import os
 import time
 
+from fer_models.core.annotate import draw_faces, FaceAnnotation
 from fer_models.core.crops import CropClassifier, square_crop
 from fer_models.core.features import FeatureError
 from fer_models.core.head_pose import head_pose
@@ -24,9 +26,10 @@ from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
 from fer_models.core.tracking import FaceTracker
-from fer_msgs.msg import FaceLandmarksArray
+from fer_msgs.msg import Emotion, FaceLandmarksArray
 from fer_ros.conversions import (
-    Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, stamp_to_seconds)
+    Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, numpy_to_image,
+    stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -60,6 +63,11 @@ PARAMETERS = (
               'crop inside this node; its class probabilities travel with the landmarks. '
               "Empty: off. A bare file name such as 'ean.onnx' means a model shipped with "
               'fer_models.'),
+    ParamSpec('debug_image', False,
+              'Publish the camera image annotated with what this node sees (face box, 68 '
+              'points, face id, the latest /emotion label and confidence, head pose) on '
+              "'debug_image', for tuning. Off by default: pixels then leave this node. The "
+              'topic exists only while this is true.'),
     INPUT_TIMEOUT,
 )
 
@@ -85,6 +93,9 @@ class LandmarkNode(ManagedNode):
         self._tracker = None
         self._appearance = None
         self._subscription = None
+        self._debug_publisher = None
+        self._emotion_subscription = None
+        self._latest_emotions = {}
 
     def _configure(self):
         self._build_detector()
@@ -96,10 +107,31 @@ class LandmarkNode(ManagedNode):
         self._subscription = self._create_input_subscription(
             Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self._diagnostics.set_state(OK, f'waiting for images ({self._detector.landmark_model})')
+        self._set_debug_image(self._params['debug_image'])
 
     def _deactivate(self):
         self.destroy_subscription(self._subscription)
         self._subscription = None
+        self._set_debug_image(False)
+
+    def _set_debug_image(self, enabled):
+        # Created and destroyed with the parameter, so that no pixel topic
+        # exists unless someone asked for one.
+        if enabled and self._debug_publisher is None:
+            self._debug_publisher = self.create_publisher(Image, 'debug_image',
+                                                          qos_profile_sensor_data)
+            self._emotion_subscription = self.create_subscription(
+                Emotion, 'emotion', self._on_emotion, 10)
+            self.get_logger().warn('debug_image is on: annotated camera images are published '
+                                   'on debug_image')
+        elif not enabled and self._debug_publisher is not None:
+            self.destroy_publisher(self._debug_publisher)
+            self.destroy_subscription(self._emotion_subscription)
+            self._debug_publisher = self._emotion_subscription = None
+            self._latest_emotions = {}
+
+    def _on_emotion(self, msg):
+        self._latest_emotions[msg.face_id] = (msg.label, msg.confidence)
 
     def _cleanup(self):
         if self._detector is not None:
@@ -153,14 +185,24 @@ class LandmarkNode(ManagedNode):
         ids = self._tracker.update([face.bbox for face in faces],
                                    stamp_to_seconds(msg.header.stamp))
         height, width = rgb.shape[:2]
+        poses = [self._head_pose(face, width, height) for face in faces]
         self._publisher.publish(faces_to_msg(
             faces, ids, self._detector.landmark_model, msg.header, width, height,
-            self._appearances(rgb, faces), [self._head_pose(face, width, height)
-                                            for face in faces]))
+            self._appearances(rgb, faces), poses))
+        if self._debug_publisher is not None:
+            self._publish_debug_image(rgb, faces, ids, poses, msg.header)
         self._diagnostics.count('frames_processed')
         self._diagnostics.set_value('faces_tracked', len(faces))
         self._diagnostics.set_value('detect_ms', f'{1e3 * (time.perf_counter() - started):.1f}')
         self._diagnostics.set_state(OK, f'tracking {len(faces)} face(s)')
+
+    def _publish_debug_image(self, rgb, faces, ids, poses, header):
+        annotations = [FaceAnnotation(face.bbox, face.points, face_id,
+                                      *self._latest_emotions.get(face_id, (None, math.nan)),
+                                      pose)
+                       for face, face_id, pose in zip(faces, ids, poses)]
+        self._debug_publisher.publish(numpy_to_image(draw_faces(rgb, annotations), 'rgb8',
+                                                     header))
 
     def _head_pose(self, face, width, height):
         try:
@@ -181,6 +223,8 @@ class LandmarkNode(ManagedNode):
             self._build_detector()
         if 'appearance_model_path' in names:
             self._load_appearance_model()
+        if 'debug_image' in names and self._subscription is not None:
+            self._set_debug_image(self._params['debug_image'])
         self._tracker.iou_threshold = self._params['track_iou_threshold']
         self._tracker.timeout_s = self._params['track_timeout_s']
 

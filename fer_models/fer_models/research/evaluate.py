@@ -75,7 +75,8 @@ class StillImageClassifier:
     """Detector, features and models of the pipeline, for single images."""
 
     def __init__(self, model_path=None, min_input_size=192, pipeline='landmark',
-                 appearance_model=None, appearance_weight=DEFAULT_APPEARANCE_WEIGHT):
+                 appearance_model=None, appearance_weight=DEFAULT_APPEARANCE_WEIGHT,
+                 max_faces=1):
         """Load the model(s) and a Face Mesh detector."""
         from fer_models.core.landmarks import FaceMeshDetector
 
@@ -85,7 +86,7 @@ class StillImageClassifier:
         self.appearance_weight = appearance_weight
         self.model = EmotionModel(model_path or default_model_path())
         self.extractor = FeatureExtractor(self.model.feature_type)
-        self.detector = FaceMeshDetector(max_faces=1, min_input_size=min_input_size)
+        self.detector = FaceMeshDetector(max_faces=max_faces, min_input_size=min_input_size)
         self.appearance = None
         if pipeline != 'landmark':
             path = appearance_model or shipped_model(DEFAULT_APPEARANCE_MODEL)
@@ -97,16 +98,19 @@ class StillImageClassifier:
         if not faces:
             return NO_FACE, None
         face = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+        probabilities = self.face_probabilities(rgb, face)
+        return self.model.labels[int(np.argmax(probabilities))], probabilities
+
+    def face_probabilities(self, rgb, face):
+        """Return the pipeline's probabilities over ``model.labels`` for one DetectedFace."""
         frame = self.extractor.frame(face.points, rgb.shape[1], rgb.shape[0])
         window = self.extractor.window(np.tile(frame, (self.model.window_length, 1)))
         probabilities = self.model.predict(window)[0][0]
         appearance = None
         if self.appearance is not None:
             _, appearance = self.appearance.classify_face(rgb, face.bbox)
-        probabilities = combine(PIPELINES[self.pipeline], probabilities, self.model.labels,
-                                appearance, self.appearance.labels if self.appearance else (),
-                                self.appearance_weight)
-        return self.model.labels[int(np.argmax(probabilities))], probabilities
+        return combine(PIPELINES[self.pipeline], probabilities, self.model.labels, appearance,
+                       self.appearance.labels if self.appearance else (), self.appearance_weight)
 
     def close(self):
         """Release the detector."""
