@@ -52,3 +52,16 @@ def test_the_shipped_landmark_model_says_how_it_was_chosen_and_calibrated():
     lodo = json.loads(metadata['fer.lodo_accuracy'])
     assert set(lodo) == {'fer2013', 'taiwanese', 'ckplus48'}
     assert tuple(model.labels) == LABELS
+
+
+def test_a_neutral_baseline_never_uses_the_image_itself():
+    from fer_models.research.neutral_study import baseline_relative
+
+    features = np.array([[1.0], [3.0], [10.0], [5.0], [7.0]])
+    labels = np.array(['neutral', 'neutral', 'happy', 'neutral', 'sad'])
+    groups = np.array(['a', 'a', 'a', 'b', 'b'])
+    relative, usable = baseline_relative(features, labels, groups)
+    np.testing.assert_allclose(relative[:3, 0], [1.0 - 3.0, 3.0 - 1.0, 10.0 - 2.0])
+    # b's only neutral image has no other neutral image to be compared with.
+    assert usable.tolist() == [True, True, True, False, True]
+    assert relative[4, 0] == 2.0
