@@ -168,3 +168,25 @@ def require_workspace():
         import fer_msgs.msg  # noqa: F401
     except ImportError as error:
         sys.exit(f'fer_msgs is not importable ({error}): run the tests with ./fer test')
+
+
+def first_face_of_landmark_node(ros, start_node, image, *parameters):
+    """
+    Start landmark_node (``-p name:=value`` parameters), play ``image`` to it.
+
+    Returns (node process, the first FaceLandmarks it publishes).
+    """
+    from fer_msgs.msg import FaceLandmarksArray
+    from fer_ros.conversions import numpy_to_image
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
+    arguments = ['--ros-args'] + [item for p in parameters for item in ('-p', p)]
+    node = start_node('landmark_node', *(arguments if parameters else ()))
+    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
+    ros.wait_for_subscribers(publisher, processes=[node])
+    frame = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
+    assert ros.spin_until(lambda: publisher.publish(frame) or any(a.faces for a in landmarks),
+                          timeout=30.0, processes=[node]), node.output()[-3000:]
+    return node, next(a for a in landmarks if a.faces).faces[0]

@@ -19,27 +19,19 @@ import json
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.fusion import combine, Stacker
 from fer_models.core.onnx_model import default_model_path, EmotionModel
-from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import Appearance, numpy_to_image, window_to_msg
+from fer_msgs.msg import Emotion, FeatureWindow
+from fer_ros.conversions import Appearance, window_to_msg
 import numpy as np
 import pytest
-from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
-from sensor_msgs.msg import Image
+from ros_helpers import FEATURE_TYPE, first_face_of_landmark_node, WINDOW_LENGTH
 from std_msgs.msg import Header
 
 FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
 
 
 def test_landmark_node_attaches_the_appearance_model_probabilities(ros, start_node, astronaut):
-    image, _ = astronaut
-    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
-    node = start_node('landmark_node', '--ros-args', '-p', 'appearance_model_path:=ean.onnx')
-    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
-    ros.wait_for_subscribers(publisher, processes=[node])
-    frame = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
-    assert ros.spin_until(lambda: publisher.publish(frame) or any(a.faces for a in landmarks),
-                          timeout=30.0, processes=[node]), node.output()[-3000:]
-    face = next(a for a in landmarks if a.faces).faces[0]
+    _, face = first_face_of_landmark_node(ros, start_node, astronaut[0],
+                                          'appearance_model_path:=ean.onnx')
     assert face.appearance_model and len(face.appearance_labels) == 7
     probabilities = np.asarray(face.appearance_probabilities)
     assert probabilities.shape == (7,) and probabilities.sum() == pytest.approx(1.0, abs=1e-4)

@@ -17,24 +17,15 @@
 import math
 
 from fer_models.core.features import FeatureExtractor
-from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import numpy_to_image, window_to_msg
+from fer_msgs.msg import Emotion, FeatureWindow
+from fer_ros.conversions import window_to_msg
 import numpy as np
-from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
-from sensor_msgs.msg import Image
+from ros_helpers import FEATURE_TYPE, first_face_of_landmark_node, WINDOW_LENGTH
 from std_msgs.msg import Header
 
 
 def test_landmark_node_publishes_the_head_pose(ros, start_node, astronaut):
-    image, _ = astronaut
-    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
-    node = start_node('landmark_node')
-    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
-    ros.wait_for_subscribers(publisher, processes=[node])
-    frame = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
-    assert ros.spin_until(lambda: publisher.publish(frame) or any(a.faces for a in landmarks),
-                          timeout=30.0, processes=[node]), node.output()[-3000:]
-    face = next(a for a in landmarks if a.faces).faces[0]
+    _, face = first_face_of_landmark_node(ros, start_node, astronaut[0])
     pose = (face.head_yaw_deg, face.head_pitch_deg, face.head_roll_deg)
     assert all(math.isfinite(angle) and abs(angle) < 15.0 for angle in pose), pose
 

@@ -27,15 +27,13 @@ neutral ones; CK+48 holds no neutral frames and FER2013 no person ids.
 Usage: ./fer run python -m fer_models.research.neutral_study [--json OUT] [--markdown OUT]
 """
 
-import argparse
-import json
 import os
 import sys
 
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
-from fer_models.research.metrics import classification_report
+from fer_models.research.metrics import classification_report, study_main
 from fer_models.research.nets import fit_window_mlp, predict_window_mlp
 from fer_models.research.protocol import group_folds, LABELS
 import numpy as np
@@ -126,18 +124,9 @@ def markdown(result):
 
 
 def main(argv=None):
-    """Run the study; write JSON and Markdown."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument('--json', default=DEFAULT_JSON)
-    parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
-    options = parser.parse_args(argv)
-    result = study()
-    with open(options.json, 'w') as handle:
-        json.dump(result, handle, indent=1)
-    with open(options.markdown, 'w') as handle:
-        handle.write(markdown(result))
-    print(markdown(result))
-    return 0
+    """Run the study; write its JSON and Markdown."""
+    return study_main(argv, __doc__.splitlines()[1], study, markdown, DEFAULT_JSON,
+                      DEFAULT_MARKDOWN)
 
 
 if __name__ == '__main__':

@@ -24,14 +24,13 @@ whose accuracy falls below half the frontal bin's.
 Usage: ./fer run python -m fer_models.research.pose_study [--markdown OUT] [--json OUT]
 """
 
-import argparse
-import json
 import os
 import sys
 
 from fer_models.core.head_pose import head_pose
 from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_models.research.generalisation import landmark_features, load_samples
+from fer_models.research.metrics import study_main
 import numpy as np
 
 BIN_EDGES = (0, 10, 20, 30, 40, 50, 90)
@@ -87,18 +86,9 @@ def markdown(study):
 
 
 def main(argv=None):
-    """Measure, write the JSON and Markdown, print the chosen gate."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument('--json', default=DEFAULT_JSON)
-    parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
-    options = parser.parse_args(argv)
-    study = accuracy_by_angle()
-    with open(options.json, 'w') as handle:
-        json.dump(study, handle, indent=1)
-    with open(options.markdown, 'w') as handle:
-        handle.write(markdown(study))
-    print(markdown(study))
-    return 0
+    """Run the study; write its JSON and Markdown."""
+    return study_main(argv, __doc__.splitlines()[1], accuracy_by_angle, markdown, DEFAULT_JSON,
+                      DEFAULT_MARKDOWN)
 
 
 if __name__ == '__main__':
