@@ -110,6 +110,11 @@ def test_runners_keep_dds_on_this_machine_by_default(tmp_path):
         children = descendants(launcher.pid)
         assert len(children) == 3, (tmp_path / 'launch.log').read_text()
         for pid in children:
+            # Between fork and exec a child still shows the launcher's own
+            # environment: read it once the node executable runs.
+            while (b'_node' not in open(f'/proc/{pid}/cmdline', 'rb').read()
+                   and time.monotonic() < deadline + 10.0):
+                time.sleep(0.1)
             with open(f'/proc/{pid}/environ', 'rb') as environ:
                 variables = dict(item.split(b'=', 1) for item in environ.read().split(b'\0')
                                  if b'=' in item)
