@@ -196,7 +196,22 @@ def markdown(study, figures):
             f1 = ' / '.join(f"{mode['lodo'][d]['macro_f1']:.3f}" for d in DATASETS)
             lines.append(f"| {name} | {accuracies} | **{percent(mode['lodo_mean'])}** | {f1} |")
         best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
-        lines += ['', f'Best by the criterion: **{best}**.', '']
+        lines += ['', f'Best by the criterion: **{best}**. The shipped late-fusion weight, the '
+                  'best mean over the three held-out datasets: '
+                  f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '']
+        cost = fusion['cost_ms_per_face']
+        costs = {'landmark': cost['landmark'], 'appearance': cost['appearance'],
+                 'late': cost['landmark'] + cost['appearance'],
+                 'stacked': cost['landmark'] + cost['appearance']}
+        lines += ['### Accuracy against cost', '',
+                  "CPU milliseconds per face and frame of each path's own work (1 thread, "
+                  'median; '
+                  'features + window + ONNX model for the landmark path, crop + CNN for the '
+                  'appearance path), on top of MediaPipe Face Mesh, which both need:', '',
+                  '| mode | mean LODO | ms per face and frame |', '| --- | ---: | ---: |']
+        for name, mode in fusion['modes'].items():
+            lines.append(f"| {name} | {percent(mode['lodo_mean'])} | {costs[name]:.2f} |")
+        lines.append('')
     lines += ['## Targets', '', '| target | goal | measured |', '| --- | ---: | ---: |',
               '| mean LODO accuracy, landmark path | ≥ 60 % | '
               f"{percent(chosen['selection_score'])} |",
