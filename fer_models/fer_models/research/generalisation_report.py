@@ -216,7 +216,14 @@ def markdown(study, figures):
               '| mean LODO accuracy, landmark path | ≥ 60 % | '
               f"{percent(chosen['selection_score'])} |",
               '| TFEID held out, landmark path | ≥ 60 % | '
-              f"{percent(chosen['lodo']['taiwanese']['accuracy'])} |", '']
+              f"{percent(chosen['lodo']['taiwanese']['accuracy'])} |"]
+    if fusion:
+        default = fusion['modes'][best]
+        lines += [f'| mean LODO accuracy, default pipeline ({best}) | ≥ 60 % | '
+                  f"{percent(default['lodo_mean'])} |",
+                  f'| TFEID held out, default pipeline ({best}) | ≥ 60 % | '
+                  f"{percent(default['lodo']['taiwanese']['accuracy'])} |"]
+    lines.append('')
     return '\n'.join(lines) + '\n'
 
 
