@@ -198,3 +198,14 @@ def test_wing_imports_with_torch_and_matplotlib_blocked(wing):
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'imported {len(modules)} modules' in result.stdout
+
+
+@pytest.mark.parametrize('node', ['camera_node', 'feature_buffer_node',
+                                  'emotion_classifier_node'])
+def test_nodes_without_faces_to_find_never_load_mediapipe(node):
+    """Only landmark_node's process may pay for MediaPipe, the heaviest import."""
+    code = BLOCK_AND_IMPORT.format(blocked={'mediapipe', 'torch', 'matplotlib'},
+                                   modules=[f'fer_ros.{node}'])
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
