@@ -19,7 +19,7 @@ import os
 import time
 
 from fer_models.core.annotate import draw_faces, FaceAnnotation
-from fer_models.core.crops import CropClassifier, square_crop
+from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureError
 from fer_models.core.head_pose import head_pose
 from fer_models.core.landmarks import FaceMeshDetector
@@ -214,7 +214,10 @@ class LandmarkNode(ManagedNode):
     def _appearances(self, rgb, faces):
         if self._appearance is None or not faces:
             return None
-        crops = np.stack([square_crop(rgb, face.bbox) for face in faces])
+        # The crop the model was trained on (its fer.crop metadata): the
+        # aligned ones use the face's mesh points, exactly as in training.
+        crops = np.stack([self._appearance.face_crop(rgb, face.bbox, face.points)
+                          for face in faces])
         return [Appearance(self._appearance.model_name, self._appearance.labels, row)
                 for row in self._appearance.predict(crops)]
 

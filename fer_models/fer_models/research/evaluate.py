@@ -108,7 +108,7 @@ class StillImageClassifier:
         probabilities = self.model.predict(window)[0][0]
         appearance = None
         if self.appearance is not None:
-            _, appearance = self.appearance.classify_face(rgb, face.bbox)
+            _, appearance = self.appearance.classify_face(rgb, face.bbox, face.points)
         return combine(PIPELINES[self.pipeline], probabilities, self.model.labels, appearance,
                        self.appearance.labels if self.appearance else (), self.appearance_weight)
 

@@ -74,7 +74,8 @@ def appearance_probabilities(model, landmarks, dataset, labels):
     rows = []
     for path, points in zip(landmarks.files, landmarks.points):
         rgb = load_rgb(path if os.path.isabs(path) else os.path.join(data_root(), dataset, path))
-        _, probabilities = model.classify_face(rgb, bbox_of(points, rgb.shape[1], rgb.shape[0]))
+        _, probabilities = model.classify_face(
+            rgb, bbox_of(points, rgb.shape[1], rgb.shape[0]), points)
         rows.append(align(probabilities, model.labels, labels))
     return np.stack(rows)
 
