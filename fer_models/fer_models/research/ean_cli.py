@@ -21,19 +21,24 @@ both drives, so that neither of those imports the other.
 
 import argparse
 import math
+import os
 import sys
 
+from fer_models.research import appearance, protocol
 from fer_models.research.distill import (
     distill, fit, KINDS, teacher_checkpoint, time_batches)
 from fer_models.research.ean_study import add_arguments, write_study
 from fer_models.research.fer2013 import load_fer2013
 import torch
 
+# Unfinished runs committed so that a fresh clone can resume them (see its README).
+CHECKPOINTS_IN_REPOSITORY = os.path.join('fer_models', 'training_checkpoints')
+
 
 def main(argv=None):
     """Command line of ``./fer train ean``."""
     parser = argparse.ArgumentParser(prog='fer train ean',
-                                     description='Appearance path (EAN) training on FER2013.')
+                                     description='Appearance path (EAN) training.')
     parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--validation-share', type=float, default=0.1)
@@ -53,6 +58,21 @@ def main(argv=None):
     for sub in (distill_parser, all_parser):
         sub.add_argument('--temperature', type=float, default=4.0)
         sub.add_argument('--alpha', type=float, default=0.5, help='weight of the hard-label CE')
+    union_parser = commands.add_parser(
+        'union', help='aligned-crop student on FER2013 + TFEID + CK+48 (union and LODO runs)')
+    union_parser.add_argument('runs', nargs='+', choices=(appearance.UNION,) + protocol.DATASETS,
+                              help="'union' (ships) and/or the held-out dataset of a LODO run")
+    union_parser.add_argument('--max-epochs', type=int, default=appearance.Recipe.max_epochs,
+                              help='epoch cap if the validation plateau comes later')
+    union_parser.add_argument('--max-minutes', type=float, default=None,
+                              help='pause each run after the epoch that passes this budget '
+                                   '(the same command resumes it)')
+    union_report = commands.add_parser(
+        'union-report', help='score the union and LODO runs against ean.onnx; ship on a win')
+    union_report.add_argument('--models-dir', default=os.path.join('fer_models', 'models'))
+    union_report.add_argument('--report-dir', default=os.path.join('fer_models', 'reports'))
+    union_report.add_argument('--no-ship', action='store_true',
+                              help='write the report only, never the model')
     time_parser = commands.add_parser('time', help='seconds per batch and epoch estimate')
     time_parser.add_argument('--batches', type=int, default=10)
     report_parser = commands.add_parser('report', help='study report, ONNX export')
@@ -67,6 +87,14 @@ def main(argv=None):
             print(f'{kind}: {1e3 * seconds:.0f} ms per batch of 128, about '
                   f'{seconds * batches:.0f} s per epoch ({batches} batches, '
                   f'{options.threads} thread(s))')
+        return 0
+    if options.command == 'union':
+        train_union(options)
+        return 0
+    if options.command == 'union-report':
+        from fer_models.research.appearance_study import write_study as write_union_study
+
+        write_union_study(options.models_dir, options.report_dir, not options.no_ship)
         return 0
     if options.command == 'report':
         write_study(options, data)
@@ -84,6 +112,20 @@ def main(argv=None):
                 options.temperature, options.alpha, **common)
         write_study(parser.parse_args(['report']), data)
     return 0
+
+
+def train_union(options):
+    """Run (or resume) the requested union / LODO runs one after the other."""
+    from fer_models.research.aligned import load_union
+
+    table = load_union()
+    recipe = appearance.Recipe(max_epochs=options.max_epochs, seed=options.seed,
+                               validation_share=options.validation_share)
+    for run in options.runs:
+        target = None if run == appearance.UNION else run
+        name = appearance.run_name(target)
+        appearance.fit(table, target, recipe, max_minutes=options.max_minutes,
+                       seed_checkpoint=os.path.join(CHECKPOINTS_IN_REPOSITORY, name, 'last.pt'))
 
 
 if __name__ == '__main__':

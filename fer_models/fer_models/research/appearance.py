@@ -1,0 +1,353 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The appearance student on aligned crops of FER2013 + TFEID + CK+48, trained to a plateau.
+
+One recipe (``Recipe``) serves every run of the protocol
+(``fer_models.research.protocol``):
+
+* ``union``: trained on FER2013 train + TFEID + CK+48, scored on FER2013
+  test (the model that ships);
+* ``lodo_<dataset>``: trained on the two other datasets, scored on the
+  held-out one (FER2013 train stays on the training side unless FER2013 is
+  the target).
+
+Validation is ``protocol.validation_split`` of the training side (by
+person); the learning rate is cut by ``lr_factor`` whenever validation
+accuracy fails to improve, and training stops at the plateau: no improvement
+after ``max_reductions`` cuts (or at ``max_epochs``). Every epoch writes
+``last.pt`` (model, optimiser, scheduler, random state) so a run stopped by
+``max_minutes`` or by a crash continues exactly with the same command.
+
+Augmentation: flip and affine jitter (``distill.augment``), then photometric
+jitter (brightness, contrast, blur, JPEG, down-then-up scaling, noise). The
+crops are grayscale from every source (colour is removed by the crop
+itself), so a grayscale augmentation would be a no-op. Class imbalance
+(436 FER2013 disgust faces of 28,709) is handled by class weights
+proportional to 1 / sqrt(class count) in the cross-entropy, a middle way
+between accuracy (which plain CE favours) and per-class recall.
+"""
+
+from dataclasses import asdict, dataclass
+import json
+import math
+import os
+import shutil
+import time
+
+from fer_models.research import protocol
+from fer_models.research.distill import augment, format_duration, load_model, predict_logits
+from fer_models.research.ean import build_model
+from fer_models.research.metrics import classification_report
+from fer_models.research.nets import parameter_count
+import numpy as np
+import torch
+from torch.nn import functional
+
+UNION = 'union'
+
+
+@dataclass
+class Recipe:
+    """Hyper-parameters shared by the union and the LODO runs."""
+
+    kind: str = 'ean'
+    batch_size: int = 128
+    peak_lr: float = 3e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    lr_factor: float = 0.4
+    patience: int = 1
+    max_reductions: int = 4
+    max_epochs: int = 40
+    class_weight_power: float = 0.5
+    # TFEID and CK+48 rows are seen this many times per epoch: together they
+    # are 6 % of the union, and they are the clean, posed half of its variety.
+    small_repeat: int = 2
+    validation_share: float = 0.1
+    seed: int = 0
+
+
+def runs_dir():
+    """Return the folder of appearance runs (outside the repository)."""
+    base = os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache'))
+    return os.path.join(base, 'fer_ros', 'ean', 'union_runs')
+
+
+def run_name(target):
+    """Return the run name of a LODO target (None: the union run)."""
+    return UNION if target is None else f'lodo_{target}'
+
+
+def split(table, target, share=0.1, seed=0):
+    """
+    Return (fit, validation, test) boolean masks of a CropTable for one run.
+
+    target None: the union run (test = FER2013 test); else the LODO split
+    holding out ``target``. Validation is carved out of the training side by person.
+    """
+    fer_test = (table.datasets == 'fer2013') & (table.parts == protocol.TEST)
+    if target is None:
+        train, test = ~fer_test, fer_test
+        protocol.check_subject_independent(table.groups, train, test)
+    else:
+        train, test = protocol.leave_one_dataset_out(
+            table.datasets, table.parts, table.groups, target)
+    fit_rows, validation = protocol.validation_split(train, table.groups, share, seed)
+    return fit_rows, validation, test
+
+
+def photometric(batch, generator):
+    """
+    Return a batch of (N, 1, S, S) crops in [0, 1] with photometric jitter.
+
+    Brightness and contrast on every crop; Gaussian blur, down-then-up
+    scaling, JPEG compression and sensor noise each on a random fifth of
+    the batch (one strength per batch for the first two, so each is a single
+    tensor operation), the degradations a robot's camera adds to a face.
+    """
+    n, size = batch.shape[0], batch.shape[-1]
+
+    def draw(low, high, count=n):
+        return low + (high - low) * torch.rand(count, generator=generator)
+
+    def chosen(share=0.2):
+        return torch.rand(n, generator=generator) < share
+
+    mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+    batch = (batch - mean) * draw(0.6, 1.4)[:, None, None, None] + mean
+    batch = batch + draw(-0.2, 0.2)[:, None, None, None]
+    rows = chosen()
+    if rows.any():
+        sigma = float(draw(0.5, 1.3, 1))
+        offsets = torch.arange(5, dtype=torch.float32) - 2
+        kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+        kernel = (kernel / kernel.sum())
+        kernel = (kernel[:, None] * kernel[None, :])[None, None]
+        batch[rows] = functional.conv2d(functional.pad(batch[rows], (2, 2, 2, 2), 'replicate'),
+                                        kernel)
+    rows = chosen()
+    if rows.any():
+        small = max(8, int(round(size * float(draw(0.3, 0.75, 1)))))
+        reduced = functional.interpolate(batch[rows], size=(small, small), mode='area')
+        batch[rows] = functional.interpolate(reduced, size=(size, size), mode='bilinear',
+                                             align_corners=False)
+    rows = torch.nonzero(chosen()).flatten()
+    if len(rows):
+        qualities = draw(15, 70, len(rows)).round().int().tolist()
+        batch[rows] = jpeg(batch[rows], qualities)
+    rows = chosen()
+    if rows.any():
+        batch[rows] = batch[rows] + draw(0.0, 0.04, 1) * torch.randn(
+            batch[rows].shape, generator=generator)
+    return batch.clamp(0.0, 1.0)
+
+
+def jpeg(batch, qualities):
+    """Return (N, 1, S, S) crops in [0, 1] after a JPEG round trip at the given qualities."""
+    import cv2
+
+    pixels = (batch[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    decoded = []
+    for image, quality in zip(pixels, qualities):
+        _, encoded = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        decoded.append(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE))
+    return torch.as_tensor(np.stack(decoded), dtype=torch.float32)[:, None] / 255.0
+
+
+def class_weights(targets, power, classes=len(protocol.LABELS)):
+    """Return per-class loss weights count^-power, normalised to a per-sample mean of 1."""
+    counts = np.bincount(targets, minlength=classes).astype(np.float64)
+    weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
+    weights /= (weights[targets]).mean()
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def epoch_rows(table, fit_rows, repeat):
+    """Return the row indices of one epoch: FER2013 rows once, the others ``repeat`` times."""
+    rows = np.flatnonzero(fit_rows)
+    small = rows[table.datasets[rows] != 'fer2013']
+    return np.concatenate([rows] + [small] * (repeat - 1))
+
+
+def evaluate(model, table, mask):
+    """Return the classification_report of a model on the masked rows (protocol.LABELS)."""
+    rows = np.flatnonzero(mask)
+    logits = predict_logits(model, table.images[rows]).numpy()
+    return classification_report(table.labels[rows],
+                                 [protocol.LABELS[i] for i in logits.argmax(axis=1)],
+                                 protocol.LABELS)
+
+
+def _accuracy(model, images, targets):
+    predictions = predict_logits(model, images).argmax(dim=1).numpy()
+    return float((predictions == targets).mean())
+
+
+def _save(checkpoint, path):
+    torch.save(checkpoint, path + '.tmp')
+    os.replace(path + '.tmp', path)
+
+
+def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_checkpoint=None,
+        max_batches=None, log=print):
+    """
+    Train (or resume, or return the finished result of) one run; return its result dict.
+
+    table: load_union()'s CropTable. target: a protocol dataset for LODO,
+    None for the union run. max_minutes: stop after the epoch that passes
+    this wall-clock budget (status ``paused``; the same call resumes).
+    seed_checkpoint: a last.pt to start from when the run folder has none
+    (e.g. a checkpoint committed to the repository). max_batches: batches
+    per epoch (smoke tests).
+    """
+    recipe = recipe or Recipe()
+    name = run_name(target)
+    directory = directory or os.path.join(runs_dir(), name)
+    os.makedirs(directory, exist_ok=True)
+    result_path = os.path.join(directory, 'result.json')
+    last_path = os.path.join(directory, 'last.pt')
+    best_path = os.path.join(directory, 'best.pt')
+    if os.path.isfile(result_path):
+        with open(result_path) as handle:
+            result = json.load(handle)
+        if result['status'] != 'paused' and result['recipe']['max_epochs'] >= recipe.max_epochs:
+            log(f"{name}: finished earlier ({result['status']} after {result['epochs']} "
+                f'epochs); delete {directory} to retrain')
+            return result
+    if not os.path.isfile(last_path) and seed_checkpoint and os.path.isfile(seed_checkpoint):
+        seed_folder = os.path.dirname(seed_checkpoint)
+        for file_name in ('last.pt', 'best.pt'):
+            if os.path.isfile(os.path.join(seed_folder, file_name)):
+                shutil.copyfile(os.path.join(seed_folder, file_name),
+                                os.path.join(directory, file_name))
+        log(f'{name}: starting from {seed_folder}')
+    fit_rows, validation, test = split(table, target, recipe.validation_share, recipe.seed)
+    targets = table.targets()
+    rows = epoch_rows(table, fit_rows, recipe.small_repeat)
+    images = torch.as_tensor(table.images)
+    target_tensor = torch.as_tensor(targets)
+    weights = class_weights(targets[rows], recipe.class_weight_power)
+    mean = float(table.images[fit_rows].mean() / 255.0)
+    std = float(table.images[fit_rows].std() / 255.0)
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe.kind, len(protocol.LABELS), mean=mean, std=std)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.peak_lr,
+                                  weight_decay=recipe.weight_decay)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    state = {'epoch': 0, 'history': [], 'best_accuracy': -1.0, 'best_epoch': 0,
+             'lr': recipe.peak_lr, 'reductions': 0, 'bad_epochs': 0, 'status': 'running'}
+    if os.path.isfile(last_path) and max_batches is None:
+        checkpoint = torch.load(last_path, map_location='cpu', weights_only=False)
+        if checkpoint['recipe'] != {**asdict(recipe), 'max_epochs': checkpoint['recipe'][
+                'max_epochs']} or checkpoint['target'] != target:
+            raise ValueError(f'{last_path} belongs to another recipe or target; delete '
+                             f'{directory} to retrain')
+        model.load_state_dict(checkpoint['model'])
+        optimiser.load_state_dict(checkpoint['optimiser'])
+        generator.set_state(checkpoint['generator'])
+        state = checkpoint['state']
+        if state['status'] == 'epoch_cap' and state['epoch'] < recipe.max_epochs:
+            state['status'] = 'running'  # the cap was raised
+        log(f"{name}: resuming after epoch {state['epoch']} ({state['status']})")
+    steps = math.ceil(len(rows) / recipe.batch_size)
+    if max_batches:
+        steps = min(steps, max_batches)
+    warmup_steps = recipe.warmup_epochs * steps
+    started_run = time.monotonic()
+    while state['status'] in ('running', 'paused') and state['epoch'] < recipe.max_epochs:
+        if max_minutes is not None and time.monotonic() - started_run > 60 * max_minutes:
+            state['status'] = 'paused'
+            break
+        state['status'] = 'running'
+        epoch = state['epoch'] + 1
+        model.train()
+        order = torch.as_tensor(rows)[torch.randperm(len(rows), generator=generator)]
+        started = time.monotonic()
+        loss_sum, seen = 0.0, 0
+        for step in range(steps):
+            batch_rows = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            crops, _ = augment(images[batch_rows].float()[:, None] / 255.0, generator)
+            crops = photometric(crops, generator)
+            global_step = (epoch - 1) * steps + step
+            for group in optimiser.param_groups:
+                group['lr'] = state['lr'] * min(1.0, (global_step + 1) / warmup_steps)
+            loss = functional.cross_entropy(model.logits(crops), target_tensor[batch_rows],
+                                            weight=weights)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            loss_sum += loss.item() * len(batch_rows)
+            seen += len(batch_rows)
+            if (step + 1) % 100 == 0:
+                per_step = (time.monotonic() - started) / (step + 1)
+                log(f'{name} epoch {epoch} batch {step + 1}/{steps} loss {loss_sum / seen:.4f}'
+                    f' {1e3 * per_step:.0f} ms/batch, epoch ETA '
+                    f'{format_duration(per_step * (steps - step - 1))}')
+        seconds = time.monotonic() - started
+        val_accuracy = _accuracy(model, table.images[validation], targets[validation])
+        state['epoch'] = epoch
+        state['history'].append({'epoch': epoch, 'lr': state['lr'],
+                                 'train_loss': round(loss_sum / seen, 4),
+                                 'validation_accuracy': round(val_accuracy, 4),
+                                 'seconds': round(seconds, 1)})
+        improved = val_accuracy > state['best_accuracy']
+        if improved:
+            state['best_accuracy'], state['best_epoch'], state['bad_epochs'] = (
+                val_accuracy, epoch, 0)
+        else:
+            state['bad_epochs'] += 1
+            if state['bad_epochs'] >= recipe.patience:
+                if state['reductions'] >= recipe.max_reductions:
+                    state['status'] = 'plateau'
+                else:
+                    state['lr'] *= recipe.lr_factor
+                    state['reductions'] += 1
+                    state['bad_epochs'] = 0
+        if state['status'] == 'running' and epoch >= recipe.max_epochs:
+            state['status'] = 'epoch_cap'
+        checkpoint = {'kind': recipe.kind, 'mean': mean, 'std': std, 'target': target,
+                      'recipe': asdict(recipe), 'model': model.state_dict(),
+                      'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
+                      'state': state, 'labels': list(protocol.LABELS)}
+        if improved:
+            _save(checkpoint, best_path)
+        _save(checkpoint, last_path)
+        log(f'{name} epoch {epoch}: validation accuracy {val_accuracy:.4f} (best '
+            f"{state['best_accuracy']:.4f} at {state['best_epoch']}), lr {state['lr']:.2g}, "
+            f"{seconds:.0f} s, {state['status']}")
+        if max_batches:
+            break
+    if state['status'] == 'running':
+        state['status'] = 'paused'
+    best, _ = load_model(best_path)
+    result = {'name': name, 'target': target, 'status': state['status'],
+              'recipe': asdict(recipe), 'epochs': state['epoch'],
+              'best_epoch': state['best_epoch'],
+              'validation_accuracy': round(state['best_accuracy'], 4),
+              'fit_size': int(fit_rows.sum()), 'epoch_size': int(len(rows)),
+              'validation_size': int(validation.sum()), 'test_size': int(test.sum()),
+              'parameters': parameter_count(best), 'history': state['history'],
+              'seconds_per_epoch': round(float(np.median(
+                  [h['seconds'] for h in state['history']])), 1),
+              'threads': torch.get_num_threads(), 'checkpoint': best_path,
+              'test': evaluate(best, table, test)}
+    if max_batches is None:
+        with open(result_path, 'w') as handle:
+            json.dump(result, handle, indent=1)
+    log(f"{name}: {state['status']} after {state['epoch']} epochs; best validation "
+        f"{result['validation_accuracy']:.4f} at epoch {state['best_epoch']}; test "
+        f"accuracy {result['test']['accuracy']}")
+    return result
