@@ -323,7 +323,8 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
                       'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
                       'state': state, 'labels': list(protocol.LABELS)}
         if improved:
-            _save(checkpoint, best_path)
+            # The best model is only ever evaluated or exported: no optimiser state.
+            _save({k: v for k, v in checkpoint.items() if k != 'optimiser'}, best_path)
         _save(checkpoint, last_path)
         log(f'{name} epoch {epoch}: validation accuracy {val_accuracy:.4f} (best '
             f"{state['best_accuracy']:.4f} at {state['best_epoch']}), lr {state['lr']:.2g}, "
