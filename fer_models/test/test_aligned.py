@@ -154,18 +154,37 @@ def small_union():
 def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
     recipe = appearance.Recipe(max_epochs=1, batch_size=64)
     lines = []
-    first = appearance.fit(small_union, 'taiwanese', recipe, directory=str(tmp_path),
+    first = appearance.fit(small_union, 'taiwanese', recipe, directory=str(tmp_path / 'a'),
                            log=lines.append)
     assert first['status'] == 'epoch_cap' and first['epochs'] == 1
     assert first['test']['n'] == 120 and first['test_size'] == 120  # all of TFEID, nothing else
+    # A fresh clone: an empty run folder seeded from a committed checkpoint.
     second = appearance.fit(small_union, 'taiwanese', appearance.Recipe(
-        max_epochs=2, batch_size=64), directory=str(tmp_path), log=lines.append)
+        max_epochs=2, batch_size=64), directory=str(tmp_path / 'b'),
+        seed_checkpoint=str(tmp_path / 'a' / 'last.pt'), log=lines.append)
     assert any('resuming after epoch 1' in line for line in lines)
     assert second['epochs'] == 2 and len(second['history']) == 2
     assert second['history'][0] == first['history'][0]
     with pytest.raises(ValueError, match='another recipe'):
         appearance.fit(small_union, 'taiwanese', appearance.Recipe(max_epochs=3, batch_size=32),
-                       directory=str(tmp_path), log=lines.append)
+                       directory=str(tmp_path / 'b'), log=lines.append)
+
+
+def test_plateau_rule_cuts_the_rate_then_stops():
+    recipe = appearance.Recipe(patience=1, lr_factor=0.5, max_reductions=2, max_epochs=40)
+    state = {'epoch': 0, 'best_accuracy': -1.0, 'best_epoch': 0, 'lr': 1.0, 'reductions': 0,
+             'bad_epochs': 0, 'status': 'running'}
+    trace = []
+    for accuracy in (0.5, 0.6, 0.55, 0.65, 0.6, 0.6):
+        state['epoch'] += 1
+        appearance.plateau_step(state, accuracy, recipe)
+        trace.append((state['lr'], state['status']))
+    assert trace == [(1.0, 'running'), (1.0, 'running'), (0.5, 'running'), (0.5, 'running'),
+                     (0.25, 'running'), (0.25, 'plateau')]
+    assert state['best_epoch'] == 4 and state['best_accuracy'] == 0.65
+    state.update(status='running', bad_epochs=0, epoch=40)
+    appearance.plateau_step(state, 0.9, recipe)
+    assert state['status'] == 'epoch_cap'
 
 
 @needs_landmark_cache

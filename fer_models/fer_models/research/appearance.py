@@ -191,6 +191,32 @@ def evaluate(model, table, mask):
                                  protocol.LABELS)
 
 
+def plateau_step(state, val_accuracy, recipe):
+    """
+    Update the schedule state after epoch ``state['epoch']``; return True on a new best.
+
+    A stall of ``patience`` epochs cuts the learning rate by ``lr_factor``;
+    a stall after ``max_reductions`` cuts ends the run (status ``plateau``);
+    ``max_epochs`` ends it too (``epoch_cap``).
+    """
+    improved = val_accuracy > state['best_accuracy']
+    if improved:
+        state['best_accuracy'], state['best_epoch'], state['bad_epochs'] = (
+            val_accuracy, state['epoch'], 0)
+    else:
+        state['bad_epochs'] += 1
+        if state['bad_epochs'] >= recipe.patience:
+            if state['reductions'] >= recipe.max_reductions:
+                state['status'] = 'plateau'
+            else:
+                state['lr'] *= recipe.lr_factor
+                state['reductions'] += 1
+                state['bad_epochs'] = 0
+    if state['status'] == 'running' and state['epoch'] >= recipe.max_epochs:
+        state['status'] = 'epoch_cap'
+    return improved
+
+
 def _accuracy(model, images, targets):
     predictions = predict_logits(model, images).argmax(dim=1).numpy()
     return float((predictions == targets).mean())
@@ -303,21 +329,7 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
                                  'train_loss': round(loss_sum / seen, 4),
                                  'validation_accuracy': round(val_accuracy, 4),
                                  'seconds': round(seconds, 1)})
-        improved = val_accuracy > state['best_accuracy']
-        if improved:
-            state['best_accuracy'], state['best_epoch'], state['bad_epochs'] = (
-                val_accuracy, epoch, 0)
-        else:
-            state['bad_epochs'] += 1
-            if state['bad_epochs'] >= recipe.patience:
-                if state['reductions'] >= recipe.max_reductions:
-                    state['status'] = 'plateau'
-                else:
-                    state['lr'] *= recipe.lr_factor
-                    state['reductions'] += 1
-                    state['bad_epochs'] = 0
-        if state['status'] == 'running' and epoch >= recipe.max_epochs:
-            state['status'] = 'epoch_cap'
+        improved = plateau_step(state, val_accuracy, recipe)
         checkpoint = {'kind': recipe.kind, 'mean': mean, 'std': std, 'target': target,
                       'recipe': asdict(recipe), 'model': model.state_dict(),
                       'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
