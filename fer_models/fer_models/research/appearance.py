@@ -68,9 +68,9 @@ class Recipe:
     peak_lr: float = 3e-3
     weight_decay: float = 5e-4
     warmup_epochs: int = 1
-    lr_factor: float = 0.4
-    patience: int = 1
-    max_reductions: int = 4
+    lr_factor: float = 0.3
+    patience: int = 2
+    max_reductions: int = 3
     max_epochs: int = 40
     class_weight_power: float = 0.5
     # TFEID and CK+48 rows are seen this many times per epoch: together they
