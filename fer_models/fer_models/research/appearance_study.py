@@ -311,6 +311,12 @@ def study_markdown(study):
         '(the same command resumes it). Runs that did not reach the plateau are '
         'short-budget numbers, not converged ones.',
         '',
+        'History: a first version of the recipe cut the learning rate after a single '
+        'epoch without progress (patience 1, factor 0.4, 4 cuts). Validation noise cut it '
+        'at epoch 4 and its union run stopped at epoch 13 (validation 60.6 %; its FER2013 '
+        'test score, 59.6 %, was also seen). The rule was changed to patience 2, factor '
+        '0.3, 3 cuts, and every run here was trained from scratch with it.',
+        '',
         '## The union student (the model that would ship)',
         '',
         f"- {runs[UNION]['parameters']:,} parameters (target ≤ 1 M), "
