@@ -31,7 +31,7 @@ FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutr
 
 def test_landmark_node_attaches_the_appearance_model_probabilities(ros, start_node, astronaut):
     _, face = first_face_of_landmark_node(ros, start_node, astronaut[0],
-                                          'appearance_model_path:=ean.onnx')
+                                          'appearance_model_path:=ean_union.onnx')
     assert face.appearance_model and len(face.appearance_labels) == 7
     probabilities = np.asarray(face.appearance_probabilities)
     assert probabilities.shape == (7,) and probabilities.sum() == pytest.approx(1.0, abs=1e-4)

@@ -205,3 +205,18 @@ def test_dataset_probabilities_follow_the_cached_order():
     predicted = np.array(protocol.LABELS)[probabilities[usable].argmax(axis=1)]
     # The box-crop baseline scores 56.9 % on these 927 faces; chance is 1/7.
     assert float((predicted == table.labels[usable]).mean()) > 0.5
+
+
+def test_shipped_union_model_reads_a_real_face_through_the_aligned_crop(detector):
+    from skimage import data
+
+    path = shipped_model('ean_union.onnx')
+    assert os.path.getsize(path) < 2 * 1024 * 1024
+    classifier = CropClassifier(path)
+    assert classifier.crop == 'aligned_v1' and classifier.labels == protocol.LABELS
+    assert 'TFEID' in classifier.metadata['fer.training_data']
+    image = data.astronaut()  # public-domain NASA portrait, one smiling face
+    face = detector.detect(image)[0]
+    label, probabilities = classifier.classify_face(image, face.bbox, face.points)
+    assert probabilities.shape == (7,) and abs(float(probabilities.sum()) - 1.0) < 1e-4
+    assert label == 'happy', dict(zip(classifier.labels, probabilities.round(3)))

@@ -82,7 +82,7 @@ def test_eval_command_runs_the_appearance_and_fusion_pipelines(tmp_path, pipelin
                           '--pipeline', pipeline]) == 0
     report = json.loads(out.read_text())
     assert report['pipeline'] == pipeline and report['n'] == 2 and report['n_no_face'] == 0
-    assert report['appearance_model'].endswith('ean.onnx')
+    assert report['appearance_model'].endswith('ean_union.onnx')
     assert report['appearance_weight'] == (DEFAULT_APPEARANCE_WEIGHT if pipeline == 'fusion'
                                            else None)
     assert {row['predicted'] for row in report['per_image']} <= set(report['labels'])

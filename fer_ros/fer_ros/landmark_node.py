@@ -61,8 +61,8 @@ PARAMETERS = (
     ParamSpec('appearance_model_path', '',
               'Appearance model (ONNX crop classifier from fer_models) run on every face '
               'crop inside this node; its class probabilities travel with the landmarks. '
-              "Empty: off. A bare file name such as 'ean.onnx' means a model shipped with "
-              'fer_models.'),
+              "Empty: off. A bare file name such as 'ean_union.onnx' means a model shipped "
+              'with fer_models.'),
     ParamSpec('debug_image', False,
               'Publish the camera image annotated with what this node sees (face box, 68 '
               'points, face id, the latest /emotion label and confidence, head pose) on '

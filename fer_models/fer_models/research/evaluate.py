@@ -48,7 +48,7 @@ import numpy as np
 
 NO_FACE = 'no_face'
 PIPELINES = {'landmark': 'landmark', 'appearance': 'appearance', 'fusion': 'late'}
-DEFAULT_APPEARANCE_MODEL = 'ean.onnx'
+DEFAULT_APPEARANCE_MODEL = 'ean_union.onnx'
 
 
 def read_labels(path):
