@@ -15,7 +15,8 @@
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
 from fer_models.core.fusion import (
-    combine, DEFAULT_APPEARANCE_WEIGHT, FUSION_MODES, FusionError, Stacker, STACKER_FILE)
+    combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES, FusionError, Stacker,
+    STACKER_FILE)
 from fer_models.core.labels import UNKNOWN
 from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
 from fer_models.core.resources import shipped_model
@@ -58,7 +59,7 @@ PARAMETERS = (
     ParamSpec('face_timeout_s', 2.0,
               'Forget the smoothing history of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
-    ParamSpec('fusion', 'landmark',
+    ParamSpec('fusion', DEFAULT_FUSION,
               'Which path decides: landmark (the landmark model alone), appearance (the '
               'appearance probabilities landmark_node attaches, see its appearance_model_path), '
               'late (weighted mean of both) or stacked (learnt fusion of both, see '
@@ -69,8 +70,9 @@ PARAMETERS = (
               "Learnt fusion for 'stacked' (JSON of ./fer train generalisation fusion); "
               f'empty = the shipped {STACKER_FILE}.'),
     ParamSpec('appearance_weight', DEFAULT_APPEARANCE_WEIGHT,
-              "Weight of the appearance path in 'late' fusion (default: chosen on TFEID "
-              'folds, see fer_models/reports/fusion_study.md).', min_value=0.0,
+              "Weight of the appearance path in 'late' fusion (default: the best mean "
+              'accuracy on datasets the models never saw, see '
+              'fer_models/reports/generalisation.md).', min_value=0.0,
               max_value=1.0),
 )
 

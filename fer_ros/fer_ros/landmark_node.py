@@ -21,6 +21,7 @@ import time
 from fer_models.core.annotate import draw_faces, FaceAnnotation
 from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureError
+from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
 from fer_models.core.head_pose import head_pose
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
@@ -58,11 +59,12 @@ PARAMETERS = (
     ParamSpec('track_timeout_s', 0.5,
               'A face unseen for this long loses its id; if it comes back it gets a new one.',
               min_value=0.0, max_value=60.0),
-    ParamSpec('appearance_model_path', '',
+    ParamSpec('appearance_model_path', DEFAULT_APPEARANCE_MODEL,
               'Appearance model (ONNX crop classifier from fer_models) run on every face '
-              'crop inside this node; its class probabilities travel with the landmarks. '
-              "Empty: off. A bare file name such as 'ean_union.onnx' means a model shipped "
-              'with fer_models.'),
+              'crop inside this node; its class probabilities travel with the landmarks for '
+              "the classifier's fusion. A bare file name means a model shipped with "
+              'fer_models; empty turns the appearance path off (saves about 0.7 ms of CPU '
+              'per face and frame).'),
     ParamSpec('debug_image', False,
               'Publish the camera image annotated with what this node sees (face box, 68 '
               'points, face id, the latest /emotion label and confidence, head pose) on '

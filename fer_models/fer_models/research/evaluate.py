@@ -39,7 +39,7 @@ import time
 
 from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureExtractor
-from fer_models.core.fusion import combine, DEFAULT_APPEARANCE_WEIGHT
+from fer_models.core.fusion import combine, DEFAULT_APPEARANCE_MODEL, DEFAULT_APPEARANCE_WEIGHT
 from fer_models.core.labels import canonical_label
 from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_models.core.resources import shipped_model
@@ -48,7 +48,6 @@ import numpy as np
 
 NO_FACE = 'no_face'
 PIPELINES = {'landmark': 'landmark', 'appearance': 'appearance', 'fusion': 'late'}
-DEFAULT_APPEARANCE_MODEL = 'ean_union.onnx'
 
 
 def read_labels(path):

@@ -38,7 +38,7 @@ import sys
 import time
 
 from fer_models.core.features import FeatureExtractor, FeatureSpec, MEAN_FACE_FILE
-from fer_models.core.fusion import STACKER_FILE
+from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL, STACKER_FILE
 from fer_models.core.onnx_model import default_model_path
 from fer_models.core.resources import shipped_model
 from fer_models.research import calibration
@@ -56,8 +56,6 @@ DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_default.onnx')
 DEFAULT_MODEL_NAME = 'landmark_default'
 DEFAULT_STACKER_OUT = os.path.join('fer_models', 'models', STACKER_FILE)
 WINDOW_LENGTH = 8
-# The appearance model the pipeline ships (fer_models/models).
-APPEARANCE_MODEL = 'ean.onnx'
 # Calibrated answers below this precision are better said as "unknown".
 THRESHOLD_PRECISION = 0.6
 # LODO targets whose models, like the shipped one, trained on FER2013 train.
@@ -579,7 +577,7 @@ def fusion(options):
     entry['appearance_runs'] = runs
     entry['landmark_recipe'] = recipe.name
     entry['cost_ms_per_face'] = per_face_cost_ms(default_model_path(), options.appearance_model
-                                                 or shipped_model(APPEARANCE_MODEL))
+                                                 or shipped_model(DEFAULT_APPEARANCE_MODEL))
     with open(options.stacker_out, 'w') as handle:
         json.dump(entry['stacker'], handle, indent=1)
     study['fusion'] = entry
@@ -714,7 +712,8 @@ def main(argv=None):
     fusion_parser = commands.add_parser(
         'fusion', help='LODO scores of both paths, late and stacked fusion; writes the stacker')
     fusion_parser.add_argument('--appearance-model', default='',
-                               help=f'crop model to time (default: shipped {APPEARANCE_MODEL})')
+                               help='crop model to time (default: shipped '
+                               f'{DEFAULT_APPEARANCE_MODEL})')
     fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
                                help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
