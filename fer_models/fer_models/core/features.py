@@ -180,6 +180,21 @@ def frontalise(pts):
     return (pts - centre) @ rotation.T
 
 
+def checked_mesh(points, used=slice(0, MESH_POINTS)):
+    """
+    Return Face Mesh points as a float64 array; raise FeatureError if unusable.
+
+    points: (N >= 468, 3); the ``used`` rows must be finite.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < MESH_POINTS:
+        raise FeatureError(
+            f'expected at least {MESH_POINTS} landmarks of x, y, z, got shape {pts.shape}')
+    if not np.all(np.isfinite(pts[used])):
+        raise FeatureError('landmarks contain NaN or infinite values')
+    return pts
+
+
 def normalise_points(points, image_width, image_height, alignment='roll'):
     """
     Return mesh points in a face frame: centred, eyes level, IOD = 1.
@@ -188,12 +203,7 @@ def normalise_points(points, image_width, image_height, alignment='roll'):
     fer_msgs/FaceLandmarks. ``alignment='3d'`` also removes yaw and pitch
     (``frontalise``). Returns a (468, 3) float64 array.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < MESH_POINTS:
-        raise FeatureError(
-            f'expected at least {MESH_POINTS} landmarks of x, y, z, got shape {pts.shape}')
-    if not np.all(np.isfinite(pts[:MESH_POINTS])):
-        raise FeatureError('landmarks contain NaN or infinite values')
+    pts = checked_mesh(points)
     if image_width <= 0 or image_height <= 0:
         raise FeatureError(f'invalid image size {image_width}x{image_height}')
     pts = pts[:MESH_POINTS] * np.array([image_width, image_height, image_width], dtype=np.float64)

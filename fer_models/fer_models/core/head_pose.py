@@ -38,7 +38,7 @@ import functools
 import math
 
 from fer_models.core.features import (
-    FeatureError, frontal_rotation, mean_face, MESH_MIRROR, MESH_POINTS, RIGID_POINTS)
+    checked_mesh, frontal_rotation, mean_face, MESH_MIRROR, RIGID_POINTS)
 import numpy as np
 
 
@@ -53,12 +53,7 @@ def symmetric_reference():
 
 def head_rotation(points, image_width, image_height):
     """Return the 3x3 rotation taking the mean frontal face to this face (camera frame)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < MESH_POINTS:
-        raise FeatureError(
-            f'expected at least {MESH_POINTS} landmarks of x, y, z, got shape {pts.shape}')
-    if not np.all(np.isfinite(pts[RIGID_POINTS])):
-        raise FeatureError('landmarks contain NaN or infinite values')
+    pts = checked_mesh(points, used=RIGID_POINTS)
     rigid = pts[RIGID_POINTS] * np.array([image_width, image_height, image_width])
     return frontal_rotation(rigid - rigid.mean(axis=0), symmetric_reference()).T
 

@@ -417,6 +417,24 @@ def run(options):
     return study
 
 
+def model_probabilities(samples, model):
+    """
+    Return (N, 7) probabilities over protocol.LABELS of an exported landmark model.
+
+    Each image is a still held over the model's window, as the feature buffer
+    emits it; rows without a face are computed too and ignored by ``score``.
+    The model's classes are reordered to the protocol's (a model may lack some).
+    """
+    features = landmark_features(samples, model.feature_type)
+    window = np.repeat(features[:, None, :], model.window_length, axis=1)
+    raw = model.predict(window.astype(np.float32))[0]
+    probabilities = np.zeros((len(samples), len(LABELS)), np.float32)
+    for column, label in enumerate(model.labels):
+        if label in LABELS:
+            probabilities[:, LABELS.index(label)] = raw[:, column]
+    return probabilities
+
+
 def evaluate_model_file(samples, path):
     """
     Return {dataset: report} of an exported landmark model on every protocol dataset.
@@ -426,15 +444,7 @@ def evaluate_model_file(samples, path):
     """
     from fer_models.core.onnx_model import EmotionModel
 
-    model = EmotionModel(path)
-    features = landmark_features(samples, model.feature_type)
-    window = np.repeat(features[:, None, :], model.window_length, axis=1)
-    raw = model.predict(window.astype(np.float32))[0]
-    # Reorder the model's classes to the protocol's (a model may lack some).
-    probabilities = np.zeros((len(samples), len(LABELS)), np.float32)
-    for column, label in enumerate(model.labels):
-        if label in LABELS:
-            probabilities[:, LABELS.index(label)] = raw[:, column]
+    probabilities = model_probabilities(samples, EmotionModel(path))
     targets = {'fer2013': (samples.datasets == 'fer2013') & (samples.parts == 'test')}
     return {dataset: score(samples, targets.get(dataset, samples.datasets == dataset),
                            probabilities)
@@ -641,10 +651,7 @@ def ship(options):
             'selection': 'mean leave-one-dataset-out accuracy',
             'lodo_accuracy': json.dumps({d: chosen['lodo'][d]['accuracy'] for d in DATASETS}),
             'confidence_threshold': str(chosen['calibration']['confidence_threshold'])})
-    window = np.repeat(features[fer_test & samples.found][:, None, :], WINDOW_LENGTH, axis=1)
-    onnx_probabilities = exported.predict(window.astype(np.float32))[0]
-    report = score(samples, fer_test, _spread(onnx_probabilities, fer_test & samples.found,
-                                              fer_test))
+    report = score(samples, fer_test, model_probabilities(samples, exported))
     study['shipped_landmark'] = {
         'model_name': options.model_name, 'path': options.out, 'recipe': recipe.name,
         'best_epoch': epoch, 'temperature': round(temperature, 4),
@@ -657,13 +664,6 @@ def ship(options):
     print(f'shipped {options.out}: {recipe.name}, epoch {epoch}, T={temperature:.3f}, '
           f'FER2013 test {accuracy:.3f} (final model, trained without FER2013 test)')
     return study
-
-
-def _spread(probabilities, rows, test):
-    """Return (N, 7) probabilities with ``probabilities`` placed at ``rows`` (NaN elsewhere)."""
-    out = np.full((len(test), len(LABELS)), np.nan, np.float32)
-    out[rows] = probabilities
-    return out
 
 
 def compute_mean_face(count=4000, seed=0):

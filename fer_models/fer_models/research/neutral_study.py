@@ -33,12 +33,13 @@ import sys
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
-from fer_models.research.metrics import classification_report, study_main
-from fer_models.research.nets import fit_window_mlp, predict_window_mlp
-from fer_models.research.protocol import group_folds, LABELS
+from fer_models.research.metrics import study_main
+from fer_models.research.protocol import LABELS
+from fer_models.research.train import cross_validate
 import numpy as np
 
 FEATURE_TYPE = 'dlib68:coords+geometric'
+EPOCHS = 150
 DEFAULT_JSON = os.path.join('fer_models', 'reports', 'neutral_baseline.json')
 DEFAULT_MARKDOWN = os.path.join('fer_models', 'reports', 'neutral_baseline.md')
 
@@ -63,21 +64,6 @@ def baseline_relative(features, labels, groups):
     return relative, usable
 
 
-def cross_validate(features, targets, groups, folds=5, seed=0, epochs=150):
-    """Return pooled predictions of k-fold by person, early-stopped on validation persons."""
-    predictions = np.empty_like(targets)
-    for index, test_groups in enumerate(group_folds(groups, folds, seed)):
-        test = np.isin(groups, test_groups)
-        inner = group_folds(groups[~test], folds - 1, seed + index)[0]
-        validation = np.isin(groups, inner) & ~test
-        train = ~test & ~validation
-        model, _ = fit_window_mlp(features[train], targets[train], len(LABELS), epochs,
-                                  seed + index, (features[validation], targets[validation]),
-                                  check_every=5)
-        predictions[test] = predict_window_mlp(model, features[test])
-    return predictions
-
-
 def study(folds=5, seed=0):
     """Return both arms' reports on the same TFEID images."""
     import torch
@@ -94,9 +80,9 @@ def study(folds=5, seed=0):
               'performers': int(len(np.unique(groups))), 'folds': folds, 'seed': seed,
               'feature_type': FEATURE_TYPE, 'arms': {}}
     for arm, table in (('absolute', features), ('baseline-relative', relative)):
-        predictions = cross_validate(table[usable], targets[usable], groups[usable], folds, seed)
-        result['arms'][arm] = classification_report(
-            [LABELS[t] for t in targets[usable]], [LABELS[p] for p in predictions], list(LABELS))
+        result['arms'][arm], _ = cross_validate(
+            table[usable], targets[usable], groups[usable], list(LABELS), folds, EPOCHS, seed,
+            early_stopping=True, check_every=5)
     return result
 
 

@@ -29,7 +29,7 @@ import sys
 
 from fer_models.core.head_pose import head_pose
 from fer_models.core.onnx_model import default_model_path, EmotionModel
-from fer_models.research.generalisation import landmark_features, load_samples
+from fer_models.research.generalisation import load_samples, model_probabilities
 from fer_models.research.metrics import study_main
 import numpy as np
 
@@ -45,10 +45,7 @@ def accuracy_by_angle(model_path=None):
                           & samples.found)
     angles = np.array([head_pose(samples.points[r], *samples.sizes[r]) for r in rows])
     model = EmotionModel(model_path or default_model_path())
-    features = landmark_features(samples, model.feature_type)[rows]
-    windows = np.repeat(features[:, None, :], model.window_length, axis=1)
-    correct = model.predict(windows.astype(np.float32))[0].argmax(axis=1) == \
-        samples.targets[rows]
+    correct = model_probabilities(samples, model)[rows].argmax(axis=1) == samples.targets[rows]
     turn = np.maximum(np.abs(angles[:, 0]), np.abs(angles[:, 1]))
     bins = []
     for low, high in zip(BIN_EDGES[:-1], BIN_EDGES[1:]):

@@ -74,8 +74,14 @@ def features_of(landmarks, extractor):
                      for p, (w, h) in zip(landmarks.points, landmarks.sizes)])
 
 
-def cross_validate(features, targets, groups, labels, folds, epochs, seed, early_stopping):
-    """Subject-independent k-fold; return (report dict, epochs used per fold)."""
+def cross_validate(features, targets, groups, labels, folds, epochs, seed, early_stopping,
+                   check_every=10):
+    """
+    Subject-independent k-fold; return (report dict, epochs used per fold).
+
+    With ``early_stopping`` the validation loss is checked every
+    ``check_every`` epochs.
+    """
     predictions = np.empty_like(targets)
     fold_accuracy, best_epochs = [], []
     for index, test_groups in enumerate(group_folds(groups, folds, seed)):
@@ -87,7 +93,8 @@ def cross_validate(features, targets, groups, labels, folds, epochs, seed, early
         train = ~test & ~validation
         model, best_epoch = fit_window_mlp(
             features[train], targets[train], len(labels), epochs, seed + index,
-            (features[validation], targets[validation]) if early_stopping else None)
+            (features[validation], targets[validation]) if early_stopping else None,
+            check_every)
         predictions[test] = predict_window_mlp(model, features[test])
         fold_accuracy.append(float((predictions[test] == targets[test]).mean()))
         best_epochs.append(best_epoch)
