@@ -20,7 +20,7 @@ import os
 import cv2
 from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_EYE_X,
                                    ALIGNED_EYE_Y, aligned_transform, CropClassifier, eye_centres,
-                                   square_crop)
+                                   square_crop, warp_crop)
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
@@ -33,6 +33,7 @@ from fer_models.research.evaluate import load_rgb
 from fer_models.research.extract import cache_dir
 import numpy as np
 import pytest
+from skimage import data
 import torch
 
 TFEID = os.path.join(data_root(), 'taiwanese', 'labels.csv')
@@ -63,6 +64,25 @@ def test_aligned_transform_puts_the_eyes_where_it_says():
     assert mapped[1][0] - mapped[0][0] == pytest.approx(ALIGNED_EYE_DISTANCE * 64)
     centre = (mapped[0] + mapped[1]) / 2
     assert centre == pytest.approx([ALIGNED_EYE_X * 64, ALIGNED_EYE_Y * 64])
+
+
+@pytest.mark.parametrize('centre, eye_distance', [
+    ((256, 200), 30.0),   # inside the image
+    ((8, 500), 24.0),     # past the left and bottom edges
+    ((505, 6), 30.0),     # past the right and top edges
+    ((-300, 200), 30.0),  # wholly outside: edge replication only
+])
+def test_warp_crop_of_its_footprint_matches_a_whole_frame_warp(centre, eye_distance):
+    image = data.astronaut()
+    half = np.array([eye_distance / 2, eye_distance / 8])
+    transform = aligned_transform(np.subtract(centre, half), np.add(centre, half))
+    crop = warp_crop(image, transform)
+    whole = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), transform, crop.shape[::-1],
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # The region's shifted transform may round a sub-pixel position to the
+    # next 1/32 px (OpenCV's fixed point): at most one grey level, rarely.
+    difference = np.abs(crop.astype(int) - whole)
+    assert difference.max() <= 1 and difference.mean() < 0.1
 
 
 @needs_tfeid
