@@ -86,6 +86,8 @@ _DETECTOR_PARAMETERS = {'max_faces', 'min_detection_confidence', 'min_tracking_c
 class LandmarkNode(ManagedNode):
     """Runs MediaPipe Face Mesh on camera/image_raw, publishes fer/landmarks."""
 
+    PUBLISHES_IMAGES = True
+
     def __init__(self, **kwargs):
         """Declare parameters and the landmark publisher."""
         super().__init__('landmark_node', PARAMETERS, **kwargs)
