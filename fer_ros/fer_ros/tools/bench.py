@@ -54,6 +54,7 @@ from fer_models.research.figures import png_figure
 from fer_models.research.metrics import machine, time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
+from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import default_params_file, executable, stop_child
 import numpy as np
 import rclpy
@@ -72,17 +73,20 @@ class Scenario:
     mode: str
     faces: int
     fps: float
+    low_power: bool = False
 
     @property
     def name(self):
-        """Return e.g. ``processes-1face-30fps``."""
-        return f'{self.mode}-{self.faces}face-{self.fps:g}fps'
+        """Return e.g. ``processes-1face-30fps`` (``-lowpower`` with the low-power preset)."""
+        return (f'{self.mode}-{self.faces}face-{self.fps:g}fps'
+                + ('-lowpower' if self.low_power else ''))
 
 
 SCENARIOS = (
     Scenario('processes', 1, 30.0), Scenario('processes', 2, 30.0),
     Scenario('composed', 1, 30.0), Scenario('composed', 2, 30.0),
     Scenario('processes', 1, 60.0), Scenario('composed', 1, 60.0),
+    Scenario('composed', 1, 30.0, low_power=True),
 )
 
 
@@ -193,6 +197,8 @@ def write_params(scenario, path):
     params['camera_node']['ros__parameters'].update(
         source='sample' if scenario.faces == 1 else 'sample2', fps=scenario.fps)
     params['landmark_node']['ros__parameters'].update(max_faces=scenario.faces)
+    if scenario.low_power:
+        with_low_power(params)
     with open(path, 'w') as out:
         yaml.safe_dump(params, out)
 
