@@ -15,6 +15,7 @@
 """Aligned crops on real faces, the crop a model asks for, and the union training loop."""
 
 import glob
+import math
 import os
 
 import cv2
@@ -188,6 +189,27 @@ def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
     with pytest.raises(ValueError, match='another recipe'):
         appearance.fit(small_union, 'taiwanese', appearance.Recipe(max_epochs=3, batch_size=32),
                        directory=str(tmp_path / 'b'), log=lines.append)
+
+
+def test_distillation_runs_learn_from_their_targets_teacher(small_union, tmp_path):
+    lines = []
+    student = appearance.Recipe(max_epochs=1, batch_size=64, distil=True)
+    assert appearance.run_name('taiwanese', student.variant) == 'kd_lodo_taiwanese'
+    with pytest.raises(SystemExit, match='train the teacher first'):
+        appearance.fit(small_union, 'taiwanese', student,
+                       directory=str(tmp_path / 'kd_lodo_taiwanese'), log=lines.append)
+    teacher = appearance.fit(small_union, 'taiwanese',
+                             appearance.Recipe(kind='teacher', max_epochs=1, batch_size=64),
+                             directory=str(tmp_path / 'teacher_lodo_taiwanese'),
+                             log=lines.append)
+    assert teacher['name'] == 'teacher_lodo_taiwanese'
+    assert teacher['parameters'] > 2 * 272163  # the VGG-style teacher, not the EAN student
+    result = appearance.fit(small_union, 'taiwanese', student,
+                            directory=str(tmp_path / 'kd_lodo_taiwanese'), log=lines.append)
+    assert result['name'] == 'kd_lodo_taiwanese' and result['recipe']['distil']
+    assert any('teacher soft labels from' in line and 'teacher_lodo_taiwanese' in line
+               for line in lines)
+    assert math.isfinite(result['history'][0]['train_loss'])
 
 
 def test_plateau_rule_cuts_the_rate_then_stops():
