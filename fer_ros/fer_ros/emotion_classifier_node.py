@@ -63,8 +63,8 @@ PARAMETERS = (
               'Which path decides: landmark (the landmark model alone), appearance (the '
               'appearance probabilities landmark_node attaches, see its appearance_model_path), '
               'late (weighted mean of both) or stacked (learnt fusion of both, see '
-              'stacker_path); late and stacked use the landmark model alone while a window '
-              'has no appearance probabilities.',
+              'stacker_path); appearance, late and stacked use the landmark model alone '
+              'while a window has no appearance probabilities.',
               choices=FUSION_MODES),
     ParamSpec('stacker_path', '',
               "Learnt fusion for 'stacked' (JSON of ./fer train generalisation fusion); "
@@ -201,7 +201,7 @@ class EmotionClassifierNode(ManagedNode):
         mode = self._params['fusion']
         appearance = msg_to_appearance(msg)
         usable = appearance is not None and (mode != 'stacked' or self._stacker is not None)
-        if mode in ('late', 'stacked') and not usable:
+        if mode != 'landmark' and not usable:
             mode = 'landmark'
         self._diagnostics.set_value('fusion', mode)
         fused = combine(mode, landmark_probabilities, self._model.labels,

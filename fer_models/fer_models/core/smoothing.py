@@ -18,10 +18,10 @@ from fer_models.core.labels import UNKNOWN
 import numpy as np
 
 SMOOTHING_METHODS = ('ema', 'majority', 'none')
-# The lowest confidence at which the shipped landmark model's answers on
-# datasets it never saw are right at least 60 % of the time
-# (fer_models/reports/generalisation.md, "Calibration").
-DEFAULT_CONFIDENCE_THRESHOLD = 0.35
+# The lowest confidence at which the default pipeline's answers (the
+# appearance path) on datasets it never saw are right at least 60 % of the
+# time (fer_models/reports/generalisation.md, "Calibration of each mode").
+DEFAULT_CONFIDENCE_THRESHOLD = 0.3
 # Beyond this head turn (max of |yaw|, |pitch|) the shipped model is right
 # less than half as often as on frontal faces (fer_models/reports/head_pose.md).
 DEFAULT_MAX_HEAD_ANGLE_DEG = 50.0

@@ -199,6 +199,17 @@ def markdown(study, figures):
         lines += ['', f'Best by the criterion: **{best}**. The shipped late-fusion weight, the '
                   'best mean over the three held-out datasets: '
                   f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '']
+        if 'calibration' in fusion:
+            lines += ['### Calibration of each mode', '',
+                      'Single frames of held-out TFEID and CK+48 (the LODO predictions above, '
+                      'no smoothing); threshold: the lowest confidence whose accepted answers '
+                      f"are right at least {fusion['threshold_precision']:.0%} of the time.", '',
+                      '| mode | ECE | confidence threshold |', '| --- | ---: | ---: |']
+            for name, entry in fusion['calibration'].items():
+                lines.append(f"| {name} | {entry['ece_sources']:.3f} "
+                             f"| {entry['confidence_threshold']:.2f} |")
+            lines += ['', f'Reliability of **{best}** (what its confidence means):', '']
+            lines += reliability_rows(fusion['calibration'][best]) + ['']
         cost = fusion['cost_ms_per_face']
         costs = {'landmark': cost['landmark'], 'appearance': cost['appearance'],
                  'late': cost['landmark'] + cost['appearance'],
