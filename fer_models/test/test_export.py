@@ -69,6 +69,9 @@ def test_check_window_explains_mismatches(exported):
     assert 'window_length 5 (model wants 4)' in message
     assert 'feature_dim 136 (model wants 15)' in message
     assert 'invalid feature_type' in onnx_model.check_window('nonsense+', 4, 15)
+    # Same numbers of values, other meaning: baseline-relative features are refused.
+    assert ("feature_type 'dlib68:geometric/neutral' (model wants 'dlib68:geometric')"
+            in onnx_model.check_window('geometric/neutral', 4, 15))
 
 
 def test_model_errors_name_the_file(tmp_path, exported):
