@@ -125,7 +125,8 @@ def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
     assert (answer.label, answer.reason, answer.neutral_baseline) == (
         Emotion.UNKNOWN, 'collecting neutral baseline 12/20 frames', 'collecting')
     assert len(answer.probabilities) == 0 and answer.confidence == 0.0
-    assert 'baseline collecting' in emotion_line(answer, 5.0)
+    line = emotion_line(answer, 5.0)
+    assert 'roll' in line and 'baseline collecting' in line and '12/20 frames' in line
     # An absolute window does not fit the relative model: refused, named in the log.
     absolute = window_to_msg(extractor.window(np.tile(frame, (WINDOW_LENGTH, 1))), 2,
                              FEATURE_TYPE, Header())

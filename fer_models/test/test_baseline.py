@@ -114,8 +114,9 @@ def test_baseline_resets_when_the_face_expires(rest):
         windows.push(7, frame, now=0.1 * index)
         assert baselines.update(7, frame).state == (READY if index == 3 else COLLECTING)
     baselines.update(8, rest)
+    assert (baselines.count(READY), baselines.count(COLLECTING)) == (1, 1)
     baselines.forget(windows.forget_stale(now=2.0))  # face 7 last seen at 0.3 s
-    assert baselines.face_ids == [8]
+    assert baselines.face_ids == [8] and baselines.count(READY) == 0
     again = baselines.update(7, rest)
     assert (again.state, again.collected) == (COLLECTING, 0)
 

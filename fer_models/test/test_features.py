@@ -16,7 +16,7 @@
 
 from fer_models.core.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
-    normalise_points, NEUTRAL_REFERENCE)
+    NEUTRAL_REFERENCE, normalise_points)
 from fer_models.core.landmarks import detect_single_face
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@
 """feature_buffer_node: per-face sliding windows of landmark features."""
 
 from fer_models.core.baseline import (
-    AUTO, DEFAULT_FRAMES_NEEDED, DEFAULT_MAX_MOTION, FaceBaselines, MODES, OFF)
+    AUTO, DEFAULT_FRAMES_NEEDED, DEFAULT_MAX_MOTION, FaceBaselines, MODES, OFF, READY)
 from fer_models.core.features import (
     FeatureError, FeatureExtractor, FeatureSpec, NEUTRAL_REFERENCE)
 from fer_models.core.window import FaceWindows
@@ -138,6 +138,7 @@ class FeatureBufferNode(ManagedNode):
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))
         if self._baselines is not None:
             self._baselines.forget(stale)
+            self._diagnostics.set_value('neutral_baselines_ready', self._baselines.count(READY))
 
     def _apply_parameters(self, names):
         self._extractor = FeatureExtractor(self._params['feature_type'])

@@ -148,6 +148,10 @@ class FaceBaselines:
         baseline.update(features)
         return baseline
 
+    def count(self, state):
+        """Return how many faces' baselines are in ``state`` (COLLECTING or READY)."""
+        return sum(baseline.state == state for baseline in self._faces.values())
+
     def forget(self, face_ids):
         """Drop the baselines of these faces (their tracks expired)."""
         for face_id in face_ids:
