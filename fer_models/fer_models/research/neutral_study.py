@@ -240,8 +240,9 @@ def sequences_section(sequences):
         '`config/fer.yaml` with `fusion: landmark` and no appearance model, so that only '
         'the landmark path differs). `off`: absolute features and the absolute model; '
         f"`auto`: `neutral_baseline: auto` ({sequences['baseline_frames']} frames, max "
-        f"motion {sequences['baseline_max_motion']:g}) and the relative model. Both arms "
-        f"are scored on the {sequences['arms']['off']['answers']} labelled frames both "
+        f"motion {sequences['baseline_max_motion']:g}) and the relative model; rows "
+        '`auto, N frames` repeat `auto` with another `baseline_frames`. All arms '
+        f"are scored on the {sequences['arms']['off']['answers']} labelled frames all "
         'answered (before pairing: ' + ', '.join(
             f'{arm} {count}' for arm, count in sequences['answers_before_pairing'].items())
         + '); '
@@ -258,7 +259,10 @@ def sequences_section(sequences):
     gain = arms['auto']['accuracy_after_neutral'] - arms['off']['accuracy_after_neutral']
     lines += ['', f'auto minus off on the expression stills: **{100 * gain:+.1f} points** '
               f"(per fold: {', '.join(f'{100 * g:+.1f}' for g in sequences['fold_gains'])}).",
-              '', '## Default', '',
+              '', f"Machine: {sequences['machine']['cpu']}, {sequences['machine']['cores']} "
+              f"cores, load average {sequences['machine']['load_average_at_report'][0]} at the "
+              'end (another job shared the CPU; answers do not depend on speed at rate max), '
+              f"{sequences['machine']['date'][:10]}.", '', '## Default', '',
               'The pipeline keeps `neutral_baseline: off`. The gain above is measured on the '
               'landmark path alone, with models trained on TFEID only, on stills played as '
               'sequences. The shipped default (late fusion of `landmark_default.onnx`, trained '
@@ -267,10 +271,7 @@ def sequences_section(sequences):
               'TFEID performer, and no other dataset here has both person ids and neutral '
               'frames. Turning `auto` on also means trading that model for one trained on '
               'TFEID alone, and a live camera (faces that move, talk and arrive smiling) is '
-              'not measured.', '', f"Machine: {sequences['machine']['cpu']}, {sequences['machine']['cores']} "
-              f"cores, load average {sequences['machine']['load_average_at_report'][0]} at the "
-              f"end (another job shared the CPU; answers do not depend on speed at rate max), "
-              f"{sequences['machine']['date'][:10]}.", '']
+              'not measured.', '']
     return lines
 
 

@@ -25,7 +25,8 @@ the other performers; the fold's performers are replayed through the real
 nodes by ``evaluate_bag`` (``./fer bag eval``): ``off`` with absolute
 features and the absolute model, ``auto`` with the automatic baseline and
 the relative model, both with ``fusion: landmark`` and no appearance model
-so that only the landmark path differs. Writes
+so that only the landmark path differs; ``auto`` also runs with other
+``baseline_frames`` than the shipped one (``OTHER_BASELINE_FRAMES``). Writes
 ``fer_models/reports/neutral_sequences.json`` and regenerates the neutral
 baseline report.
 
@@ -59,7 +60,8 @@ import yaml
 FRAMES_PER_IMAGE = 12
 GAP_FRAMES = 12
 FPS = 15.0
-ARMS = {OFF: ABSOLUTE, AUTO: RELATIVE}
+# baseline_frames values tried besides the shipped one, to show how much it matters.
+OTHER_BASELINE_FRAMES = (10, 40)
 
 
 def performer_rows(records, performers):
@@ -73,12 +75,27 @@ def performer_rows(records, performers):
     return rows
 
 
-def write_params(path, model_path, neutral_baseline):
-    """Write the shipped parameters with one arm's landmark-only settings; return the path."""
+def shipped_params():
+    """Return the shipped parameters (config/fer.yaml) as a dict."""
     with open(default_params_file()) as handle:
-        params = yaml.safe_load(handle)
+        return yaml.safe_load(handle)
+
+
+def arms(shipped_baseline_frames, other_baseline_frames=OTHER_BASELINE_FRAMES):
+    """Return {arm name: (model arm, neutral_baseline, baseline_frames)}."""
+    compared = {OFF: (ABSOLUTE, OFF, shipped_baseline_frames),
+                AUTO: (RELATIVE, AUTO, shipped_baseline_frames)}
+    compared.update({f'{AUTO}, {frames} frames': (RELATIVE, AUTO, frames)
+                     for frames in other_baseline_frames})
+    return compared
+
+
+def write_params(path, model_path, neutral_baseline, baseline_frames):
+    """Write the shipped parameters with one arm's landmark-only settings; return the path."""
+    params = shipped_params()
     params['landmark_node']['ros__parameters']['appearance_model_path'] = ''
-    params['feature_buffer_node']['ros__parameters']['neutral_baseline'] = neutral_baseline
+    buffer = params['feature_buffer_node']['ros__parameters']
+    buffer.update({'neutral_baseline': neutral_baseline, 'baseline_frames': baseline_frames})
     classifier = params['emotion_classifier_node']['ros__parameters']
     classifier.update({'model_path': model_path, 'fusion': 'landmark'})
     with open(path, 'w') as handle:
@@ -106,10 +123,10 @@ def run(folds=5, seed=0):
     records = load_dataset('taiwanese')
     images_dir = os.path.dirname(records[0].path)
     groups = np.array([r.group for r in records])
-    with open(default_params_file()) as handle:
-        buffer_params = yaml.safe_load(handle)['feature_buffer_node']['ros__parameters']
-    answers = {arm: [] for arm in ARMS}
-    answered = dict.fromkeys(ARMS, 0)
+    buffer_params = shipped_params()['feature_buffer_node']['ros__parameters']
+    compared = arms(buffer_params['baseline_frames'])
+    answers = {arm: [] for arm in compared}
+    answered = dict.fromkeys(compared, 0)
     fold_gains = []
     performer_folds = group_folds(groups, folds, seed)
     for fold, test_groups in enumerate(performer_folds):
@@ -120,8 +137,10 @@ def run(folds=5, seed=0):
             make_bag(bag, stills_frames(images_dir, performer_rows(records, test_groups),
                                         FRAMES_PER_IMAGE, GAP_FRAMES), FPS)
             fold_answers = {}
-            for arm, model_arm in ARMS.items():
-                params = write_params(os.path.join(work, f'{arm}.yaml'), paths[model_arm], arm)
+            for index, (arm, (model_arm, mode, baseline_frames)) in enumerate(
+                    compared.items()):
+                params = write_params(os.path.join(work, f'arm{index}.yaml'), paths[model_arm],
+                                      mode, baseline_frames)
                 fold_answers[arm] = evaluate_bag(bag, 'composed', params, 'max',
                                                  answers=True)['answers']
                 answered[arm] += len(fold_answers[arm])
