@@ -16,14 +16,18 @@
 
 import json
 
+from builtin_interfaces.msg import Time
+from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.fusion import combine, Stacker
 from fer_models.core.onnx_model import default_model_path, EmotionModel
-from fer_msgs.msg import Emotion, FeatureWindow
-from fer_ros.conversions import Appearance, window_to_msg
+from fer_models.core.resources import shipped_model
+from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
+from fer_ros.conversions import Appearance, numpy_to_image, window_to_msg
 import numpy as np
 import pytest
 from ros_helpers import FEATURE_TYPE, first_face_of_landmark_node, WINDOW_LENGTH
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
@@ -36,6 +40,35 @@ def test_landmark_node_attaches_the_appearance_model_probabilities(ros, start_no
     probabilities = np.asarray(face.appearance_probabilities)
     assert probabilities.shape == (7,) and probabilities.sum() == pytest.approx(1.0, abs=1e-4)
     assert face.appearance_labels[int(np.argmax(probabilities))] == 'happy'  # she smiles
+
+
+def test_low_power_mode_skips_frames_and_reuses_appearance(ros, start_node, astronaut):
+    image, face = astronaut
+    # Two versions of the frame whose crops the appearance model tells apart.
+    versions = (image, (image * 0.6).astype(np.uint8))
+    model = CropClassifier(shipped_model('ean_union.onnx'))
+    alone = [model.predict(model.face_crop(v, face.bbox, face.points))[0] for v in versions]
+    assert np.abs(alone[0] - alone[1]).max() > 1e-3
+    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
+    node = start_node('landmark_node', '--ros-args', '-p', 'process_every_n_frames:=3',
+                      '-p', 'appearance_every_n_frames:=30')
+    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
+    ros.wait_for_subscribers(publisher, processes=[node])
+    for index in range(30):
+        frame = numpy_to_image(versions[index % 2], 'rgb8',
+                               Header(stamp=Time(sec=index), frame_id='camera'))
+        publisher.publish(frame)
+        ros.spin_for(0.1)
+    ros.spin_until(lambda: False, timeout=1.0, processes=[node])
+    processed = [a.header.stamp.sec for a in landmarks if a.faces]
+    faces = [a.faces[0] for a in landmarks if a.faces]
+    assert len(processed) >= 5, node.output()[-3000:]
+    # One frame in three at most (a frame lost on the way only widens a gap).
+    assert min(np.diff(processed)) >= 3, processed
+    # Computed once for the face, then attached unchanged to every frame.
+    first = np.asarray(faces[0].appearance_probabilities)
+    assert all(np.array_equal(np.asarray(f.appearance_probabilities), first) for f in faces)
+    assert {f.face_id for f in faces} == {faces[0].face_id}
 
 
 @pytest.fixture(scope='module')

@@ -180,6 +180,7 @@ class Blocked:
 sys.meta_path.insert(0, Blocked())
 for module in {modules!r}:
     importlib.import_module(module)
+{then}
 loaded = sorted(m for m in sys.modules if m.split('.')[0] in {blocked!r})
 assert not loaded, loaded
 print('imported', len({modules!r}), 'modules')
@@ -193,7 +194,7 @@ def test_wing_imports_with_torch_and_matplotlib_blocked(wing):
     else:
         modules = sorted(m for m in MODULES
                          if m.startswith('fer_ros') and not m.startswith('fer_ros.tools'))
-    code = BLOCK_AND_IMPORT.format(blocked=set(TRAINING_ONLY), modules=modules)
+    code = BLOCK_AND_IMPORT.format(blocked=set(TRAINING_ONLY), modules=modules, then='')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -205,7 +206,19 @@ def test_wing_imports_with_torch_and_matplotlib_blocked(wing):
 def test_nodes_without_faces_to_find_never_load_mediapipe(node):
     """Only landmark_node's process may pay for MediaPipe, the heaviest import."""
     code = BLOCK_AND_IMPORT.format(blocked={'mediapipe', 'torch', 'matplotlib'},
-                                   modules=[f'fer_ros.{node}'])
+                                   modules=[f'fer_ros.{node}'], then='')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_sample_camera_runs_without_scikit_image_scipy_or_models():
+    """camera_node's built-in sample reads its portrait without the heavy libraries."""
+    code = BLOCK_AND_IMPORT.format(
+        blocked={'skimage', 'scipy', 'mediapipe', 'onnxruntime', 'torch', 'matplotlib'},
+        modules=['fer_ros.camera_node'],
+        then='from fer_ros.frame_sources import open_source\n'
+             "assert open_source('sample2').read().shape == (480, 640, 3)")
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -22,6 +22,7 @@ this only checks that a soak run produces complete, sane measurements.
 import json
 
 from fer_ros.tools import bench
+import pytest
 
 
 def test_short_soak_reports_latency_memory_and_drift(tmp_path):
@@ -35,9 +36,29 @@ def test_short_soak_reports_latency_memory_and_drift(tmp_path):
     assert result['rss_growth_percent'] is not None and len(result['rss_timeline_mb']) >= 10
     assert set(result['processes']) == {'camera_node', 'landmark_node', 'feature_buffer_node',
                                         'emotion_classifier_node'}
-    assert all(p['rss_mb'] > 0 for p in result['processes'].values())
+    assert all(p['rss_mb'] > 0 and 0 < p['pss_mb'] <= p['rss_mb'] and p['cpu_ms_per_frame'] > 0
+               for p in result['processes'].values())
+    assert result['cpu_ms_per_frame'] == pytest.approx(
+        sum(p['cpu_ms_per_frame'] for p in result['processes'].values()), abs=0.05)
+    # The floor saw the sample's face on every frame, and the whole pipeline
+    # costs more CPU than Face Mesh alone does.
+    floor = result['floor']
+    assert floor['frames'] > 100 and floor['faces_found_mean'] == 1
+    assert 0 < floor['cpu_ms_per_frame'] < result['cpu_ms_per_frame']
+    assert result['floor_ratio'] > 1
     assert set(report['stages_ms']) >= {'face_mesh_1face_ms', 'face_mesh_2face_ms',
-                                        'features_per_frame_ms', 'onnx_model_ms'}
+                                        'features_per_frame_ms', 'onnx_model_ms',
+                                        'appearance_crop_ms', 'appearance_model_ms',
+                                        'image_serialise_ms', 'landmarks_to_msg_ms'}
     assert all(value > 0 for value in report['stages_ms'].values())
     assert '| processes-1face-30fps |' in (tmp_path / 'bench.md').read_text()
     assert (tmp_path / 'latency_histogram.png').stat().st_size > 0
+    history = tmp_path / 'history'
+    assert bench.main(['--history', str(tmp_path / 'bench.json'), '--out', str(history)]) == 0
+    row = next(line for line in (history / 'history.md').read_text().splitlines()
+               if '| processes-1face-30fps |' in line)
+    assert (f"| {result['cpu_ms_per_frame']} | {result['cpu_ms_per_camera_frame']} "
+            f"| {floor['cpu_ms_per_frame']} |") in row
+    # Every camera frame is processed here: both CPU figures agree within noise.
+    assert result['cpu_ms_per_camera_frame'] == pytest.approx(result['cpu_ms_per_frame'],
+                                                              rel=0.15)

@@ -16,15 +16,20 @@
 
 import cv2
 from fer_ros.frame_sources import (
-    CaptureSource, ImageFolderSource, open_source, SampleSource, SourceError)
+    astronaut_portrait, CaptureSource, ImageFolderSource, open_source, SampleSource, SourceError)
 import numpy as np
 import pytest
+from skimage import data
 
 
 def _write_images(folder, count, size=(32, 24)):
     for index in range(count):
         image = np.full((size[1], size[0], 3), index * 20, np.uint8)
         cv2.imwrite(str(folder / f'{index:03d}.png'), image)
+
+
+def test_sample_portrait_is_scikit_images_astronaut_pixel_for_pixel():
+    assert np.array_equal(astronaut_portrait(), data.astronaut())
 
 
 def test_sample_source_moves_a_real_face():

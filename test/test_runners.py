@@ -20,13 +20,36 @@ import time
 
 from fer_msgs.msg import Emotion
 from fer_ros.nodes import node_class, NODE_NAMES
-from fer_ros.runtime import executable, EXIT_BAD_CONFIGURATION
+from fer_ros.runtime import (
+    DDS_PROFILE_VARIABLE, executable, EXIT_BAD_CONFIGURATION, IMAGE_DDS_PROFILE, SMALL_DDS_PROFILE,
+    use_fer_dds_defaults)
 from fer_ros.tools.bench import descendants, process_name
 from fer_ros.tools.launcher import node_commands
 from ros_helpers import REPO
 import yaml
 
 CONFIG = f'{REPO}/config/fer.yaml'
+
+
+def test_only_image_publishers_take_the_large_dds_segment(monkeypatch, tmp_path):
+    assert [getattr(node_class(name), 'PUBLISHES_IMAGES', False) for name in NODE_NAMES] == [
+        True, True, False, False]  # camera_node, landmark_node (debug_image), buffer, classifier
+    monkeypatch.delenv(DDS_PROFILE_VARIABLE, raising=False)
+    use_fer_dds_defaults(publishes_images=False)
+    small = os.environ[DDS_PROFILE_VARIABLE]
+    assert small.endswith(f'config/{SMALL_DDS_PROFILE}') and os.path.isfile(small)
+    # A launcher's fer_ros profile is a default that each node replaces ...
+    use_fer_dds_defaults(publishes_images=True)
+    large = os.environ[DDS_PROFILE_VARIABLE]
+    assert large.endswith(f'config/{IMAGE_DDS_PROFILE}') and os.path.isfile(large)
+    with open(large) as image_profile, open(small) as small_profile:
+        assert '<segment_size>16777216<' in image_profile.read()
+        assert '<segment_size>524288<' in small_profile.read()
+    # ... and a profile of the user's is kept.
+    own = tmp_path / 'my_profile.xml'
+    monkeypatch.setenv(DDS_PROFILE_VARIABLE, str(own))
+    use_fer_dds_defaults(publishes_images=False)
+    assert os.environ[DDS_PROFILE_VARIABLE] == str(own)
 
 
 def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):

@@ -15,12 +15,13 @@
 """Aligned crops on real faces, the crop a model asks for, and the union training loop."""
 
 import glob
+import math
 import os
 
 import cv2
 from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_EYE_X,
                                    ALIGNED_EYE_Y, aligned_transform, CropClassifier, eye_centres,
-                                   square_crop)
+                                   square_crop, warp_crop)
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
@@ -33,6 +34,7 @@ from fer_models.research.evaluate import load_rgb
 from fer_models.research.extract import cache_dir
 import numpy as np
 import pytest
+from skimage import data
 import torch
 
 TFEID = os.path.join(data_root(), 'taiwanese', 'labels.csv')
@@ -63,6 +65,25 @@ def test_aligned_transform_puts_the_eyes_where_it_says():
     assert mapped[1][0] - mapped[0][0] == pytest.approx(ALIGNED_EYE_DISTANCE * 64)
     centre = (mapped[0] + mapped[1]) / 2
     assert centre == pytest.approx([ALIGNED_EYE_X * 64, ALIGNED_EYE_Y * 64])
+
+
+@pytest.mark.parametrize('centre, eye_distance', [
+    ((256, 200), 30.0),   # inside the image
+    ((8, 500), 24.0),     # past the left and bottom edges
+    ((505, 6), 30.0),     # past the right and top edges
+    ((-300, 200), 30.0),  # wholly outside: edge replication only
+])
+def test_warp_crop_of_its_footprint_matches_a_whole_frame_warp(centre, eye_distance):
+    image = data.astronaut()
+    half = np.array([eye_distance / 2, eye_distance / 8])
+    transform = aligned_transform(np.subtract(centre, half), np.add(centre, half))
+    crop = warp_crop(image, transform)
+    whole = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), transform, crop.shape[::-1],
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # The region's shifted transform may round a sub-pixel position to the
+    # next 1/32 px (OpenCV's fixed point): at most one grey level, rarely.
+    difference = np.abs(crop.astype(int) - whole)
+    assert difference.max() <= 1 and difference.mean() < 0.1
 
 
 @needs_tfeid
@@ -168,6 +189,27 @@ def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
     with pytest.raises(ValueError, match='another recipe'):
         appearance.fit(small_union, 'taiwanese', appearance.Recipe(max_epochs=3, batch_size=32),
                        directory=str(tmp_path / 'b'), log=lines.append)
+
+
+def test_distillation_runs_learn_from_their_targets_teacher(small_union, tmp_path):
+    lines = []
+    student = appearance.Recipe(max_epochs=1, batch_size=64, distil=True)
+    assert appearance.run_name('taiwanese', student.variant) == 'kd_lodo_taiwanese'
+    with pytest.raises(SystemExit, match='train the teacher first'):
+        appearance.fit(small_union, 'taiwanese', student,
+                       directory=str(tmp_path / 'kd_lodo_taiwanese'), log=lines.append)
+    teacher = appearance.fit(small_union, 'taiwanese',
+                             appearance.Recipe(kind='teacher', max_epochs=1, batch_size=64),
+                             directory=str(tmp_path / 'teacher_lodo_taiwanese'),
+                             log=lines.append)
+    assert teacher['name'] == 'teacher_lodo_taiwanese'
+    assert teacher['parameters'] > 2 * 272163  # the VGG-style teacher, not the EAN student
+    result = appearance.fit(small_union, 'taiwanese', student,
+                            directory=str(tmp_path / 'kd_lodo_taiwanese'), log=lines.append)
+    assert result['name'] == 'kd_lodo_taiwanese' and result['recipe']['distil']
+    assert any('teacher soft labels from' in line and 'teacher_lodo_taiwanese' in line
+               for line in lines)
+    assert math.isfinite(result['history'][0]['train_loss'])
 
 
 def test_plateau_rule_cuts_the_rate_then_stops():

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 from fer_models.core.smoothing import decide, pose_gate, ProbabilitySmoother
-from fer_models.core.tracking import FaceTracker, iou
+from fer_models.core.tracking import EveryNthPerFace, FaceTracker, iou
 from fer_models.core.window import FaceWindows
 from fer_models.research.metrics import classification_report, format_report
 import numpy as np
@@ -53,6 +53,27 @@ def test_tracker_survives_a_pause_in_processing():
     tracker = FaceTracker(timeout_s=0.5)
     tracker.update([(0, 0, 100, 100)], 0.0)
     assert tracker.update([(2, 0, 100, 100)], 3.0) == [1]  # no frame between: same face
+
+
+def test_every_nth_per_face_refreshes_each_face_on_its_own_schedule():
+    refresh = EveryNthPerFace(3)
+    schedule = []
+    for frame in range(7):
+        faces = [1] if frame < 2 else [1, 2]  # face 2 arrives at frame 2
+        due = refresh.due(faces)
+        schedule.append(due)
+        for face_id, stale in zip(faces, due):
+            if stale:
+                refresh.store(face_id, f'{face_id}@{frame}')
+    assert schedule == [[True], [False], [False, True], [True, False], [False, False],
+                        [False, True], [True, False]]
+    assert refresh.value(1) == '1@6' and refresh.value(2) == '2@5'
+    # A face missing from a frame loses its value and is due when it returns.
+    assert refresh.due([2]) == [False] and refresh.value(1) is None
+    assert refresh.due([1, 2]) == [True, True]
+    assert EveryNthPerFace(1).due([4]) == [True]
+    with pytest.raises(ValueError):
+        EveryNthPerFace(0)
 
 
 def test_windows_fill_then_emit_every_stride():

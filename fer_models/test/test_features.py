@@ -17,7 +17,8 @@
 from fer_models.core.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
     NEUTRAL_REFERENCE, normalise_points)
-from fer_models.core.landmarks import detect_single_face
+from fer_models.core.landmarks import detect_single_face, landmarks_to_array
+from mediapipe.framework.formats import landmark_pb2
 import numpy as np
 import pytest
 from skimage import data
@@ -156,3 +157,18 @@ def test_3d_alignment_undoes_a_head_turn_that_roll_alignment_keeps(face):
 def test_unknown_alignment_is_named():
     with pytest.raises(FeatureError, match='@sideways'):
         FeatureSpec.parse('dlib68@sideways:coords')
+
+
+def test_landmarks_are_read_from_bytes_exactly_as_from_attributes(face):
+    points = face[0]
+    landmarks = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in points:
+        landmarks.landmark.add(x=x, y=y, z=z)
+    by_attribute = np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32)
+    assert np.array_equal(landmarks_to_array(landmarks), by_attribute)
+    # Protobuf omits a coordinate of exactly 0 and adds optional fields: the
+    # bytes no longer have one layout, and the attribute path takes over.
+    landmarks.landmark[3].z = 0.0
+    landmarks.landmark[9].visibility = 0.7
+    by_attribute[3, 2] = 0.0
+    assert np.array_equal(landmarks_to_array(landmarks), by_attribute)

@@ -56,6 +56,8 @@ class CameraNode(ManagedNode):
     releases the device or file for other programs.
     """
 
+    PUBLISHES_IMAGES = True
+
     def __init__(self, **kwargs):
         """Declare parameters and the image publisher."""
         super().__init__('camera_node', PARAMETERS, **kwargs)

@@ -14,6 +14,7 @@
 
 """The one place where fer_msgs/sensor_msgs messages and numpy arrays meet."""
 
+import array
 from dataclasses import dataclass
 import math
 
@@ -43,6 +44,16 @@ class Appearance:
     model_name: str
     labels: tuple
     probabilities: np.ndarray
+
+
+def float32_sequence(values):
+    """
+    Return values as the array.array('f') that a float32[] message field stores.
+
+    The generated setters copy a numpy array into array.array element by
+    element (about 0.25 ms for 468 points); from bytes it is one memcpy.
+    """
+    return array.array('f', np.ascontiguousarray(values, dtype=np.float32).tobytes())
 
 
 def stamp_to_seconds(stamp):
@@ -142,7 +153,7 @@ def set_appearance(msg, appearance):
         return
     msg.appearance_model = appearance.model_name
     msg.appearance_labels = list(appearance.labels)
-    msg.appearance_probabilities = np.asarray(appearance.probabilities, dtype=np.float32)
+    msg.appearance_probabilities = float32_sequence(appearance.probabilities)
 
 
 def msg_to_appearance(msg):
@@ -159,7 +170,7 @@ def face_to_msg(face, face_id, landmark_model, header, image_width, image_height
     set_head_pose(msg, NO_HEAD_POSE)
     msg.header = header
     msg.face_id = int(face_id)
-    msg.points = np.ascontiguousarray(face.points, dtype=np.float32).ravel()
+    msg.points = float32_sequence(face.points)
     msg.num_points = int(face.points.shape[0])
     msg.landmark_model = landmark_model
     msg.detection_confidence = float(face.confidence)
@@ -206,7 +217,7 @@ def window_to_msg(window, face_id, feature_type, header, appearance=None,
     msg.face_id = int(face_id)
     msg.feature_type = feature_type
     msg.window_length, msg.feature_dim = (int(n) for n in window.shape)
-    msg.data = np.ascontiguousarray(window, dtype=np.float32).ravel()
+    msg.data = float32_sequence(window)
     set_appearance(msg, appearance)
     return msg
 
@@ -258,7 +269,7 @@ def emotion_to_msg(header, face_id, label, confidence, labels, probabilities, mo
     msg.label = label
     msg.confidence = float(confidence)
     msg.labels = list(labels)
-    msg.probabilities = [float(p) for p in probabilities]
+    msg.probabilities = float32_sequence(probabilities)
     msg.valence, msg.arousal = (math.nan, math.nan) if valence_arousal is None else (
         float(v) for v in valence_arousal)
     msg.model_name = model_name

@@ -20,6 +20,7 @@ returns HxWx3 uint8 frames and says their encoding (``bgr8`` from OpenCV,
 ``rgb8`` for the built-in sample).
 """
 
+import importlib.metadata
 import math
 import os
 
@@ -33,6 +34,25 @@ SAMPLES = {'sample': 1, 'sample2': 2}
 
 class SourceError(RuntimeError):
     """Raised when a source cannot be opened or has stopped delivering frames."""
+
+
+def astronaut_portrait():
+    """
+    Return scikit-image's astronaut portrait as a 512x512x3 RGB array.
+
+    Read from the PNG that scikit-image ships, without importing scikit-image:
+    the import alone (with SciPy and imageio) costs camera_node about 25 MB.
+    """
+    try:
+        path = str(importlib.metadata.distribution('scikit-image').locate_file(
+            'skimage/data/astronaut.png'))
+    except importlib.metadata.PackageNotFoundError as error:
+        raise SourceError('the sample needs scikit-image installed (its astronaut '
+                          'portrait)') from error
+    portrait = cv2.imread(path, cv2.IMREAD_COLOR)
+    if portrait is None:
+        raise SourceError(f'cannot read the sample portrait {path}')
+    return cv2.cvtColor(portrait, cv2.COLOR_BGR2RGB)
 
 
 class SampleSource:
@@ -49,11 +69,9 @@ class SampleSource:
 
     def __init__(self, width=640, height=480, faces=1):
         """Prepare the portrait; frames are cut from it on ``read``."""
-        from skimage import data
-
         if faces not in (1, 2):
             raise SourceError(f'the sample has 1 or 2 faces, not {faces}')
-        portrait = data.astronaut()
+        portrait = astronaut_portrait()
         self.description = (f'built-in sample (scikit-image astronaut, {faces} face(s), '
                             f'{width}x{height})')
         self._size = (width, height)

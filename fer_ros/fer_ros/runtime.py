@@ -33,36 +33,49 @@ EXIT_BAD_CONFIGURATION = 2
 
 DDS_PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 DISCOVERY_RANGE_VARIABLE = 'ROS_AUTOMATIC_DISCOVERY_RANGE'
+# Fast DDS profiles in fer_ros's config/: a participant's shared-memory
+# segment carries what it publishes, and Fast DDS touches all of it at start.
+IMAGE_DDS_PROFILE = 'fastdds.xml'  # 16 MiB: camera frames (921,600 bytes each)
+SMALL_DDS_PROFILE = 'fastdds_small.xml'  # 512 KiB: landmarks, windows, emotions
 
 
-def use_fer_dds_defaults():
+def use_fer_dds_defaults(publishes_images=True):
     """
-    Set fer_ros's DDS defaults for this process and its children, unless set.
+    Set fer_ros's DDS defaults for this process and its children.
 
-    Discovery stays on this machine (privacy: nothing leaves it unless the
-    user sets ROS_AUTOMATIC_DISCOVERY_RANGE, e.g. to SUBNET), and Fast DDS
-    uses config/fastdds.xml: camera frames are larger than its default
-    shared-memory segment and would otherwise be lost between processes.
+    Discovery stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE is
+    set (privacy: nothing leaves it unless the user opens it, e.g. SUBNET).
+    Fast DDS gets one of fer_ros's profiles unless FASTDDS_DEFAULT_PROFILES_FILE
+    names a profile of the user's: a process that publishes images needs the
+    16 MiB shared-memory segment (with Fast DDS's default 512 KiB one, frames
+    between processes are lost); the others take the small one, which saves
+    about 16 MB of RSS per process. A process replaces one fer_ros profile
+    with the other, so a launcher's choice passes to its children as a default.
     """
     os.environ.setdefault(DISCOVERY_RANGE_VARIABLE, 'LOCALHOST')
-    profile = os.path.join(get_package_share_directory('fer_ros'), 'config', 'fastdds.xml')
-    os.environ.setdefault(DDS_PROFILE_VARIABLE, profile)
+    config = os.path.join(get_package_share_directory('fer_ros'), 'config')
+    ours = {os.path.join(config, name) for name in (IMAGE_DDS_PROFILE, SMALL_DDS_PROFILE)}
+    if os.environ.get(DDS_PROFILE_VARIABLE, '') not in ours | {''}:
+        return
+    os.environ[DDS_PROFILE_VARIABLE] = os.path.join(
+        config, IMAGE_DDS_PROFILE if publishes_images else SMALL_DDS_PROFILE)
 
 
-def spin_nodes(node_factories, args=None):
+def spin_nodes(node_factories, args=None, publishes_images=True):
     """
     Create nodes from factories, spin them until shutdown, clean up.
 
-    Composed nodes share one single-threaded executor: measured with
-    ``./fer bench``, rclpy's multi-threaded executor roughly doubled the
-    median latency (thread hand-offs contend for the GIL) and used more CPU.
+    ``publishes_images``: whether any of the nodes may publish images (it
+    picks the DDS profile, see ``use_fer_dds_defaults``).
+
+    Nodes share one single-threaded executor (see ``new_executor``).
     Returns the process exit code.
 
     SIGINT and SIGTERM end the spin loop between callbacks while the ROS
     context stays valid, so callbacks in flight finish before the nodes and
     the context go.
     """
-    use_fer_dds_defaults()
+    use_fer_dds_defaults(publishes_images)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_requested = stop_on_signals()
     nodes = []
@@ -73,7 +86,7 @@ def spin_nodes(node_factories, args=None):
             nodes.append(factory())
         for node in nodes:
             autostart(node)
-        executor = SingleThreadedExecutor()
+        executor = new_executor()
         for node in nodes:
             executor.add_node(node)
         while rclpy.ok() and not stop_requested:
@@ -90,6 +103,25 @@ def spin_nodes(node_factories, args=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def new_executor():
+    """
+    Return the executor every fer_ros process spins its nodes with.
+
+    rclpy's EventsExecutor (C++, driven by middleware events) when this rclpy
+    has it, else the SingleThreadedExecutor. Measured with ``./fer bench``
+    (composed, 1 face, 30 fps): the SingleThreadedExecutor rebuilds its wait
+    set in Python on every wake-up, which cost about 2.7 ms of CPU per frame
+    with four lifecycle nodes' services, timers and subscriptions; the
+    EventsExecutor does not. rclpy's multi-threaded executor is worse than
+    both (thread hand-offs contend for the GIL).
+    """
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return SingleThreadedExecutor()
+    return EventsExecutor()
 
 
 def stop_on_signals():
@@ -129,8 +161,12 @@ def autostart(node):
 
 
 def run_node(node_class, args=None):
-    """Run one node class as a process; exit non-zero on bad configuration."""
-    code = spin_nodes([node_class], args)
+    """
+    Run one node class as a process; exit non-zero on bad configuration.
+
+    A node class that may publish images says so with PUBLISHES_IMAGES = True.
+    """
+    code = spin_nodes([node_class], args, getattr(node_class, 'PUBLISHES_IMAGES', False))
     if code:
         sys.exit(code)
 

@@ -116,32 +116,36 @@ def warp_crop(image, transform, size=CROP_SIZE):
     """
     import cv2
 
-    gray = _gray(image)
     transform = np.asarray(transform, np.float64)
     scale = float(np.hypot(transform[0, 0], transform[0, 1]))
+    # Only the crop's footprint in the image, plus a margin for the filters,
+    # is converted to grey and resampled: a camera frame is far larger than
+    # a face. Clipping at the image's edges keeps edge replication as it is.
+    inverse = cv2.invertAffineTransform(transform)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], float)
+    footprint = corners @ inverse.T
+    margin = max(2.0, 2.0 / scale)
+    x0, y0 = np.floor(footprint.min(axis=0) - margin).astype(int)
+    x1, y1 = np.ceil(footprint.max(axis=0) + margin).astype(int)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        # The crop lies (almost) outside the image: replicate its edge.
+        return cv2.warpAffine(_gray(image), transform, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    region = _gray(image[y0:y1, x0:x1])
+    # to_image maps region pixels to image pixels.
+    to_image = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]])
     if scale < 0.5:
-        # The crop's footprint in the image, plus a margin for the filter.
-        inverse = cv2.invertAffineTransform(transform)
-        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], float)
-        footprint = corners @ inverse.T
-        margin = 2.0 / scale
-        x0, y0 = np.floor(footprint.min(axis=0) - margin).astype(int)
-        x1, y1 = np.ceil(footprint.max(axis=0) + margin).astype(int)
-        x0, y0 = max(x0, 0), max(y0, 0)
-        x1, y1 = min(x1, gray.shape[1]), min(y1, gray.shape[0])
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            factor = 2 * scale  # leaves the final warp a 2x reduction at most
-            width = max(1, int(round((x1 - x0) * factor)))
-            height = max(1, int(round((y1 - y0) * factor)))
-            reduced = cv2.resize(gray[y0:y1, x0:x1], (width, height),
-                                 interpolation=cv2.INTER_AREA)
-            # reduced pixel = (image pixel - origin) * actual factor per axis
-            fx, fy = width / (x1 - x0), height / (y1 - y0)
-            to_image = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5],
-                                 [0, 1 / fy, y0 + 0.5 / fy - 0.5], [0, 0, 1]])
-            transform = transform @ to_image
-            gray = reduced
-    return cv2.warpAffine(gray, transform, (size, size), flags=cv2.INTER_LINEAR,
+        factor = 2 * scale  # leaves the final warp a 2x reduction at most
+        width = max(1, int(round((x1 - x0) * factor)))
+        height = max(1, int(round((y1 - y0) * factor)))
+        region = cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
+        # reduced pixel = (image pixel - origin) * actual factor per axis
+        fx, fy = width / (x1 - x0), height / (y1 - y0)
+        to_image = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5],
+                             [0, 1 / fy, y0 + 0.5 / fy - 0.5], [0, 0, 1]])
+    return cv2.warpAffine(region, transform @ to_image, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 

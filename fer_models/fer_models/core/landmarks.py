@@ -40,6 +40,35 @@ class DetectedFace:
     confidence: float = math.nan
 
 
+# One NormalizedLandmark with exactly x, y and z set, as protobuf serialises it
+# inside a NormalizedLandmarkList: field 1 (landmark), length 15, then each
+# coordinate as tag (fields 1, 2, 3 as fixed32) + little-endian float32.
+_PACKED_LANDMARK = np.dtype([('key', 'u1'), ('length', 'u1'), ('x_tag', 'u1'), ('x', '<f4'),
+                             ('y_tag', 'u1'), ('y', '<f4'), ('z_tag', 'u1'), ('z', '<f4')])
+_PACKED_HEADER = (0x0A, 15, 0x0D, 0x15, 0x1D)
+
+
+def landmarks_to_array(landmark_list):
+    """
+    Return the (N, 3) float32 x, y, z of a MediaPipe NormalizedLandmarkList.
+
+    Reading 468 landmarks attribute by attribute costs about 0.2-0.3 ms per
+    face; the list's serialised bytes are read in one numpy view instead
+    whenever every landmark has exactly x, y and z (the normal case), and
+    attribute by attribute otherwise (e.g. a coordinate of exactly 0, which
+    protobuf leaves out, or visibility fields).
+    """
+    raw = landmark_list.SerializeToString()
+    count = len(landmark_list.landmark)
+    if len(raw) == count * _PACKED_LANDMARK.itemsize:
+        packed = np.frombuffer(raw, _PACKED_LANDMARK)
+        header = (packed['key'], packed['length'], packed['x_tag'], packed['y_tag'],
+                  packed['z_tag'])
+        if all(np.all(field == value) for field, value in zip(header, _PACKED_HEADER)):
+            return np.stack([packed['x'], packed['y'], packed['z']], axis=1)
+    return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
+
+
 def bbox_of(points, image_width, image_height):
     """Return the pixel (x, y, w, h) box around normalised points, clipped."""
     xs = np.clip(points[:, 0], 0.0, 1.0) * image_width
@@ -89,7 +118,7 @@ class FaceMeshDetector:
         result = self._mesh.process(np.ascontiguousarray(image))
         faces = []
         for landmarks in result.multi_face_landmarks or ():
-            points = np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32)
+            points = landmarks_to_array(landmarks)
             faces.append(DetectedFace(points, bbox_of(points, width, height)))
         return faces
 

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Stable ids for faces across frames: greedy IoU matching with a timeout."""
+"""Stable ids for faces across frames (greedy IoU matching, timeout); per-face reuse."""
 
 from dataclasses import dataclass
 
@@ -90,3 +90,40 @@ class FaceTracker:
                 self._tracks.append(track)
                 ids[bi] = track.face_id
         return ids
+
+
+class EveryNthPerFace:
+    """
+    Keeps one value per tracked face and says when each is due for a refresh.
+
+    Low-power mode: an expensive per-face result (the appearance model's
+    probabilities) is recomputed on one frame in ``every_n`` of each face and
+    reused on the others. A new face is due at once; a face missing from a
+    frame loses its value (its next appearance recomputes it).
+    """
+
+    def __init__(self, every_n=1):
+        """Create an empty store; every_n = 1 recomputes on every frame."""
+        if every_n < 1:
+            raise ValueError('every_n must be at least 1')
+        self.every_n = every_n
+        self._values = {}  # face id -> (value, frames since it was computed)
+
+    def due(self, face_ids):
+        """
+        Start a frame with these faces; return, per face, whether to recompute.
+
+        Faces not in ``face_ids`` are forgotten.
+        """
+        present = set(face_ids)
+        self._values = {f: (value, age + 1) for f, (value, age) in self._values.items()
+                        if f in present}
+        return [f not in self._values or self._values[f][1] >= self.every_n for f in face_ids]
+
+    def store(self, face_id, value):
+        """Record a freshly computed value of a face."""
+        self._values[face_id] = (value, 0)
+
+    def value(self, face_id):
+        """Return the latest value stored for a face, or None."""
+        return self._values.get(face_id, (None, 0))[0]

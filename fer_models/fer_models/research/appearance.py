@@ -49,7 +49,7 @@ import time
 
 from fer_models.research import protocol
 from fer_models.research.distill import augment, format_duration, load_model, predict_logits
-from fer_models.research.ean import build_model
+from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.metrics import classification_report
 from fer_models.research.nets import parameter_count
 import numpy as np
@@ -78,6 +78,18 @@ class Recipe:
     small_repeat: int = 2
     validation_share: float = 0.1
     seed: int = 0
+    # Knowledge distillation (the EAN paper's method): when true, the soft
+    # labels of the same target's finished ``teacher_`` run join the loss.
+    distil: bool = False
+    temperature: float = 4.0
+    alpha: float = 0.5  # weight of the hard-label term
+
+    @property
+    def variant(self):
+        """Return the run-name prefix: 'teacher', 'kd' or '' (the plain student)."""
+        if self.kind == 'teacher':
+            return 'teacher'
+        return 'kd' if self.distil else ''
 
 
 def runs_dir():
@@ -86,9 +98,21 @@ def runs_dir():
     return os.path.join(base, 'fer_ros', 'ean', 'union_runs')
 
 
-def run_name(target):
-    """Return the run name of a LODO target (None: the union run)."""
-    return UNION if target is None else f'lodo_{target}'
+def run_name(target, variant=''):
+    """Return the run name of a LODO target (None: the union run), e.g. teacher_union."""
+    base = UNION if target is None else f'lodo_{target}'
+    return f'{variant}_{base}' if variant else base
+
+
+def teacher_logits(teacher_directory, images, log=print):
+    """Return the logits of a teacher run's best checkpoint on (N, 48, 48) crops."""
+    path = os.path.join(teacher_directory, 'best.pt')
+    if not os.path.isfile(path):
+        raise SystemExit(f'no teacher checkpoint at {path}: train the teacher first '
+                         '(./fer train ean union ... --kind teacher)')
+    teacher, _ = load_model(path)
+    log(f'teacher soft labels from {path} for {len(images)} crops')
+    return predict_logits(teacher, images)
 
 
 def split(table, target, share=0.1, seed=0):
@@ -240,7 +264,7 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     per epoch (smoke tests).
     """
     recipe = recipe or Recipe()
-    name = run_name(target)
+    name = run_name(target, recipe.variant)
     directory = directory or os.path.join(runs_dir(), name)
     os.makedirs(directory, exist_ok=True)
     result_path = os.path.join(directory, 'result.json')
@@ -266,6 +290,13 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     images = torch.as_tensor(table.images)
     target_tensor = torch.as_tensor(targets)
     weights = class_weights(targets[rows], recipe.class_weight_power)
+    # Computed once on the un-augmented crops and reused for their jittered
+    # versions, as in distill.py: a KD epoch then costs what a plain one does.
+    soft_targets = None
+    if recipe.distil:
+        soft_targets = teacher_logits(os.path.join(os.path.dirname(directory),
+                                                   run_name(target, 'teacher')),
+                                      table.images, log)
     mean = float(table.images[fit_rows].mean() / 255.0)
     std = float(table.images[fit_rows].std() / 255.0)
     torch.manual_seed(recipe.seed)
@@ -277,8 +308,9 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
              'lr': recipe.peak_lr, 'reductions': 0, 'bad_epochs': 0, 'status': 'running'}
     if os.path.isfile(last_path) and max_batches is None:
         checkpoint = torch.load(last_path, map_location='cpu', weights_only=False)
-        if checkpoint['recipe'] != {**asdict(recipe), 'max_epochs': checkpoint['recipe'][
-                'max_epochs']} or checkpoint['target'] != target:
+        saved = {**asdict(Recipe()), **checkpoint['recipe']}  # fields added since default
+        if saved != {**asdict(recipe), 'max_epochs': saved['max_epochs']} or \
+                checkpoint['target'] != target:
             raise ValueError(f'{last_path} belongs to another recipe or target; delete '
                              f'{directory} to retrain')
         model.load_state_dict(checkpoint['model'])
@@ -310,8 +342,12 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
             global_step = (epoch - 1) * steps + step
             for group in optimiser.param_groups:
                 group['lr'] = state['lr'] * min(1.0, (global_step + 1) / warmup_steps)
-            loss = functional.cross_entropy(model.logits(crops), target_tensor[batch_rows],
-                                            weight=weights)
+            logits = model.logits(crops)
+            if soft_targets is None:
+                loss = functional.cross_entropy(logits, target_tensor[batch_rows], weight=weights)
+            else:
+                loss = kd_loss(logits, soft_targets[batch_rows], target_tensor[batch_rows],
+                               recipe.temperature, recipe.alpha, weight=weights)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -165,14 +165,15 @@ def build_model(kind, num_classes=7, mean=0.5, std=0.25):
     raise ValueError(f"unknown model kind '{kind}'; known: teacher, ean, ean_noatt")
 
 
-def kd_loss(student_logits, teacher_logits, targets, temperature=4.0, alpha=0.5):
+def kd_loss(student_logits, teacher_logits, targets, temperature=4.0, alpha=0.5, weight=None):
     """
     Return alpha * CE(hard) + (1 - alpha) * T^2 * KL(p_teacher^T || p_student^T).
 
     The KL term is averaged over the batch; T^2 keeps its gradient scale
-    independent of the temperature (Hinton et al. 2015).
+    independent of the temperature (Hinton et al. 2015). ``weight``: class
+    weights of the hard-label term.
     """
-    hard = functional.cross_entropy(student_logits, targets)
+    hard = functional.cross_entropy(student_logits, targets, weight=weight)
     if alpha >= 1.0:
         return hard
     soft = functional.kl_div(functional.log_softmax(student_logits / temperature, dim=-1),

@@ -64,6 +64,12 @@ def main(argv=None):
                               help="'union' (ships) and/or the held-out dataset of a LODO run")
     union_parser.add_argument('--max-epochs', type=int, default=appearance.Recipe.max_epochs,
                               help='epoch cap if the validation plateau comes later')
+    union_parser.add_argument('--kind', choices=('ean', 'teacher'), default='ean',
+                              help="'teacher': the VGG-style teacher CNN (runs named "
+                              'teacher_<run>), to distil from with --distil')
+    union_parser.add_argument('--distil', action='store_true',
+                              help='distil from the finished teacher_<run> of the same target '
+                              '(runs named kd_<run>)')
     union_parser.add_argument('--max-minutes', type=float, default=None,
                               help='pause each run after the epoch that passes this budget '
                                    '(the same command resumes it)')
@@ -119,11 +125,12 @@ def train_union(options):
     from fer_models.research.aligned import load_union
 
     table = load_union()
-    recipe = appearance.Recipe(max_epochs=options.max_epochs, seed=options.seed,
+    recipe = appearance.Recipe(kind=options.kind, distil=options.distil,
+                               max_epochs=options.max_epochs, seed=options.seed,
                                validation_share=options.validation_share)
     for run in options.runs:
         target = None if run == appearance.UNION else run
-        name = appearance.run_name(target)
+        name = appearance.run_name(target, recipe.variant)
         appearance.fit(table, target, recipe, max_minutes=options.max_minutes,
                        seed_checkpoint=os.path.join(CHECKPOINTS_IN_REPOSITORY, name, 'last.pt'))
 

@@ -49,6 +49,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -57,6 +58,7 @@ from fer_models.research.evaluate import read_labels
 from fer_models.research.metrics import classification_report, format_report, save_confusion_png
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
+from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import default_params_file, executable, stop_child
 from fer_ros.tools.bags import BagWriter, read_messages
 from fer_ros.tools.bench import percentiles
@@ -67,6 +69,7 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
+import yaml
 
 IMAGE_TOPIC = '/camera/image_raw'
 TRUTH_TOPIC = '/fer/ground_truth'
@@ -234,6 +237,16 @@ def spin_until(node, predicate, timeout):
     return predicate()
 
 
+def low_power_copy(params_file):
+    """Return a temporary copy of a parameter file with the low-power preset."""
+    with open(params_file) as source:
+        params = with_low_power(yaml.safe_load(source))
+    with tempfile.NamedTemporaryFile('w', prefix='fer_low_power_', suffix='.yaml',
+                                     delete=False) as copy:
+        yaml.safe_dump(params, copy)
+    return copy.name
+
+
 def start_pipeline(mode, params_file):
     """Start the pipeline without camera_node; return the Popen."""
     if mode == 'composed':
@@ -288,13 +301,14 @@ def replay(node, frames, rate):
 
 
 def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=None,
-                 answers=False):
+                 low_power=False, answers=False):
     """
     Replay a labelled bag through a pipeline; return the report dict.
 
     ``mode`` 'composed' or 'processes' starts a fresh pipeline without
     camera_node, 'running' uses the one already running (its parameters are
-    its own: ``params_file`` is ignored). With ``answers`` the report lists
+    its own: ``params_file`` and ``low_power`` are ignored). ``low_power``:
+    landmark_node in the low-power preset. With ``answers`` the report lists
     every answer as [frame index in the bag, true label, label, neutral
     baseline state].
     """
@@ -304,6 +318,8 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         params_file = None
     else:
         params_file = os.path.abspath(params_file or default_params_file())
+        if low_power:
+            params_file = low_power_copy(params_file)
         pipeline = start_pipeline(mode, params_file)
     rclpy.init()
     node = BagReplayer(record)
@@ -405,6 +421,8 @@ def main(argv=None):
                           help="pipeline to start ('running': replay into the pipeline "
                           'already running, started without a camera)')
     evaluate.add_argument('--params-file', default=None)
+    evaluate.add_argument('--low-power', action='store_true',
+                          help="landmark_node in the low-power preset (README 'Low-power mode')")
     evaluate.add_argument('--rate', choices=('max', 'recorded'), default='max')
     evaluate.add_argument('--json', default=None)
     evaluate.add_argument('--confusion', default=None, help='confusion-matrix PNG')
@@ -429,7 +447,7 @@ def main(argv=None):
             print(f'fer bag: wrote {count} frames to {options.out}')
         elif options.command == 'eval':
             report = evaluate_bag(options.bag, options.mode, options.params_file,
-                                  options.rate, options.record)
+                                  options.rate, options.record, options.low_power)
             print(format_report(report))
             print(f"{report['frames']} frames in {report['seconds']} s "
                   f"({report['frames_per_second']} fps, {options.mode}, rate {options.rate}); "

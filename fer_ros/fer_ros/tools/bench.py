@@ -22,7 +22,12 @@ a given frame rate. A separate probe process subscribes to ``emotion`` and
 latency from the source frame's stamp to reception (median, p95, p99),
 emotions per second per face, the share of camera frames the landmark node
 dropped (keep-latest) and the latency drift between the first and last third
-of the run. CPU and RSS of every pipeline process are read from /proc.
+of the run. CPU, RSS and PSS of every pipeline process are read from /proc;
+CPU is also given in milliseconds per processed frame.
+
+The floor is measured in the same run: MediaPipe Face Mesh alone, in a
+process of its own with landmark_node's settings, on the same sample frames
+at the same rate; each scenario gives its CPU per frame as a multiple of it.
 
 RSS growth compares the total RSS of the run's last tenth with its first.
 
@@ -30,6 +35,9 @@ Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
        [--out DIR]  (writes bench.json, bench.md, latency_histogram.png)
        ./fer bench --soak S   (one long processes-1face-30fps run: memory
                                growth and latency drift over S seconds)
+       ./fer bench --label TEXT   (names the run in its JSON, for --history)
+       ./fer bench --history A.json B.json ... --out DIR   (before/after table
+                               of earlier runs: DIR/history.md)
 """
 
 import argparse
@@ -53,6 +61,8 @@ from rclpy.node import Node
 import yaml
 
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+# A soak's floor needs no more than this: Face Mesh alone neither leaks nor drifts.
+FLOOR_MAX_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -62,17 +72,20 @@ class Scenario:
     mode: str
     faces: int
     fps: float
+    low_power: bool = False
 
     @property
     def name(self):
-        """Return e.g. ``processes-1face-30fps``."""
-        return f'{self.mode}-{self.faces}face-{self.fps:g}fps'
+        """Return e.g. ``processes-1face-30fps`` (``-lowpower`` with the low-power preset)."""
+        return (f'{self.mode}-{self.faces}face-{self.fps:g}fps'
+                + ('-lowpower' if self.low_power else ''))
 
 
 SCENARIOS = (
     Scenario('processes', 1, 30.0), Scenario('processes', 2, 30.0),
     Scenario('composed', 1, 30.0), Scenario('composed', 2, 30.0),
     Scenario('processes', 1, 60.0), Scenario('composed', 1, 60.0),
+    Scenario('composed', 1, 30.0, low_power=True),
 )
 
 
@@ -85,7 +98,8 @@ class BenchProbe(Node):
         self.start = time.monotonic()
         self.warmup_s = warmup_s
         self.samples = []  # (seconds since measuring began, face_id, latency ms)
-        self.counters = {}  # node -> {counter: [first, last]} while measuring
+        # node -> {counter: [first value, its time, last value, its time]} while measuring
+        self.counters = {}
         self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
 
@@ -107,10 +121,10 @@ class BenchProbe(Node):
             node = status.name.rsplit('/', 1)[-1]
             for item in status.values:
                 if item.key in ('frames_published', 'frames_processed'):
-                    span = self.counters.setdefault(node, {}).setdefault(item.key, [None, None])
-                    value = int(item.value)
-                    span[0] = value if span[0] is None else span[0]
-                    span[1] = value
+                    now = self.measuring_for()
+                    span = self.counters.setdefault(node, {}).setdefault(
+                        item.key, [int(item.value), now, None, None])
+                    span[2:] = [int(item.value), now]
 
 
 def run_probe(out_path, duration_s, warmup_s):
@@ -153,16 +167,26 @@ def descendants(pid):
     return found
 
 
-def cpu_and_rss(pid):
-    """Return (CPU seconds used, RSS MB) of a process, or None if it is gone."""
+def process_usage(pid):
+    """
+    Return (CPU seconds used, RSS MB, PSS MB) of a process, or None if it is gone.
+
+    RSS counts every shared page (libraries, shared memory) in full in each
+    process that maps it; PSS divides them among those processes, so a sum of
+    PSS does not count them twice.
+    """
     try:
         with open(f'/proc/{pid}/stat') as stat:
             fields = stat.read().rsplit(')', 1)[1].split()
-        with open(f'/proc/{pid}/status') as status:
-            rss_kb = next(int(line.split()[1]) for line in status if line.startswith('VmRSS:'))
-    except (OSError, StopIteration):
+        with open(f'/proc/{pid}/smaps_rollup') as rollup:
+            sizes_kb = {line.split(':')[0]: int(line.split()[1]) for line in rollup
+                        if line.startswith(('Rss:', 'Pss:'))}
+    except (OSError, IndexError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS, rss_kb / 1024.0
+    if len(sizes_kb) != 2:
+        return None
+    return ((int(fields[11]) + int(fields[12])) / CLOCK_TICKS, sizes_kb['Rss'] / 1024.0,
+            sizes_kb['Pss'] / 1024.0)
 
 
 def write_params(scenario, path):
@@ -172,8 +196,73 @@ def write_params(scenario, path):
     params['camera_node']['ros__parameters'].update(
         source='sample' if scenario.faces == 1 else 'sample2', fps=scenario.fps)
     params['landmark_node']['ros__parameters'].update(max_faces=scenario.faces)
+    if scenario.low_power:
+        from fer_ros.landmark_node import with_low_power
+
+        with_low_power(params)
     with open(path, 'w') as out:
         yaml.safe_dump(params, out)
+
+
+def landmark_settings(params_path):
+    """Return landmark_node's parameters from a params file (the floor uses the same)."""
+    with open(params_path) as params:
+        return yaml.safe_load(params)['landmark_node']['ros__parameters']
+
+
+def run_floor(out_path, params_path, faces, fps, duration_s, warmup_s):
+    """
+    Run the floor process: Face Mesh alone on the sample frames; write JSON.
+
+    The detector gets landmark_node's settings (max_faces, confidences,
+    refine_landmarks, min_input_size) and the frames come from the same
+    sample source at the same rate, so this is what the pipeline cannot go
+    below. CPU is the whole process's (MediaPipe's own threads included),
+    counted around each detect call only.
+    """
+    from fer_models.core.landmarks import FaceMeshDetector
+    from fer_ros.frame_sources import SampleSource
+
+    settings = landmark_settings(params_path)
+    detector = FaceMeshDetector(
+        max_faces=faces,
+        min_detection_confidence=settings.get('min_detection_confidence', 0.5),
+        min_tracking_confidence=settings.get('min_tracking_confidence', 0.5),
+        refine_landmarks=settings.get('refine_landmarks', False),
+        min_input_size=settings.get('min_input_size', 192))
+    source = SampleSource(faces=faces)
+    period = 1.0 / fps
+    cpu_s, wall_ms, found = 0.0, [], []
+    started = time.monotonic()
+    next_frame = started
+    while time.monotonic() - started < warmup_s + duration_s:
+        frame = source.read()
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        detected = detector.detect(frame)
+        if time.monotonic() - started >= warmup_s:
+            cpu_s += time.process_time() - cpu_before
+            wall_ms.append(1e3 * (time.perf_counter() - wall_before))
+            found.append(len(detected))
+        next_frame += period
+        time.sleep(max(0.0, next_frame - time.monotonic()))
+    detector.close()
+    with open(out_path, 'w') as out:
+        json.dump({'frames': len(wall_ms),
+                   'cpu_ms_per_frame': round(1e3 * cpu_s / max(len(wall_ms), 1), 3),
+                   'detect_ms': percentiles(wall_ms),
+                   'faces_found_mean': round(float(np.mean(found)), 2) if found else None},
+                  out)
+
+
+def measure_floor(scenario, params, duration_s, warmup_s, workdir):
+    """Run the floor process for a scenario's faces and rate; return its JSON."""
+    out_path = os.path.join(workdir, f'floor-{scenario.faces}face-{scenario.fps:g}fps.json')
+    subprocess.run([sys.executable, '-m', 'fer_ros.tools.bench', '--floor', out_path,
+                    '--floor-params', params, '--floor-faces', str(scenario.faces),
+                    '--fps', str(scenario.fps), '--duration', str(duration_s),
+                    '--warmup', str(warmup_s)], check=True)
+    with open(out_path) as floor:
+        return json.load(floor)
 
 
 def percentiles(values):
@@ -201,7 +290,7 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
                               '--duration', str(duration_s), '--warmup', str(warmup_s)])
     start = time.monotonic()
     first, last = {}, {}
-    rss_peak = {}
+    rss_peak, pss_peak = {}, {}
     rss_timeline = []  # (seconds since start, total RSS MB of the pipeline)
     while probe.poll() is None:
         time.sleep(0.5)
@@ -210,7 +299,7 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
         pids = [runner.pid] if scenario.mode == 'composed' else descendants(runner.pid)
         total_rss = 0.0
         for pid in pids:
-            usage = cpu_and_rss(pid)
+            usage = process_usage(pid)
             name = process_name(pid)
             if usage is None or name is None:
                 continue
@@ -218,12 +307,21 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             first.setdefault(name, (stamp, usage[0]))
             last[name] = (stamp, usage[0])
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
+            pss_peak[name] = max(pss_peak.get(name, 0.0), usage[2])
             total_rss += usage[1]
         rss_timeline.append((round(time.monotonic() - start, 1), round(total_rss, 1)))
     stop_child(runner)
     with open(probe_out) as probe_file:
         recorded = json.load(probe_file)
-    return summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timeline)
+    return summarise(scenario, recorded, duration_s, first, last, (rss_peak, pss_peak),
+                     rss_timeline)
+
+
+def add_floor(result, floor):
+    """Attach the floor run to a scenario's result, with the pipeline-to-floor ratio."""
+    result['floor'] = floor
+    total, base = result['cpu_ms_per_frame'], floor['cpu_ms_per_frame']
+    result['floor_ratio'] = round(total / base, 2) if total and base else None
 
 
 def rss_growth_percent(rss_timeline):
@@ -236,8 +334,21 @@ def rss_growth_percent(rss_timeline):
     return round(float(100.0 * (end - start) / start), 2) if start > 0 else None
 
 
-def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timeline):
+def counter_rate(span):
+    """
+    Return (increase, increase per second) of a diagnostics counter span.
+
+    Each node publishes its diagnostics on its own clock, so counts of two
+    nodes over the run cover different intervals; their rates compare.
+    """
+    if not span or span[2] is None or span[3] <= span[1]:
+        return 0, 0.0
+    return span[2] - span[0], (span[2] - span[0]) / (span[3] - span[1])
+
+
+def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_timeline):
     """Turn probe samples and /proc readings into the scenario's results."""
+    rss_peak, pss_peak = memory_peaks
     samples = recorded['samples']
     latency = [s[2] for s in samples]
     per_face = {}
@@ -251,16 +362,20 @@ def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timelin
     drift = (round(float(np.median(thirds[-1]) - np.median(thirds[0])), 2)
              if samples and len(thirds[0]) and len(thirds[-1]) else None)
     counters = recorded['counters']
-    published = counters.get('camera_node', {}).get('frames_published', [0, 0])
-    processed = counters.get('landmark_node', {}).get('frames_processed', [0, 0])
-    sent = (published[1] or 0) - (published[0] or 0)
-    done = (processed[1] or 0) - (processed[0] or 0)
+    sent, sent_rate = counter_rate(counters.get('camera_node', {}).get('frames_published'))
+    done, processed_fps = counter_rate(
+        counters.get('landmark_node', {}).get('frames_processed'))
     processes = {}
     for name, (stamp, cpu) in last.items():
         start_stamp, start_cpu = first[name]
-        wall = max(stamp - start_stamp, 1e-6)
-        processes[name] = {'cpu_percent': round(100.0 * (cpu - start_cpu) / wall, 1),
-                           'rss_mb': round(rss_peak[name], 1)}
+        cpu_share = (cpu - start_cpu) / max(stamp - start_stamp, 1e-6)
+        processes[name] = {
+            'cpu_percent': round(100.0 * cpu_share, 1),
+            'cpu_ms_per_frame': (round(1e3 * cpu_share / processed_fps, 2)
+                                 if processed_fps > 0 else None),
+            'rss_mb': round(rss_peak[name], 1), 'pss_mb': round(pss_peak[name], 1)}
+    per_frame = [p['cpu_ms_per_frame'] for p in processes.values()]
+    cpu_share_total = sum(p['cpu_percent'] for p in processes.values()) / 100.0
     return {
         'scenario': scenario.name, **asdict(scenario),
         'duration_s': duration_s,
@@ -270,13 +385,30 @@ def summarise(scenario, recorded, duration_s, first, last, rss_peak, rss_timelin
         'output_fps_per_face': fps_per_face,
         'frames_published': sent,
         'frames_processed': done,
-        'dropped_frame_ratio': round(1.0 - done / sent, 3) if sent > 0 else None,
+        'dropped_frame_ratio': (round(max(0.0, 1.0 - processed_fps / sent_rate), 3)
+                                if sent_rate > 0 else None),
+        'processed_fps': round(processed_fps, 2),
         'processes': processes,
+        'cpu_ms_per_frame': (round(sum(per_frame), 2)
+                             if per_frame and None not in per_frame else None),
+        # Differs from cpu_ms_per_frame when landmark_node skips frames (low-power mode).
+        'cpu_ms_per_camera_frame': (round(1e3 * cpu_share_total / sent_rate, 2)
+                                    if sent_rate > 0 else None),
         'total_rss_mb': round(sum(p['rss_mb'] for p in processes.values()), 1),
+        'total_pss_mb': round(sum(p['pss_mb'] for p in processes.values()), 1),
         'rss_growth_percent': rss_growth_percent(rss_timeline),
         'rss_timeline_mb': rss_timeline,
         'latencies_ms': [round(v, 2) for v in latency],
     }
+
+
+def git_commit():
+    """Return the short commit of the source checkout, or '' outside one."""
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
 
 
 def time_ms(function, runs):
@@ -288,17 +420,30 @@ def stage_timings(runs=100):
     """
     Time each hot-path stage in this process, on the same sample frames.
 
-    The in-process cost of what one frame goes through, without DDS: image
-    message conversion both ways, Face Mesh (1 and 2 faces), feature
-    extraction, windowing and the ONNX model.
+    The in-process cost of what one frame goes through, without DDS: the
+    image message built, serialised and read back; Face Mesh (1 and 2
+    faces); the appearance crop and model; head pose; the landmark message;
+    feature extraction and windowing; the window message; the landmark
+    model. Medians of warm calls: the live pipeline, woken once per frame,
+    pays more (cold caches).
     """
+    from fer_models.core.crops import CropClassifier
     from fer_models.core.features import FeatureExtractor
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+    from fer_models.core.head_pose import head_pose
     from fer_models.core.landmarks import FaceMeshDetector
     from fer_models.core.onnx_model import default_model_path, EmotionModel
-    from fer_ros.conversions import image_to_rgb, numpy_to_image
+    from fer_models.core.resources import shipped_model
+    from fer_msgs.msg import FaceLandmarksArray
+    from fer_ros.conversions import (
+        Appearance, faces_to_msg, image_to_rgb, numpy_to_image, window_to_msg)
     from fer_ros.frame_sources import SampleSource
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
 
     model = EmotionModel(default_model_path())
+    appearance = CropClassifier(shipped_model(DEFAULT_APPEARANCE_MODEL))
     extractor = FeatureExtractor(model.feature_type)
     stages = {}
     for faces in (1, 2):
@@ -307,53 +452,131 @@ def stage_timings(runs=100):
         found = detector.detect_still(frame)
         stages[f'face_mesh_{faces}face_ms'] = time_ms(lambda: detector.detect(frame), runs)
         detector.close()
-        if faces == 1:
-            message = numpy_to_image(frame, 'rgb8')
-            stages['numpy_to_image_ms'] = time_ms(lambda: numpy_to_image(frame, 'rgb8'), runs)
-            stages['image_to_rgb_ms'] = time_ms(lambda: image_to_rgb(message), runs)
-            points = found[0].points
-            height, width = frame.shape[:2]
-            stages['features_per_frame_ms'] = time_ms(
-                lambda: extractor.frame(points, width, height), runs)
-            frames = np.tile(extractor.frame(points, width, height), (model.window_length, 1))
-            stages['window_ms'] = time_ms(lambda: extractor.window(frames), runs)
-            window = extractor.window(frames)[None].astype(np.float32)
-            stages['onnx_model_ms'] = time_ms(lambda: model.predict(window), runs)
+        if faces != 1:
+            continue
+        message = numpy_to_image(frame, 'rgb8')
+        serialised = serialize_message(message)
+        stages['numpy_to_image_ms'] = time_ms(lambda: numpy_to_image(frame, 'rgb8'), runs)
+        stages['image_serialise_ms'] = time_ms(lambda: serialize_message(message), runs)
+        stages['image_deserialise_ms'] = time_ms(
+            lambda: deserialize_message(serialised, Image), runs)
+        stages['image_to_rgb_ms'] = time_ms(lambda: image_to_rgb(message), runs)
+        face = found[0]
+        height, width = frame.shape[:2]
+        stages['appearance_crop_ms'] = time_ms(
+            lambda: appearance.face_crop(frame, face.bbox, face.points), runs)
+        crops = appearance.face_crop(frame, face.bbox, face.points)[None]
+        stages['appearance_model_ms'] = time_ms(lambda: appearance.predict(crops), runs)
+        stages['head_pose_ms'] = time_ms(lambda: head_pose(face.points, width, height), runs)
+        appearances = [Appearance(appearance.model_name, appearance.labels,
+                                  appearance.predict(crops)[0])]
+        poses = [head_pose(face.points, width, height)]
+        stages['landmarks_to_msg_ms'] = time_ms(
+            lambda: faces_to_msg(found, [1], detector.landmark_model, Header(), width, height,
+                                 appearances, poses), runs)
+        landmarks = serialize_message(faces_to_msg(found, [1], detector.landmark_model,
+                                                   Header(), width, height, appearances, poses))
+        stages['landmarks_deserialise_ms'] = time_ms(
+            lambda: deserialize_message(landmarks, FaceLandmarksArray), runs)
+        stages['features_per_frame_ms'] = time_ms(
+            lambda: extractor.frame(face.points, width, height), runs)
+        frames = np.tile(extractor.frame(face.points, width, height), (model.window_length, 1))
+        stages['window_ms'] = time_ms(lambda: extractor.window(frames), runs)
+        window = extractor.window(frames)
+        stages['window_to_msg_ms'] = time_ms(
+            lambda: window_to_msg(window, 1, extractor.name, Header(), appearances[0], poses[0]),
+            runs)
+        batch = window[None].astype(np.float32)
+        stages['onnx_model_ms'] = time_ms(lambda: model.predict(batch), runs)
     return stages
 
 
 def markdown(report):
-    """Return the report as a Markdown table."""
+    """Return the report as Markdown tables."""
     lines = [
         '# fer_ros benchmark', '',
         f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-        f"Python {report['machine']['python']}, {report['machine']['date']}. Input: built-in "
-        '640x480 sample (real face: scikit-image astronaut; two faces = portrait and mirror). '
-        f"Model: shipped default. {report['duration_s']:g} s measured after "
-        f"{report['warmup_s']:g} s warm-up per scenario.", '',
+        f"Python {report['machine']['python']}, {report['machine']['date']}"
+        + (f", commit {report['commit']}" if report.get('commit') else '')
+        + (f" ({report['label']})" if report.get('label') else '')
+        + '. Input: built-in 640x480 sample (real face: scikit-image astronaut; two faces = '
+        f"portrait and mirror). Model: shipped default. {report['duration_s']:g} s measured "
+        f"after {report['warmup_s']:g} s warm-up per scenario.", '',
         '| scenario | latency median / p95 / p99 ms | drift ms | emotions/s per face '
-        '| dropped frames | CPU % per process | total RSS MB | RSS growth |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| dropped frames |',
+        '| --- | --- | --- | --- | --- |',
     ]
     for result in report['scenarios']:
         lat = result['latency_ms']
-        cpu = ', '.join(f"{name} {p['cpu_percent']:g}"
-                        for name, p in sorted(result['processes'].items()))
         dropped = result['dropped_frame_ratio']
         lines.append(
             f"| {result['scenario']} | {lat['median']} / {lat['p95']} / {lat['p99']} "
             f"| {result['latency_drift_ms']} "
             f"| {', '.join(map(str, result['output_fps_per_face'])) or '0'} "
-            f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} | {cpu} "
-            f"| {result['total_rss_mb']} | {result['rss_growth_percent']} % |")
+            f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} |")
+    lines += ['', '| scenario | CPU ms per frame | per camera frame | floor ms | pipeline / floor '
+              '| per process: CPU ms per frame (% of a core), RSS MB | total RSS MB '
+              '| total PSS MB | RSS growth |',
+              '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |']
+    for result in report['scenarios']:
+        floor = result.get('floor') or {}
+        processes = ', '.join(
+            f"{name} {p.get('cpu_ms_per_frame')} ({p['cpu_percent']:g} %), {p['rss_mb']:g}"
+            for name, p in sorted(result['processes'].items()))
+        lines.append(
+            f"| {result['scenario']} | {result.get('cpu_ms_per_frame')} "
+            f"| {result.get('cpu_ms_per_camera_frame')} "
+            f"| {floor.get('cpu_ms_per_frame')} | {result.get('floor_ratio')} | {processes} "
+            f"| {result['total_rss_mb']} | {result.get('total_pss_mb')} "
+            f"| {result['rss_growth_percent']} % |")
     if report.get('stages_ms'):
-        lines += ['', 'Hot-path stages, in-process median ms (no DDS): ' + ', '.join(
+        lines += ['', 'Hot-path stages, in-process median ms per call (no DDS): ' + ', '.join(
             f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
     lines += ['', 'Latency: source frame stamp (camera_node) to reception by a separate '
               'subscriber process. Dropped frames: camera frames the landmark node skipped '
               'because a newer one had arrived (keep-latest). Drift: median latency of the '
-              "run's last third minus its first third. RSS growth: mean total RSS of the "
+              "run's last third minus its first third. CPU ms per frame: CPU time of the "
+              'pipeline processes (all their threads) per frame that landmark_node '
+              'processed; per camera frame: per frame camera_node published (they differ '
+              'when landmark_node skips frames in low-power mode). Floor: MediaPipe Face '
+              'Mesh alone on the same frames at the same rate with '
+              "landmark_node's settings, in a process of its own, CPU per frame. "
+              'RSS counts shared pages (libraries, shared memory) in every process that maps '
+              'them; PSS shares them out. RSS growth: mean total RSS of the '
               "run's last tenth against its first tenth.", '']
+    return '\n'.join(lines)
+
+
+def history_markdown(paths):
+    """Return a before/after table of earlier bench JSONs, one row per run and scenario."""
+    reports = []
+    for path in paths:
+        with open(path) as report:
+            reports.append((os.path.basename(path), json.load(report)))
+    lines = ['# fer_ros benchmark: before and after', '',
+             'Generated by `./fer bench --history ' + ' '.join(paths) + '`; each row is one '
+             '`./fer bench --label ...` run at the commit shown (re-run it with git checkout '
+             'of that commit).', '',
+             '| run | commit | scenario | CPU ms per frame | per camera frame | floor ms '
+             '| pipeline / floor | latency median / p99 ms | dropped | total RSS MB '
+             '| total PSS MB |',
+             '| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |']
+    for name, report in reports:
+        for result in report['scenarios']:
+            floor = result.get('floor') or {}
+            lat = result['latency_ms']
+            dropped = result['dropped_frame_ratio']
+            lines.append(
+                f"| {report.get('label') or name} | {report.get('commit', '')} "
+                f"| {result['scenario']} | {result.get('cpu_ms_per_frame')} "
+                f"| {result.get('cpu_ms_per_camera_frame')} "
+                f"| {floor.get('cpu_ms_per_frame')} | {result.get('floor_ratio')} "
+                f"| {lat['median']} / {lat['p99']} "
+                f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} "
+                f"| {result['total_rss_mb']} | {result.get('total_pss_mb')} |")
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
+                       for _, r in reports})
+    lines += ['', f"Machine(s): {'; '.join(machines)}.", '']
     return '\n'.join(lines)
 
 
@@ -387,10 +610,31 @@ def main(argv=None):
                         help='also time each hot-path stage in-process (median ms)')
     parser.add_argument('--raw', action='store_true',
                         help='keep every latency sample in the JSON (large for soaks)')
+    parser.add_argument('--label', default='',
+                        help='what this run measures, e.g. the change it follows (kept in the '
+                        'JSON for --history)')
+    parser.add_argument('--history', nargs='+', metavar='JSON',
+                        help='write OUT/history.md: a before/after table of these bench JSONs, '
+                        'in this order (runs nothing)')
     parser.add_argument('--probe', help=argparse.SUPPRESS)
+    parser.add_argument('--floor', help=argparse.SUPPRESS)
+    parser.add_argument('--floor-params', help=argparse.SUPPRESS)
+    parser.add_argument('--floor-faces', type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument('--fps', type=float, default=30.0, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.probe:
         run_probe(options.probe, options.duration, options.warmup)
+        return 0
+    if options.floor:
+        run_floor(options.floor, options.floor_params, options.floor_faces, options.fps,
+                  options.duration, options.warmup)
+        return 0
+    if options.history:
+        os.makedirs(options.out, exist_ok=True)
+        path = os.path.join(options.out, 'history.md')
+        with open(path, 'w') as out:
+            out.write(history_markdown(options.history))
+        print(f'bench: wrote {path}')
         return 0
     if options.soak is not None:
         if options.soak <= 0:
@@ -403,19 +647,30 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
     os.makedirs(options.out, exist_ok=True)
-    report = {'machine': machine(), 'duration_s': options.duration,
-              'warmup_s': options.warmup, 'scenarios': []}
+    report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
+              'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
     if options.stages:
         print('bench: timing hot-path stages in-process ...', flush=True)
         report['stages_ms'] = stage_timings()
+    floors = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
+            scenario = by_name[name]
             print(f'bench: {name} ...', flush=True)
-            result = run_scenario(by_name[name], options.duration, options.warmup, workdir)
+            result = run_scenario(scenario, options.duration, options.warmup, workdir)
+            if (scenario.faces, scenario.fps) not in floors:
+                print(f'bench: floor, Face Mesh alone, {scenario.faces} face(s) at '
+                      f'{scenario.fps:g} fps ...', flush=True)
+                floors[scenario.faces, scenario.fps] = measure_floor(
+                    scenario, os.path.join(workdir, f'{name}.yaml'),
+                    min(options.duration, FLOOR_MAX_S), options.warmup, workdir)
+            add_floor(result, floors[scenario.faces, scenario.fps])
             lat = result['latency_ms']
             print(f"bench: {name}: median {lat['median']} ms, p99 {lat['p99']} ms, "
                   f"{result['output_fps_per_face']} emotions/s per face, "
-                  f"RSS {result['total_rss_mb']} MB", flush=True)
+                  f"CPU {result['cpu_ms_per_frame']} ms per frame "
+                  f"({result['floor_ratio']}x the floor), RSS {result['total_rss_mb']} MB",
+                  flush=True)
             report['scenarios'].append(result)
     json_path = options.json or os.path.join(options.out, 'bench.json')
     histogram(report, os.path.join(options.out, 'latency_histogram.png'))
