@@ -117,6 +117,9 @@ def test_window_carries_the_neutral_baseline_state():
     baseline.update(np.ones(3))
     msg = window_to_msg(window, 1, 'x', Header(), baseline=baseline)
     assert msg_to_neutral_baseline(msg) == (FeatureWindow.NEUTRAL_BASELINE_READY, 3, 3)
+    msg.neutral_baseline = 'almost'
+    with pytest.raises(ConversionError, match="unknown neutral_baseline 'almost'"):
+        msg_to_neutral_baseline(msg)
 
 
 def test_frame_message_carries_every_face_and_its_appearance():

@@ -18,7 +18,7 @@ import array
 from dataclasses import dataclass
 import math
 
-from fer_models.core.baseline import OFF
+from fer_models.core.baseline import OFF, STATES
 from fer_msgs.msg import Emotion, FaceLandmarks, FaceLandmarksArray, FeatureWindow
 import numpy as np
 from sensor_msgs.msg import Image
@@ -226,10 +226,14 @@ def msg_to_neutral_baseline(msg):
     """
     Return (state, frames collected, frames needed) of a FeatureWindow's neutral baseline.
 
-    An empty state (a publisher that predates the field) means off.
+    An empty state (a publisher that predates the field) means off; another
+    unknown state raises ConversionError.
     """
-    return (msg.neutral_baseline or OFF, msg.neutral_baseline_frames,
-            msg.neutral_baseline_frames_needed)
+    state = msg.neutral_baseline or OFF
+    if state not in STATES:
+        raise ConversionError(f'window of face {msg.face_id}: unknown neutral_baseline '
+                              f"'{state}' (known: {', '.join(STATES)})")
+    return state, msg.neutral_baseline_frames, msg.neutral_baseline_frames_needed
 
 
 def msg_to_window(msg):

@@ -170,10 +170,10 @@ class EmotionClassifierNode(ManagedNode):
             return
         try:
             window = msg_to_window(msg)
+            state, collected, needed = msg_to_neutral_baseline(msg)
         except ConversionError as error:
             self._diagnostics.bad_input('window', str(error))
             return
-        state, collected, needed = msg_to_neutral_baseline(msg)
         if state == COLLECTING:
             # The window is relative to a provisional baseline: a model fed it
             # would answer about the wrong features, so none runs.

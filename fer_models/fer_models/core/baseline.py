@@ -51,9 +51,10 @@ import numpy as np
 OFF = 'off'
 AUTO = 'auto'
 MODES = (OFF, AUTO)
-# Baseline states, as carried by fer_msgs FeatureWindow and Emotion.
+# Baseline states, as carried by fer_msgs FeatureWindow and Emotion (with OFF).
 COLLECTING = 'collecting'
 READY = 'ready'
+STATES = (OFF, COLLECTING, READY)
 
 DEFAULT_FRAMES_NEEDED = 20
 DEFAULT_MAX_MOTION = 0.02
@@ -62,6 +63,12 @@ DEFAULT_MAX_MOTION = 0.02
 def frame_motion(previous, current):
     """Return the root-mean-square change between two frames' features."""
     return float(np.sqrt(np.mean(np.square(np.asarray(current, np.float64) - previous))))
+
+
+def check_settings(frames_needed, max_motion):
+    """Raise ValueError for settings no baseline can use."""
+    if frames_needed < 1 or max_motion < 0:
+        raise ValueError('frames_needed must be at least 1 and max_motion not negative')
 
 
 def collecting_reason(collected, needed):
@@ -74,8 +81,7 @@ class NeutralBaseline:
 
     def __init__(self, frames_needed=DEFAULT_FRAMES_NEEDED, max_motion=DEFAULT_MAX_MOTION):
         """Start collecting; ``frames_needed`` >= 1 low-motion frames make it ready."""
-        if frames_needed < 1 or max_motion < 0:
-            raise ValueError('frames_needed must be at least 1 and max_motion not negative')
+        check_settings(frames_needed, max_motion)
         self.frames_needed = int(frames_needed)
         self.max_motion = float(max_motion)
         self._collected = []
@@ -129,9 +135,9 @@ class FaceBaselines:
 
     def __init__(self, frames_needed=DEFAULT_FRAMES_NEEDED, max_motion=DEFAULT_MAX_MOTION):
         """Hold no face yet; every new face gets these settings."""
+        check_settings(frames_needed, max_motion)  # now, not at the first face
         self.frames_needed = frames_needed
         self.max_motion = max_motion
-        NeutralBaseline(frames_needed, max_motion)  # refuse bad settings now, not per face
         self._faces = {}
 
     @property
