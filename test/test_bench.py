@@ -20,15 +20,21 @@ this only checks that a soak run produces complete, sane measurements.
 """
 
 import json
+import os
 
 from fer_ros.tools import bench
 import pytest
 
 
-def test_short_soak_reports_latency_memory_and_drift(tmp_path):
+def test_short_soak_reports_latency_memory_and_drift(tmp_path, monkeypatch):
+    own_domain = os.environ.get('ROS_DOMAIN_ID', '0')
+    monkeypatch.setenv('ROS_DOMAIN_ID', own_domain)  # bench moves its process: undone after
     assert bench.main(['--soak', '12', '--warmup', '4', '--stages', '--out', str(tmp_path)]) == 0
     with open(tmp_path / 'bench.json') as report_file:
         report = json.load(report_file)
+    # Its pipeline ran on a DDS domain of its own, away from this test run's.
+    assert report['ros_domain_id'] in range(200, 233)
+    assert str(report['ros_domain_id']) != own_domain
     (result,) = report['scenarios']
     assert result['scenario'] == 'processes-1face-30fps' and result['duration_s'] == 12
     assert result['emotions'] > 0 and 0 < result['latency_ms']['median'] < 1000

@@ -59,7 +59,8 @@ from fer_models.research.metrics import classification_report, format_report, sa
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
 from fer_ros.landmark_node import with_low_power
-from fer_ros.runtime import default_params_file, executable, stop_child
+from fer_ros.runtime import (
+    default_params_file, executable, stop_child, use_private_dds_domain)
 from fer_ros.tools.bags import BagWriter, read_messages
 from fer_ros.tools.bench import percentiles
 import numpy as np
@@ -320,6 +321,8 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         params_file = os.path.abspath(params_file or default_params_file())
         if low_power:
             params_file = low_power_copy(params_file)
+        # The replay and its pipeline talk on a domain of their own.
+        use_private_dds_domain()
         pipeline = start_pipeline(mode, params_file)
     rclpy.init()
     node = BagReplayer(record)

@@ -44,6 +44,7 @@ import argparse
 from dataclasses import asdict, dataclass
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,13 +55,16 @@ from fer_models.research.figures import png_figure
 from fer_models.research.metrics import machine, time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
-from fer_ros.runtime import default_params_file, executable, stop_child
+from fer_ros.runtime import (
+    default_params_file, executable, stop_child, use_private_dds_domain)
 import numpy as np
 import rclpy
 from rclpy.node import Node
 import yaml
 
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+# Shortest span of diagnostics readings that gives a frame rate.
+MIN_COUNTER_SPAN_S = 2.0
 # A soak's floor needs no more than this: Face Mesh alone neither leaks nor drifts.
 FLOOR_MAX_S = 20.0
 
@@ -98,7 +102,7 @@ class BenchProbe(Node):
         self.start = time.monotonic()
         self.warmup_s = warmup_s
         self.samples = []  # (seconds since measuring began, face_id, latency ms)
-        # node -> {counter: [first value, its time, last value, its time]} while measuring
+        # node -> {counter: [first value, its stamp, last value, its stamp]} while measuring
         self.counters = {}
         self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
@@ -121,7 +125,8 @@ class BenchProbe(Node):
             node = status.name.rsplit('/', 1)[-1]
             for item in status.values:
                 if item.key in ('frames_published', 'frames_processed'):
-                    now = self.measuring_for()
+                    # The publishing node's stamp: under load, arrays arrive in bursts.
+                    now = stamp_to_seconds(msg.header.stamp)
                     span = self.counters.setdefault(node, {}).setdefault(
                         item.key, [int(item.value), now, None, None])
                     span[2:] = [int(item.value), now]
@@ -202,6 +207,32 @@ def write_params(scenario, path):
         with_low_power(params)
     with open(path, 'w') as out:
         yaml.safe_dump(params, out)
+
+
+def thread_cpu(pid):
+    """
+    Return {thread group: CPU seconds} of a process's threads.
+
+    Threads are grouped by name without its trailing number (e.g. the two
+    'mediapipe/NNNN' workers form 'mediapipe'); the Python main thread is
+    named after the interpreter.
+    """
+    groups = {}
+    try:
+        tasks = os.listdir(f'/proc/{pid}/task')
+    except OSError:
+        return groups
+    for task in tasks:
+        try:
+            with open(f'/proc/{pid}/task/{task}/stat') as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name = text[text.index('(') + 1:text.rindex(')')]
+        fields = text.rsplit(')', 1)[1].split()
+        group = re.sub(r'[\d./:_-]+$', '', name) or name
+        groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return groups
 
 
 def landmark_settings(params_path):
@@ -304,8 +335,8 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             if usage is None or name is None:
                 continue
             stamp = time.monotonic()
-            first.setdefault(name, (stamp, usage[0]))
-            last[name] = (stamp, usage[0])
+            first.setdefault(name, (stamp, usage[0], thread_cpu(pid)))
+            last[name] = (stamp, usage[0], thread_cpu(pid))
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
             pss_peak[name] = max(pss_peak.get(name, 0.0), usage[2])
             total_rss += usage[1]
@@ -339,9 +370,11 @@ def counter_rate(span):
     Return (increase, increase per second) of a diagnostics counter span.
 
     Each node publishes its diagnostics on its own clock, so counts of two
-    nodes over the run cover different intervals; their rates compare.
+    nodes over the run cover different intervals; their rates compare. A
+    span shorter than MIN_COUNTER_SPAN_S gives no rate (0.0): a node can
+    publish twice in quick succession, and a short run may catch only that.
     """
-    if not span or span[2] is None or span[3] <= span[1]:
+    if not span or span[2] is None or span[3] - span[1] < MIN_COUNTER_SPAN_S:
         return 0, 0.0
     return span[2] - span[0], (span[2] - span[0]) / (span[3] - span[1])
 
@@ -366,13 +399,21 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
     done, processed_fps = counter_rate(
         counters.get('landmark_node', {}).get('frames_processed'))
     processes = {}
-    for name, (stamp, cpu) in last.items():
-        start_stamp, start_cpu = first[name]
-        cpu_share = (cpu - start_cpu) / max(stamp - start_stamp, 1e-6)
+    for name, (stamp, cpu, threads) in last.items():
+        start_stamp, start_cpu, start_threads = first[name]
+        wall = max(stamp - start_stamp, 1e-6)
+        cpu_share = (cpu - start_cpu) / wall
+
+        def per_frame(share):
+            return round(1e3 * share / processed_fps, 2) if processed_fps > 0 else None
+
+        by_thread = {group: per_frame((seconds - start_threads.get(group, 0.0)) / wall)
+                     for group, seconds in threads.items()}
         processes[name] = {
             'cpu_percent': round(100.0 * cpu_share, 1),
-            'cpu_ms_per_frame': (round(1e3 * cpu_share / processed_fps, 2)
-                                 if processed_fps > 0 else None),
+            'cpu_ms_per_frame': per_frame(cpu_share),
+            'threads_cpu_ms_per_frame': {g: v for g, v in sorted(
+                by_thread.items(), key=lambda item: -(item[1] or 0)) if v},
             'rss_mb': round(rss_peak[name], 1), 'pss_mb': round(pss_peak[name], 1)}
     per_frame = [p['cpu_ms_per_frame'] for p in processes.values()]
     cpu_share_total = sum(p['cpu_percent'] for p in processes.values()) / 100.0
@@ -529,6 +570,13 @@ def markdown(report):
             f"| {floor.get('cpu_ms_per_frame')} | {result.get('floor_ratio')} | {processes} "
             f"| {result['total_rss_mb']} | {result.get('total_pss_mb')} "
             f"| {result['rss_growth_percent']} % |")
+    lines += ['', 'CPU ms per frame by thread (main = the Python thread that runs the '
+              'callbacks):', '']
+    for result in report['scenarios']:
+        for name, process in sorted(result['processes'].items()):
+            threads = ', '.join(f'{group} {value}' for group, value in
+                                process.get('threads_cpu_ms_per_frame', {}).items())
+            lines.append(f"- {result['scenario']}, {name}: {threads}")
     if report.get('stages_ms'):
         lines += ['', 'Hot-path stages, in-process median ms per call (no DDS): ' + ', '.join(
             f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
@@ -643,11 +691,13 @@ def main(argv=None):
         options.scenarios = options.scenarios or ['processes-1face-30fps']
     by_name = {s.name: s for s in SCENARIOS}
     names = options.scenarios or list(by_name)
+    domain = use_private_dds_domain()
     unknown = [n for n in names if n not in by_name]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
     os.makedirs(options.out, exist_ok=True)
     report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
+              'ros_domain_id': domain,
               'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
     if options.stages:
         print('bench: timing hot-path stages in-process ...', flush=True)
