@@ -30,13 +30,7 @@ so that only the landmark path differs; ``auto`` also runs with other
 ``fer_models/reports/neutral_sequences.json`` and regenerates the neutral
 baseline report.
 
-The replay runs on a DDS domain of its own (``--domain-id``): another
-pipeline on the machine (a benchmark, a test, a demo) would otherwise send
-its camera frames into this one's landmark node and mix faces into its
-tracks.
-
 Usage: ./fer run python -m fer_ros.tools.neutral_sequences [--folds 5] [--seed 0]
-       [--domain-id 77]
 """
 
 import argparse
@@ -171,10 +165,7 @@ def main(argv=None):
     parser.add_argument('--folds', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', default=SEQUENCES_JSON)
-    parser.add_argument('--domain-id', type=int, default=77,
-                        help='ROS_DOMAIN_ID of the replay and its pipeline (default 77)')
     options = parser.parse_args(argv)
-    os.environ['ROS_DOMAIN_ID'] = str(options.domain_id)
     result = run(options.folds, options.seed)
     with open(options.json, 'w') as handle:
         json.dump(result, handle, indent=1)
