@@ -108,11 +108,13 @@ def test_classifier_survives_bad_windows(ros, start_node, astronaut):
     nan_window = window_to_msg(np.full_like(window, np.nan), 1, FEATURE_TYPE, Header())
     lying = window_to_msg(window, 1, FEATURE_TYPE, Header())
     lying.feature_dim += 1
+    unknown_baseline = window_to_msg(window, 1, FEATURE_TYPE, Header())
+    unknown_baseline.neutral_baseline = 'almost'
     # The first window the node takes is logged; later ones are counted.
     wrong_dim_error = f'feature_dim {extractor.dim - 1} (model wants {extractor.dim})'
     assert ros.spin_until(lambda: publisher.publish(wrong_dim) or wrong_dim_error in
                           node.output(), timeout=10.0, processes=[node])
-    for msg in [wrong_dim, wrong_length, wrong_type, nan_window, lying] * 100:
+    for msg in [wrong_dim, wrong_length, wrong_type, nan_window, lying, unknown_baseline] * 100:
         publisher.publish(msg)
     ros.spin_for(0.5)
     assert not emotions, 'bad windows must not produce emotions'

@@ -14,10 +14,15 @@
 
 """./fer bag: a labelled bag of real faces replayed through the live nodes."""
 
+import os
+
 from fer_msgs.msg import Emotion
 from fer_ros.tools import bag_tools
 from fer_ros.tools.bags import read_messages
+import pytest
+from ros_helpers import TAIWANESE
 from rosbags.rosbag2 import Reader
+from stills import RELIABLE_STILLS
 
 
 def test_made_bag_is_standard_rosbag2(labelled_bag):
@@ -38,9 +43,29 @@ def test_bag_eval_replays_through_the_pipeline_and_records(labelled_bag, tmp_pat
     assert report['n'] == 12
     assert report['accuracy'] == 1.0, report['confusion']
     assert report['latency_ms']['median'] > 0
+    assert report['answers_by_neutral_baseline'] == {'off': 12}
     with Reader(recorded) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts == {'/fer/landmarks': 76, '/emotion': 12}
+
+
+def test_track_column_plays_one_person_as_one_track(tmp_path):
+    if not os.path.isdir(TAIWANESE):
+        pytest.skip(f'TFEID images not found in {TAIWANESE}')
+    labels = tmp_path / 'labels.csv'
+    # The first two stills as one person, the last two as two others.
+    labels.write_text('file,label,person\n' + ''.join(
+        f'{name},{label},{person}\n'
+        for (name, label), person in zip(RELIABLE_STILLS, ('a', 'a', 'b', 'c'))))
+    bag = str(tmp_path / 'tracks')
+    assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out', bag,
+                           '--frames-per-image', '2', '--gap-frames', '3',
+                           '--track-column', 'person']) == 0
+    frames = bag_tools.load_labelled_frames(bag)
+    truths = ''.join('-' if truth is None else truth[0] for _, truth, _ in frames)
+    assert truths == 'hhss---hh---ss---'
+    assert bag_tools.main(['make', '--images', TAIWANESE, '--labels', str(labels), '--out',
+                           str(tmp_path / 'bad'), '--track-column', 'nobody']) == 2
 
 
 def test_bag_errors_are_reported(tmp_path, capsys):

@@ -14,11 +14,13 @@
 
 """msg <-> numpy conversions on real messages built by colcon."""
 
+from fer_models.core.baseline import NeutralBaseline
 from fer_models.core.landmarks import DetectedFace
 from fer_msgs.msg import FeatureWindow
 from fer_ros.conversions import (
     Appearance, ConversionError, emotion_to_msg, face_to_msg, faces_to_msg, image_to_rgb,
-    landmarks_to_points, msg_to_appearance, msg_to_window, numpy_to_image, window_to_msg)
+    landmarks_to_points, msg_to_appearance, msg_to_neutral_baseline, msg_to_window,
+    numpy_to_image, window_to_msg)
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
@@ -101,6 +103,23 @@ def test_window_round_trip_and_rejections():
     msg.data[0] = np.inf
     with pytest.raises(ConversionError, match='infinite'):
         msg_to_window(msg)
+
+
+def test_window_carries_the_neutral_baseline_state():
+    window = np.zeros((2, 3), np.float32)
+    assert msg_to_neutral_baseline(window_to_msg(window, 1, 'x', Header())) == ('off', 0, 0)
+    assert msg_to_neutral_baseline(FeatureWindow()) == ('off', 0, 0)  # an older publisher
+    baseline = NeutralBaseline(frames_needed=3, max_motion=0.1)
+    for _ in range(3):
+        baseline.update(np.ones(3))
+    msg = window_to_msg(window, 1, 'x', Header(), baseline=baseline)
+    assert msg_to_neutral_baseline(msg) == (FeatureWindow.NEUTRAL_BASELINE_COLLECTING, 2, 3)
+    baseline.update(np.ones(3))
+    msg = window_to_msg(window, 1, 'x', Header(), baseline=baseline)
+    assert msg_to_neutral_baseline(msg) == (FeatureWindow.NEUTRAL_BASELINE_READY, 3, 3)
+    msg.neutral_baseline = 'almost'
+    with pytest.raises(ConversionError, match="unknown neutral_baseline 'almost'"):
+        msg_to_neutral_baseline(msg)
 
 
 def test_frame_message_carries_every_face_and_its_appearance():

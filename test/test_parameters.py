@@ -67,6 +67,9 @@ def test_yaml_holds_every_parameter_with_its_default(make_node, node_class):
     (LandmarkNode, 'max_faces', 99, 'range'),
     (FeatureBufferNode, 'feature_type', 'dlib68:wobble', 'unknown feature kind'),
     (FeatureBufferNode, 'window_length', 'eight', 'type'),
+    (FeatureBufferNode, 'feature_type', 'dlib68:coords/neutral', 'neutral_baseline: auto adds'),
+    (FeatureBufferNode, 'neutral_baseline', 'manual', 'not one of'),
+    (FeatureBufferNode, 'baseline_max_motion', -0.5, 'range'),
     (EmotionClassifierNode, 'smoothing', 'median', 'not one of'),
     (EmotionClassifierNode, 'confidence_threshold', 1.5, 'range'),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
@@ -89,6 +92,20 @@ def test_live_change_is_applied(make_node):
     assert result[0].successful
     assert node._extractor.name == 'mesh468:coords+velocity'
     assert node._extractor.dim == 2 * 468 * 2
+
+
+def test_live_neutral_baseline_change_resets_the_windows(make_node):
+    node = make_node(FeatureBufferNode)
+    node.trigger_configure()
+    windows = node._windows
+    assert node._baselines is None and node._feature_type == 'dlib68:coords+geometric'
+    assert node.set_parameters([Parameter('neutral_baseline', value='auto')])[0].successful
+    assert node._feature_type == 'dlib68:coords+geometric/neutral'
+    assert node._baselines is not None and node._windows is not windows
+    assert node.set_parameters([Parameter('baseline_frames', value=5)])[0].successful
+    assert node._baselines.frames_needed == 5
+    assert node.set_parameters([Parameter('neutral_baseline', value='off')])[0].successful
+    assert node._baselines is None and node._feature_type == 'dlib68:coords+geometric'
 
 
 def test_invalid_start_up_value_exits_with_a_clear_message(start_node):

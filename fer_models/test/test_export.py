@@ -69,6 +69,9 @@ def test_check_window_explains_mismatches(exported):
     assert 'window_length 5 (model wants 4)' in message
     assert 'feature_dim 136 (model wants 15)' in message
     assert 'invalid feature_type' in onnx_model.check_window('nonsense+', 4, 15)
+    # Same numbers of values, other meaning: baseline-relative features are refused.
+    assert ("feature_type 'dlib68:geometric/neutral' (model wants 'dlib68:geometric')"
+            in onnx_model.check_window('geometric/neutral', 4, 15))
 
 
 def test_model_errors_name_the_file(tmp_path, exported):
@@ -109,3 +112,17 @@ def test_shipped_model_honours_its_contract():
     # Better than chance (1 in 7) on each dataset it was not trained on.
     lodo = json.loads(model.metadata['fer.lodo_accuracy'])
     assert min(lodo.values()) > 0.2, lodo
+
+
+def test_shipped_neutral_model_reads_relative_features():
+    from fer_models.core.features import FeatureExtractor
+    from fer_models.core.resources import shipped_model
+
+    model = EmotionModel(shipped_model('landmark_neutral.onnx'))
+    assert model.feature_type == 'dlib68:coords+geometric/neutral'
+    assert (model.window_length, model.feature_dim) == (
+        8, FeatureExtractor('dlib68:coords+geometric').dim)
+    assert model.labels == ('neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'angry')
+    # A face exactly at its own resting features shows no expression.
+    probabilities, _ = model.predict(np.zeros((8, model.feature_dim), np.float32))
+    assert model.labels[int(np.argmax(probabilities[0]))] == 'neutral'

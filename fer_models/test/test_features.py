@@ -16,7 +16,7 @@
 
 from fer_models.core.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
-    normalise_points)
+    NEUTRAL_REFERENCE, normalise_points)
 from fer_models.core.landmarks import detect_single_face, landmarks_to_array
 from mediapipe.framework.formats import landmark_pb2
 import numpy as np
@@ -50,6 +50,8 @@ def transform(points, width, height, angle, scale, shift):
     ('geometric+coords', 'dlib68:coords+geometric', 151, 151),
     ('dlib68:distances', 'dlib68:distances', 276, 276),
     ('coords+velocity+displacement', 'dlib68:coords+displacement+velocity', 136, 408),
+    ('geometric+coords/neutral', 'dlib68:coords+geometric/neutral', 151, 151),
+    ('dlib68@3d:coords+velocity/neutral', 'dlib68@3d:coords+velocity/neutral', 136, 272),
 ])
 def test_spec_parsing(text, name, frame_dim, dim):
     spec = FeatureSpec.parse(text)
@@ -59,10 +61,20 @@ def test_spec_parsing(text, name, frame_dim, dim):
 @pytest.mark.parametrize('text, reason', [
     ('', 'empty'), ('dlib5:coords', 'layout'), ('coords+smiles', 'unknown feature kind'),
     ('velocity', 'no per-frame kind'), ('coords+coords', 'repeated'),
+    ('coords/resting', "unknown feature reference '/resting'"),
+    ('coords/', "unknown feature reference '/'"),
 ])
 def test_invalid_specs(text, reason):
     with pytest.raises(FeatureError, match=reason):
         FeatureSpec.parse(text)
+
+
+def test_relative_features_are_a_feature_type_of_their_own():
+    absolute = FeatureSpec.parse('dlib68:coords+geometric')
+    relative = absolute.with_reference(NEUTRAL_REFERENCE)
+    assert relative.name == 'dlib68:coords+geometric/neutral'
+    assert relative != absolute and relative.dim == absolute.dim
+    assert relative.with_reference('') == absolute
 
 
 def test_dlib_layout_is_68_distinct_mesh_points():

@@ -18,6 +18,7 @@ import array
 from dataclasses import dataclass
 import math
 
+from fer_models.core.baseline import OFF, STATES
 from fer_msgs.msg import Emotion, FaceLandmarks, FaceLandmarksArray, FeatureWindow
 import numpy as np
 from sensor_msgs.msg import Image
@@ -199,10 +200,19 @@ def landmarks_to_points(msg):
 
 
 def window_to_msg(window, face_id, feature_type, header, appearance=None,
-                  head_pose=NO_HEAD_POSE):
-    """Return a fer_msgs/FeatureWindow of a (T, D) array, the face's Appearance and pose."""
+                  head_pose=NO_HEAD_POSE, baseline=None):
+    """
+    Return a fer_msgs/FeatureWindow of a (T, D) array, the face's Appearance and pose.
+
+    ``baseline``: the face's fer_models.core.baseline.NeutralBaseline, or
+    None when the neutral baseline is off.
+    """
     msg = FeatureWindow()
     set_head_pose(msg, head_pose)
+    msg.neutral_baseline = OFF if baseline is None else baseline.state
+    if baseline is not None:
+        msg.neutral_baseline_frames = baseline.collected
+        msg.neutral_baseline_frames_needed = baseline.frames_needed
     msg.header = header
     msg.face_id = int(face_id)
     msg.feature_type = feature_type
@@ -210,6 +220,20 @@ def window_to_msg(window, face_id, feature_type, header, appearance=None,
     msg.data = float32_sequence(window)
     set_appearance(msg, appearance)
     return msg
+
+
+def msg_to_neutral_baseline(msg):
+    """
+    Return (state, frames collected, frames needed) of a FeatureWindow's neutral baseline.
+
+    An empty state (a publisher that predates the field) means off; another
+    unknown state raises ConversionError.
+    """
+    state = msg.neutral_baseline or OFF
+    if state not in STATES:
+        raise ConversionError(f'window of face {msg.face_id}: unknown neutral_baseline '
+                              f"'{state}' (known: {', '.join(STATES)})")
+    return state, msg.neutral_baseline_frames, msg.neutral_baseline_frames_needed
 
 
 def msg_to_window(msg):
@@ -230,18 +254,20 @@ def msg_to_window(msg):
 
 
 def emotion_to_msg(header, face_id, label, confidence, labels, probabilities, model_name,
-                   valence_arousal=None, received_s=None, head_pose=NO_HEAD_POSE, reason=''):
+                   valence_arousal=None, received_s=None, head_pose=NO_HEAD_POSE, reason='',
+                   neutral_baseline=OFF):
     """
     Return a fer_msgs/Emotion stamped with its source frame's header.
 
     ``valence_arousal``: a (valence, arousal) pair, or None when the model has
     none (both NaN). ``received_s``: now, in seconds of the frame stamp's
     clock, to fill ``latency_ms``; NaN when not given. ``reason``: why the
-    label is unknown.
+    label is unknown. ``neutral_baseline``: the window's baseline state.
     """
     msg = Emotion()
     set_head_pose(msg, head_pose)
     msg.reason = reason
+    msg.neutral_baseline = neutral_baseline
     msg.header = header
     msg.face_id = int(face_id)
     msg.label = label

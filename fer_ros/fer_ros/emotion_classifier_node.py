@@ -14,19 +14,20 @@
 
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
+from fer_models.core.baseline import COLLECTING, collecting_reason
 from fer_models.core.fusion import (
     combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES, FusionError, Stacker,
     STACKER_FILE)
 from fer_models.core.labels import UNKNOWN
 from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
-from fer_models.core.resources import shipped_model
+from fer_models.core.resources import model_file, shipped_model
 from fer_models.core.smoothing import (
     decide, DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_MAX_HEAD_ANGLE_DEG, pose_gate,
     ProbabilitySmoother, SMOOTHING_METHODS)
 from fer_msgs.msg import Emotion, FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose, msg_to_window,
-    stamp_to_seconds)
+    ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose,
+    msg_to_neutral_baseline, msg_to_window, stamp_to_seconds)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -37,7 +38,8 @@ from std_msgs.msg import String
 PARAMETERS = (
     ParamSpec('model_path', '',
               'ONNX expression model exported by fer_models (empty: the shipped default '
-              'model). Its metadata fixes labels, feature type and window size.'),
+              'model; a bare file name such as landmark_neutral.onnx: that shipped model). '
+              'Its metadata fixes labels, feature type and window size.'),
     ParamSpec('num_threads', 1, 'onnxruntime intra-op threads.', min_value=1, max_value=16),
     ParamSpec('smoothing', 'ema',
               'Temporal smoothing of probabilities: ema (exponential moving average), '
@@ -120,7 +122,8 @@ class EmotionClassifierNode(ManagedNode):
         self._smoother = None
 
     def _load_model(self):
-        path = self._params['model_path'] or default_model_path()
+        path = self._params['model_path']
+        path = model_file(path) if path else default_model_path()
         try:
             self._model = EmotionModel(path, threads=self._params['num_threads'])
         except ModelError as error:
@@ -167,8 +170,16 @@ class EmotionClassifierNode(ManagedNode):
             return
         try:
             window = msg_to_window(msg)
+            state, collected, needed = msg_to_neutral_baseline(msg)
         except ConversionError as error:
             self._diagnostics.bad_input('window', str(error))
+            return
+        if state == COLLECTING:
+            # The window is relative to a provisional baseline: a model fed it
+            # would answer about the wrong features, so none runs.
+            self._diagnostics.count('emotions_collecting_baseline')
+            self._publish(msg, UNKNOWN, 0.0, (), (), self._model.model_name, None,
+                          collecting_reason(collected, needed), state)
             return
         probabilities, valence_arousal = self._model.predict(window)
         try:
@@ -176,8 +187,7 @@ class EmotionClassifierNode(ManagedNode):
         except FusionError as error:
             self._diagnostics.bad_input('appearance', f'window of face {msg.face_id}: {error}')
             return
-        head_pose = msg_to_head_pose(msg)
-        reason = pose_gate(head_pose, self._params['max_head_angle_deg'])
+        reason = pose_gate(msg_to_head_pose(msg), self._params['max_head_angle_deg'])
         if reason:
             # A turned-away face says little: publish the model's raw answer as
             # unknown and keep it out of the face's smoothing history.
@@ -187,15 +197,21 @@ class EmotionClassifierNode(ManagedNode):
             published, top = self._smoother.update(msg.face_id, probabilities)
             label, confidence, reason = decide(self._model.labels, published, top,
                                                self._params['confidence_threshold'])
+        self._publish(msg, label, confidence, self._model.labels, published, model_name,
+                      None if valence_arousal is None else valence_arousal[0], reason, state)
+
+    def _publish(self, window, label, confidence, labels, probabilities, model_name,
+                 valence_arousal, reason, neutral_baseline):
+        """Publish the Emotion (and its label) answering one FeatureWindow."""
         emotion = emotion_to_msg(
-            msg.header, msg.face_id, label, confidence, self._model.labels, published,
-            model_name, None if valence_arousal is None else valence_arousal[0],
-            self.get_clock().now().nanoseconds * 1e-9, head_pose, reason)
+            window.header, window.face_id, label, confidence, labels, probabilities, model_name,
+            valence_arousal, self.get_clock().now().nanoseconds * 1e-9, msg_to_head_pose(window),
+            reason, neutral_baseline)
         self._emotion_publisher.publish(emotion)
         self._label_publisher.publish(String(data=label))
         self._diagnostics.count('emotions_published')
         self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')
-        self._forget_stale_faces(msg.face_id, stamp_to_seconds(msg.header.stamp))
+        self._forget_stale_faces(window.face_id, stamp_to_seconds(window.header.stamp))
 
     def _fuse(self, landmark_probabilities, msg):
         mode = self._params['fusion']

@@ -18,8 +18,10 @@ emotion_monitor: print the /emotion stream and its end-to-end latency.
     emotion_monitor [--duration S] [--quiet]
 
 A minimal behaviour-node example: it subscribes to ``emotion`` like any
-robot behaviour would, prints one line per message and, at the end, a
-summary with latency percentiles (source frame stamp to reception).
+robot behaviour would, prints one line per message (label, confidence, head
+pose, the neutral baseline's state when it is on, latency, and why a label
+is unknown) and, at the end, a summary with latency percentiles (source
+frame stamp to reception).
 """
 
 import argparse
@@ -34,6 +36,17 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
+
+
+def emotion_line(msg, latency_ms):
+    """Return the printed line of one Emotion: label, head pose, baseline, latency, reason."""
+    baseline = (f'  baseline {msg.neutral_baseline}'
+                if msg.neutral_baseline not in ('', Emotion.NEUTRAL_BASELINE_OFF) else '')
+    why = f'  [{msg.reason}]' if msg.reason else ''
+    return (f'face {msg.face_id:3d}  {msg.label:9s} {msg.confidence:5.2f}  '
+            f'yaw {msg.head_yaw_deg:+4.0f} pitch {msg.head_pitch_deg:+4.0f} '
+            f'roll {msg.head_roll_deg:+4.0f}{baseline}  latency {latency_ms:6.1f} ms  '
+            f'({msg.model_name}){why}')
 
 
 class EmotionMonitor(Node):
@@ -55,10 +68,7 @@ class EmotionMonitor(Node):
         self.labels[msg.label] += 1
         self.faces.add(msg.face_id)
         if not self.quiet:
-            why = f'  [{msg.reason}]' if msg.reason else ''
-            print(f'face {msg.face_id:3d}  {msg.label:9s} {msg.confidence:5.2f}  '
-                  f'yaw {msg.head_yaw_deg:+4.0f} pitch {msg.head_pitch_deg:+4.0f}  '
-                  f'latency {latency_ms:6.1f} ms  ({msg.model_name}){why}', flush=True)
+            print(emotion_line(msg, latency_ms), flush=True)
 
     def summary(self):
         """Return a multi-line summary of everything received."""

@@ -14,7 +14,10 @@
 
 """feature_buffer_node: per-face sliding windows of landmark features."""
 
-from fer_models.core.features import FeatureError, FeatureExtractor, FeatureSpec
+from fer_models.core.baseline import (
+    AUTO, DEFAULT_FRAMES_NEEDED, DEFAULT_MAX_MOTION, FaceBaselines, MODES, OFF, READY)
+from fer_models.core.features import (
+    FeatureError, FeatureExtractor, FeatureSpec, NEUTRAL_REFERENCE)
 from fer_models.core.window import FaceWindows
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
@@ -25,12 +28,41 @@ from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 
+
+def absolute_feature_type(text):
+    """Parse a feature_type parameter; raise FeatureError for one with a reference."""
+    spec = FeatureSpec.parse(text)
+    if spec.reference:
+        raise FeatureError(
+            f"'{text}': give the feature type without '/{spec.reference}'; "
+            f'neutral_baseline: auto adds /{NEUTRAL_REFERENCE} to the windows it makes relative')
+    return spec
+
+
 PARAMETERS = (
     ParamSpec('feature_type', 'dlib68:coords+geometric',
               "Feature specification '[layout:]kind+kind', layouts dlib68 or mesh468; "
               'per-frame kinds coords, distances, geometric; window kinds displacement, '
-              "velocity. Must match the classifier's model.",
-              validator=FeatureSpec.parse),
+              "velocity. Must match the classifier's model (with neutral_baseline auto, "
+              f"the model's feature type ends in /{NEUTRAL_REFERENCE}: give it without).",
+              validator=absolute_feature_type),
+    ParamSpec('neutral_baseline', OFF,
+              "off: windows of absolute features. auto: estimate each face's resting "
+              'features from its first low-motion frames (see baseline_frames, '
+              'baseline_max_motion) and publish features relative to them, feature type '
+              f'<feature_type>/{NEUTRAL_REFERENCE}, for a model trained on such features '
+              '(landmark_neutral.onnx); windows are marked collecting until the estimate '
+              'is ready.',
+              choices=MODES),
+    ParamSpec('baseline_frames', DEFAULT_FRAMES_NEEDED,
+              'Low-motion frames a face needs before its neutral baseline is ready '
+              '(neutral_baseline auto; at 30 fps, 20 frames take at least 0.7 s).',
+              min_value=1, max_value=900),
+    ParamSpec('baseline_max_motion', DEFAULT_MAX_MOTION,
+              'A frame counts as low-motion for the neutral baseline when the root-mean-square '
+              "change of its features since the face's previous frame is at most this "
+              '(inter-ocular distances for coordinates).',
+              min_value=0.0, max_value=1.0),
     ParamSpec('window_length', 8, 'Frames per window.', min_value=1, max_value=300),
     ParamSpec('stride', 1, 'Publish a window every this many frames of a face.',
               min_value=1, max_value=300),
@@ -49,7 +81,9 @@ class FeatureBufferNode(ManagedNode):
         super().__init__('feature_buffer_node', PARAMETERS, **kwargs)
         self._publisher = self.create_lifecycle_publisher(FeatureWindow, 'fer/features', 10)
         self._extractor = None
+        self._feature_type = None  # published: the extractor's, plus /neutral in auto
         self._windows = None
+        self._baselines = None  # None while neutral_baseline is off
         self._subscription = None
 
     def _configure(self):
@@ -62,16 +96,21 @@ class FeatureBufferNode(ManagedNode):
     def _deactivate(self):
         self.destroy_subscription(self._subscription)
         self._subscription = None
-        # A face seen before the pause must not continue an old window.
-        self._windows = self._new_windows()
+        # A face seen before the pause must not continue an old window or baseline.
+        self._forget_faces()
 
     def _cleanup(self):
         self._extractor = None
         self._windows = None
+        self._baselines = None
 
-    def _new_windows(self):
-        return FaceWindows(self._params['window_length'], self._params['stride'],
-                           self._params['face_timeout_s'])
+    def _forget_faces(self):
+        self._windows = FaceWindows(self._params['window_length'], self._params['stride'],
+                                    self._params['face_timeout_s'])
+        self._baselines = None
+        if self._params['neutral_baseline'] == AUTO:
+            self._baselines = FaceBaselines(self._params['baseline_frames'],
+                                            self._params['baseline_max_motion'])
 
     def _on_landmarks(self, msg):
         self._diagnostics.count('landmark_arrays_received')
@@ -83,21 +122,32 @@ class FeatureBufferNode(ManagedNode):
             except (ConversionError, FeatureError) as error:
                 self._diagnostics.bad_input('landmarks', f'rejected face {face.face_id}: {error}')
                 continue
+            baseline = None
+            if self._baselines is not None:
+                baseline = self._baselines.update(face.face_id, features)
             frames = self._windows.push(face.face_id, features, now)
             if frames is None:
                 continue
+            if baseline is not None:
+                frames = frames - baseline.reference()
             self._publisher.publish(window_to_msg(
-                self._extractor.window(frames), face.face_id, self._extractor.name, msg.header,
-                msg_to_appearance(face), msg_to_head_pose(face)))
+                self._extractor.window(frames), face.face_id, self._feature_type, msg.header,
+                msg_to_appearance(face), msg_to_head_pose(face), baseline))
             self._diagnostics.count('windows_published')
-        self._windows.forget_stale(now)
+        stale = self._windows.forget_stale(now)
         self._diagnostics.set_value('faces_buffered', len(self._windows.face_ids))
+        if self._baselines is not None:
+            self._baselines.forget(stale)
+            self._diagnostics.set_value('neutral_baselines_ready', self._baselines.count(READY))
 
     def _apply_parameters(self, names):
         self._extractor = FeatureExtractor(self._params['feature_type'])
-        # Frames computed with other settings must not mix into new windows.
-        self._windows = self._new_windows()
-        self._diagnostics.set_state(OK, f'features {self._extractor.name}')
+        self._feature_type = self._extractor.name
+        if self._params['neutral_baseline'] == AUTO:
+            self._feature_type = self._extractor.spec.with_reference(NEUTRAL_REFERENCE).name
+        # Frames computed with other settings must not mix into new windows or baselines.
+        self._forget_faces()
+        self._diagnostics.set_state(OK, f'features {self._feature_type}')
 
 
 def main(args=None):

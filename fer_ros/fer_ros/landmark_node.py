@@ -15,7 +15,6 @@
 """landmark_node: camera frames in, face landmarks out; pixels stop here (unless debug_image)."""
 
 import math
-import os
 import time
 
 from fer_models.core.annotate import draw_faces, FaceAnnotation
@@ -25,7 +24,7 @@ from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
 from fer_models.core.head_pose import head_pose
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
-from fer_models.core.resources import shipped_model
+from fer_models.core.resources import model_file
 from fer_models.core.tracking import EveryNthPerFace, FaceTracker
 from fer_msgs.msg import Emotion, FaceLandmarksArray
 from fer_ros.conversions import (
@@ -175,8 +174,7 @@ class LandmarkNode(ManagedNode):
         if not path:
             self._diagnostics.set_value('appearance_model', 'off')
             return
-        if os.sep not in path:
-            path = shipped_model(path)
+        path = model_file(path)
         try:
             self._appearance = CropClassifier(path)
         except ModelError as error:

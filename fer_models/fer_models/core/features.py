@@ -27,7 +27,13 @@ A feature specification is a string such as ``"dlib68:coords+geometric+velocity"
   (eye/mouth aspect ratios, brow raise, mouth corners ...);
 * window kinds, computed over a window of frames and appended to the
   per-frame features: ``displacement`` (relative to the first frame of the
-  window) and ``velocity`` (difference to the previous frame).
+  window) and ``velocity`` (difference to the previous frame);
+* an optional reference after ``/``: ``/neutral`` marks per-frame features
+  taken relative to the face's own resting (neutral) features, i.e. frame
+  minus the face's neutral baseline (``fer_models.core.baseline``). It
+  changes what the numbers mean, not their count, so a model trained on
+  relative features has a feature type of its own and refuses absolute
+  windows (and the other way round).
 
 Normalisation: points are taken to pixel units (so the image aspect ratio does
 not distort the face), translated to the centroid of the layout's points,
@@ -41,7 +47,7 @@ The input is always the MediaPipe Face Mesh topology (468 points, or 478 with
 refined irises; the extra iris points are ignored).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import functools
 import os
 
@@ -147,6 +153,10 @@ ALIGNMENTS = ('roll', '3d')
 FRAME_KINDS = ('coords', 'distances', 'geometric')
 WINDOW_KINDS = ('displacement', 'velocity')
 DEFAULT_LAYOUT = 'dlib68'
+# Feature references after '/': '' = absolute features, 'neutral' = relative
+# to the face's neutral baseline.
+NEUTRAL_REFERENCE = 'neutral'
+REFERENCES = ('', NEUTRAL_REFERENCE)
 
 
 class FeatureError(ValueError):
@@ -313,13 +323,18 @@ class FeatureSpec:
     frame_kinds: tuple
     window_kinds: tuple
     alignment: str = 'roll'
+    reference: str = ''
 
     @classmethod
     def parse(cls, text):
-        """Parse ``"[layout:]kind+kind..."``; raise FeatureError when invalid."""
+        """Parse ``"[layout:]kind+kind...[/neutral]"``; raise FeatureError when invalid."""
         if not isinstance(text, str) or not text.strip():
             raise FeatureError('empty feature specification')
-        layout, _, kinds_text = text.strip().rpartition(':')
+        text, slash, reference = text.strip().partition('/')
+        if slash and reference not in REFERENCES[1:]:
+            raise FeatureError(f"unknown feature reference '/{reference}'; known: "
+                               f'/{NEUTRAL_REFERENCE}')
+        layout, _, kinds_text = text.rpartition(':')
         layout, _, alignment = layout.partition('@')
         layout = layout or DEFAULT_LAYOUT
         alignment = alignment or ALIGNMENTS[0]
@@ -341,13 +356,19 @@ class FeatureSpec:
         if not frame_kinds:
             raise FeatureError(
                 f"'{text}' has no per-frame kind; add one of {', '.join(FRAME_KINDS)}")
-        return cls(layout, frame_kinds, window_kinds, alignment)
+        return cls(layout, frame_kinds, window_kinds, alignment, reference)
 
     @property
     def name(self):
         """Return the canonical spelling, e.g. ``dlib68:coords+geometric``."""
         aligned = '' if self.alignment == ALIGNMENTS[0] else f'@{self.alignment}'
-        return f"{self.layout}{aligned}:{'+'.join(self.frame_kinds + self.window_kinds)}"
+        referenced = f'/{self.reference}' if self.reference else ''
+        return (f"{self.layout}{aligned}:{'+'.join(self.frame_kinds + self.window_kinds)}"
+                f'{referenced}')
+
+    def with_reference(self, reference):
+        """Return this specification with another reference ('' or NEUTRAL_REFERENCE)."""
+        return replace(self, reference=reference)
 
     @property
     def frame_dim(self):

@@ -42,3 +42,8 @@ def models_dir():
 def shipped_model(name):
     """Return the path of a shipped model file by name."""
     return os.path.join(models_dir(), name)
+
+
+def model_file(path):
+    """Return ``path``, or the shipped model of that name when it is a bare file name."""
+    return shipped_model(path) if os.sep not in path else path

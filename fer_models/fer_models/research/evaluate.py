@@ -50,14 +50,21 @@ NO_FACE = 'no_face'
 PIPELINES = {'landmark': 'landmark', 'appearance': 'appearance', 'fusion': 'late'}
 
 
-def read_labels(path):
-    """Return [(file, canonical label)] from a CSV with file and label columns."""
+def read_labels(path, extra_column=None):
+    """
+    Return [(file, canonical label)] from a CSV with file and label columns.
+
+    With ``extra_column`` each row is (file, label, that column's value).
+    """
     with open(path, newline='') as handle:
         reader = csv.DictReader(handle)
-        missing = {'file', 'label'} - set(reader.fieldnames or ())
+        needed = {'file', 'label'} | ({extra_column} if extra_column else set())
+        missing = needed - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
-        return [(row['file'].strip(), canonical_label(row['label'])) for row in reader]
+        return [(row['file'].strip(), canonical_label(row['label']))
+                + ((row[extra_column].strip(),) if extra_column else ())
+                for row in reader]
 
 
 def load_rgb(path):

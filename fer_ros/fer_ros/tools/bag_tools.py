@@ -17,7 +17,7 @@
 
 Usage:
   ./fer bag make --images DIR --labels CSV --out BAG [--fps 15]
-                 [--frames-per-image 12] [--gap-frames 12]
+                 [--frames-per-image 12] [--gap-frames 12] [--track-column COLUMN]
   ./fer bag make --video FILE --label LABEL --out BAG
   ./fer bag eval BAG [--mode composed|processes|running] [--params-file F]
                  [--rate max|recorded] [--json OUT] [--confusion PNG] [--record BAG]
@@ -27,7 +27,10 @@ A labelled bag holds ``/camera/image_raw`` (sensor_msgs/Image) and
 ``/fer/ground_truth`` (fer_msgs/Emotion whose stamp is the frame's stamp and
 whose label is the true expression). Stills are shown for a number of frames
 each, separated by blank frames lasting longer than the landmark node's
-``track_timeout_s`` so that every image starts a new face track. ``eval``
+``track_timeout_s`` so that every image starts a new face track; with
+``--track-column`` (e.g. ``performer``) consecutive rows with the same
+value in that CSV column are played without blank frames between them, as
+one face track. ``eval``
 replays the frames into the real nodes (no camera_node), stamped on the
 bag's timeline shifted to now, matches every /emotion to the ground truth
 of its source frame and reports accuracy, macro-F1, per-class scores, the
@@ -40,6 +43,7 @@ frames, as on a robot).
 """
 
 import argparse
+from collections import Counter
 import json
 import math
 import os
@@ -86,16 +90,25 @@ def truth_message(stamp, label):
 
 
 def stills_frames(images_dir, rows, frames_per_image, gap_frames):
-    """Yield (bgr frame, label or None) for a labelled image folder."""
+    """
+    Yield (bgr frame, label or None) for a labelled image folder.
+
+    rows: (file, label) or (file, label, track). Blank frames follow every
+    image, except between consecutive images of one track: those play as
+    one face track (one person changing expression).
+    """
     import cv2
 
     blank = None
-    for name, label in rows:
+    for index, (name, label, *track) in enumerate(rows):
         image = cv2.imread(os.path.join(images_dir, name), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f'cannot read image {os.path.join(images_dir, name)}')
         for _ in range(frames_per_image):
             yield image, label
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        if track and following is not None and tuple(following[2:]) == tuple(track):
+            continue
         if blank is None or blank.shape != image.shape:
             blank = np.full_like(image, 128)
         for _ in range(gap_frames):
@@ -162,10 +175,12 @@ class BagReplayer(Node):
         """Create the image publisher and the result subscriptions."""
         super().__init__('fer_bag_eval')
         self.images = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
-        self.truth_by_stamp = {}
+        self.truth_by_stamp = {}  # stamp key: (true label, index of the frame in the bag)
         self.published_ns = {}
         self.answered = set()
-        self.results = []  # (true label, predicted label, publish-to-receipt latency ms)
+        # (true label, predicted label, publish-to-receipt latency ms, frame index,
+        #  neutral baseline state)
+        self.results = []
         self.writer = BagWriter(record_path) if record_path else None
         self.recording = False  # set once priming frames are out of the way
         self.create_subscription(FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 100)
@@ -184,10 +199,11 @@ class BagReplayer(Node):
         if self.writer and self.recording:
             self.writer.write('/emotion', msg, received_ns)
         key = stamp_key(msg.header.stamp)
-        truth = self.truth_by_stamp.get(key)
-        if truth is not None:
-            self.results.append((truth, msg.label,
-                                 (received_ns - self.published_ns[key]) / 1e6))
+        if key in self.truth_by_stamp:
+            truth, frame_index = self.truth_by_stamp[key]
+            latency_ms = (received_ns - self.published_ns[key]) / 1e6
+            state = msg.neutral_baseline or Emotion.NEUTRAL_BASELINE_OFF
+            self.results.append((truth, msg.label, latency_ms, frame_index, state))
 
     def pipeline_ready(self):
         """Return True once every pipeline stage is subscribed downstream."""
@@ -196,12 +212,12 @@ class BagReplayer(Node):
                 and self.count_subscribers('fer/features') >= 1
                 and self.count_publishers('emotion') >= 1)
 
-    def publish(self, image, truth, stamp_ns):
-        """Publish ``image`` stamped ``stamp_ns``; return that stamp's key."""
+    def publish(self, image, truth, stamp_ns, frame_index=None):
+        """Publish ``image`` (bag frame ``frame_index``) stamped ``stamp_ns``; return its key."""
         image.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
         key = stamp_key(image.header.stamp)
         if truth is not None:
-            self.truth_by_stamp[key] = truth
+            self.truth_by_stamp[key] = (truth, frame_index)
         self.published_ns[key] = self._now_ns()
         self.images.publish(image)
         return key
@@ -272,28 +288,30 @@ def replay(node, frames, rate):
     start_wall = time.monotonic()
     start_ns = node.get_clock().now().nanoseconds
     first_ns = frames[0][2]
-    for image, truth, time_ns in frames:
+    for frame_index, (image, truth, time_ns) in enumerate(frames):
         offset_ns = time_ns - first_ns
         if rate == 'recorded':
             due = start_wall + offset_ns / 1e9
             spin_until(node, lambda: time.monotonic() >= due, timeout=60.0)
-            node.publish(image, truth, start_ns + offset_ns)
+            node.publish(image, truth, start_ns + offset_ns, frame_index)
         else:
-            key = node.publish(image, truth, start_ns + offset_ns)
+            key = node.publish(image, truth, start_ns + offset_ns, frame_index)
             if not spin_until(node, lambda: key in node.answered, timeout=5.0):
                 unanswered += 1
     return unanswered
 
 
 def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=None,
-                 low_power=False):
+                 low_power=False, answers=False):
     """
     Replay a labelled bag through a pipeline; return the report dict.
 
     ``mode`` 'composed' or 'processes' starts a fresh pipeline without
     camera_node, 'running' uses the one already running (its parameters are
     its own: ``params_file`` and ``low_power`` are ignored). ``low_power``:
-    landmark_node in the low-power preset.
+    landmark_node in the low-power preset. With ``answers`` the report lists
+    every answer as [frame index in the bag, true label, label, neutral
+    baseline state].
     """
     frames = load_labelled_frames(path)
     pipeline = None
@@ -345,8 +363,11 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         # Measured here, from publishing a frame to receiving its /emotion:
         # at 'max' rate the stamps run ahead of the wall clock.
         'latency_ms': percentiles([r[2] for r in node.results]),
+        'answers_by_neutral_baseline': dict(Counter(r[4] for r in node.results)),
         'params_file': params_file,
     })
+    if answers:
+        report['answers'] = [[r[3], r[0], r[1], r[4]] for r in node.results]
     return report
 
 
@@ -393,6 +414,9 @@ def main(argv=None):
                       help='blank frames after each still; at --fps they must last longer '
                       "than landmark_node's track_timeout_s (0.5 s) for each image to start "
                       'a new face track (default 12)')
+    make.add_argument('--track-column', default=None,
+                      help='CSV column (e.g. performer): consecutive images with the same '
+                      'value play as one face track, with no blank frames between them')
     evaluate = commands.add_parser('eval', help='replay a labelled bag through the pipeline')
     evaluate.add_argument('bag')
     evaluate.add_argument('--mode', choices=('composed', 'processes', RUNNING),
@@ -415,8 +439,9 @@ def main(argv=None):
     try:
         if options.command == 'make':
             if options.images and options.labels:
-                frames = stills_frames(options.images, read_labels(options.labels),
-                                       options.frames_per_image, options.gap_frames)
+                frames = stills_frames(
+                    options.images, read_labels(options.labels, options.track_column),
+                    options.frames_per_image, options.gap_frames)
             elif options.video and options.label:
                 frames = video_frames(options.video, canonical_label(options.label))
             else:

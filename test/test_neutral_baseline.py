@@ -1,0 +1,146 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The neutral baseline over real DDS: feature buffer states, the classifier's answers."""
+
+from fer_models.core.features import FeatureExtractor
+from fer_models.core.resources import shipped_model
+from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
+from fer_ros.conversions import faces_to_msg, msg_to_window, window_to_msg
+from fer_ros.emotion_monitor import emotion_line
+from fer_ros.runtime import EXIT_BAD_CONFIGURATION
+import numpy as np
+import pytest
+from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
+from std_msgs.msg import Header
+
+RELATIVE_FEATURE_TYPE = f'{FEATURE_TYPE}/neutral'
+RELATIVE_MODEL = shipped_model('landmark_neutral.onnx')
+
+
+def landmark_frame(face, image, seconds, with_face=True):
+    """Return the FaceLandmarksArray of one frame at ``seconds`` (face id 1 or no face)."""
+    header = Header(frame_id='camera')
+    header.stamp.sec, header.stamp.nanosec = 1000 + int(seconds), int(seconds % 1 * 1e9)
+    faces = [face] if with_face else []
+    return faces_to_msg(faces, [1] * len(faces), 'mediapipe_face_mesh_468', header,
+                        image.shape[1], image.shape[0])
+
+
+def play_frames(ros, publisher, frames, windows, node, expected):
+    """Publish ``frames`` one by one until ``expected`` windows came back."""
+    for frame in frames:
+        publisher.publish(frame)
+        ros.spin_for(0.02)
+    assert ros.spin_until(lambda: len(windows) >= expected, timeout=10.0, processes=[node]), \
+        f'{len(windows)} windows of {expected}'
+
+
+@pytest.fixture
+def buffer(ros, start_node):
+    """Return a function starting feature_buffer_node with parameters; its publisher and log."""
+    def start(*parameters):
+        windows = ros.record(FeatureWindow, 'fer/features')
+        arguments = ['--ros-args'] + [item for p in parameters for item in ('-p', p)]
+        node = start_node('feature_buffer_node', *arguments)
+        publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+        ros.wait_for_subscribers(publisher, processes=[node])
+        return node, publisher, windows
+    return start
+
+
+def test_auto_mode_collects_then_publishes_relative_windows(ros, buffer, astronaut):
+    image, face = astronaut
+    node, publisher, windows = buffer('neutral_baseline:=auto', 'baseline_frames:=10',
+                                      f'window_length:={WINDOW_LENGTH}')
+    # A face held still: every frame after the first counts for the baseline.
+    play_frames(ros, publisher, [landmark_frame(face, image, 0.05 * i) for i in range(14)],
+                windows, node, expected=14 - WINDOW_LENGTH + 1)
+    states = [(w.neutral_baseline, w.neutral_baseline_frames) for w in windows]
+    assert states == [('collecting', n) for n in range(WINDOW_LENGTH - 1, 10)] + [
+        ('ready', 10)] * (14 - 10), states
+    assert {w.feature_type for w in windows} == {RELATIVE_FEATURE_TYPE}
+    assert all(w.neutral_baseline_frames_needed == 10 for w in windows)
+    # The resting face minus its own baseline: nothing left.
+    np.testing.assert_allclose(msg_to_window(windows[-1]), 0.0, atol=1e-6)
+    # The track expires (face_timeout_s 1 s of frame time): it starts collecting again.
+    publisher.publish(landmark_frame(face, image, 3.0, with_face=False))
+    play_frames(ros, publisher, [landmark_frame(face, image, 3.1 + 0.05 * i)
+                                 for i in range(WINDOW_LENGTH)], windows, node,
+                expected=14 - WINDOW_LENGTH + 2)
+    assert (windows[-1].neutral_baseline, windows[-1].neutral_baseline_frames) == (
+        'collecting', WINDOW_LENGTH - 1)
+
+
+def test_off_mode_publishes_absolute_windows(ros, buffer, astronaut):
+    image, face = astronaut
+    node, publisher, windows = buffer()
+    play_frames(ros, publisher, [landmark_frame(face, image, 0.05 * i)
+                                 for i in range(WINDOW_LENGTH)], windows, node, expected=1)
+    window = windows[0]
+    assert (window.feature_type, window.neutral_baseline) == (FEATURE_TYPE, 'off')
+    assert (window.neutral_baseline_frames, window.neutral_baseline_frames_needed) == (0, 0)
+    extractor = FeatureExtractor(FEATURE_TYPE)
+    frame = extractor.frame(face.points, image.shape[1], image.shape[0])
+    np.testing.assert_allclose(msg_to_window(window),
+                               extractor.window(np.tile(frame, (WINDOW_LENGTH, 1))), atol=1e-6)
+
+
+def test_feature_type_with_a_reference_is_refused(start_node):
+    process = start_node('feature_buffer_node', '--ros-args', '-p',
+                         f'feature_type:={RELATIVE_FEATURE_TYPE}')
+    assert process.process.wait(timeout=20) == EXIT_BAD_CONFIGURATION
+    assert "parameter 'feature_type'" in process.output()
+    assert 'neutral_baseline: auto adds /neutral' in process.output()
+
+
+def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
+        ros, start_node, astronaut):
+    image, face = astronaut
+    extractor = FeatureExtractor(FEATURE_TYPE)
+    frame = extractor.frame(face.points, image.shape[1], image.shape[0])
+    emotions = ros.record(Emotion, 'emotion')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p',
+                      f'model_path:={RELATIVE_MODEL}', '-p', 'fusion:=landmark')
+    publisher = ros.publisher(FeatureWindow, 'fer/features')
+    ros.wait_for_subscribers(publisher, processes=[node])
+    collecting = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 1,
+                               RELATIVE_FEATURE_TYPE, Header())
+    collecting.neutral_baseline = FeatureWindow.NEUTRAL_BASELINE_COLLECTING
+    collecting.neutral_baseline_frames, collecting.neutral_baseline_frames_needed = 12, 20
+    assert ros.spin_until(lambda: publisher.publish(collecting) or emotions, timeout=15.0,
+                          processes=[node])
+    answer = emotions[0]
+    assert (answer.label, answer.reason, answer.neutral_baseline) == (
+        Emotion.UNKNOWN, 'collecting neutral baseline 12/20 frames', 'collecting')
+    assert len(answer.probabilities) == 0 and answer.confidence == 0.0
+    line = emotion_line(answer, 5.0)
+    assert 'roll' in line and 'baseline collecting' in line and '12/20 frames' in line
+    # An absolute window does not fit the relative model: refused, named in the log.
+    absolute = window_to_msg(extractor.window(np.tile(frame, (WINDOW_LENGTH, 1))), 2,
+                             FEATURE_TYPE, Header())
+    refusal = f"feature_type '{FEATURE_TYPE}' (model wants '{RELATIVE_FEATURE_TYPE}')"
+    assert ros.spin_until(lambda: publisher.publish(absolute) or refusal in node.output(),
+                          timeout=10.0, processes=[node])
+    # Ready: the model answers; a face exactly at its resting features is neutral.
+    at_rest = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 3,
+                            RELATIVE_FEATURE_TYPE, Header())
+    at_rest.neutral_baseline = FeatureWindow.NEUTRAL_BASELINE_READY
+    assert ros.spin_until(lambda: publisher.publish(at_rest) or any(
+        e.face_id == 3 for e in emotions), timeout=10.0, processes=[node])
+    answered = next(e for e in emotions if e.face_id == 3)
+    assert (answered.label, answered.reason, answered.neutral_baseline) == (
+        Emotion.NEUTRAL, '', 'ready')
+    assert len(answered.probabilities) == 7
+    assert not any(e.face_id == 2 for e in emotions)
