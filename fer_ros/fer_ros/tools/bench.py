@@ -124,7 +124,8 @@ class BenchProbe(Node):
         for status in msg.status:
             node = status.name.rsplit('/', 1)[-1]
             for item in status.values:
-                if item.key in ('frames_published', 'frames_processed'):
+                if item.key in ('frames_published', 'frames_processed',
+                                'frames_skipped_low_power'):
                     # The publishing node's stamp: under load, arrays arrive in bursts.
                     now = stamp_to_seconds(msg.header.stamp)
                     span = self.counters.setdefault(node, {}).setdefault(
@@ -398,6 +399,9 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
     sent, sent_rate = counter_rate(counters.get('camera_node', {}).get('frames_published'))
     done, processed_fps = counter_rate(
         counters.get('landmark_node', {}).get('frames_processed'))
+    # Frames skipped on purpose (low-power mode) are not drops.
+    _, skipped_fps = counter_rate(counters.get('landmark_node', {}).get(
+        'frames_skipped_low_power'))
     processes = {}
     for name, (stamp, cpu, threads) in last.items():
         start_stamp, start_cpu, start_threads = first[name]
@@ -426,8 +430,8 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
         'output_fps_per_face': fps_per_face,
         'frames_published': sent,
         'frames_processed': done,
-        'dropped_frame_ratio': (round(max(0.0, 1.0 - processed_fps / sent_rate), 3)
-                                if sent_rate > 0 else None),
+        'dropped_frame_ratio': (round(max(0.0, 1.0 - (processed_fps + skipped_fps) / sent_rate),
+                                      3) if sent_rate > 0 else None),
         'processed_fps': round(processed_fps, 2),
         'processes': processes,
         'cpu_ms_per_frame': (round(sum(per_frame), 2)
