@@ -265,13 +265,14 @@ def sequences_section(sequences):
               f"{sequences['machine']['date'][:10]}.", '', '## Default', '',
               'The pipeline keeps `neutral_baseline: off`. The gain above is measured on the '
               'landmark path alone, with models trained on TFEID only, on stills played as '
-              'sequences. The shipped default (late fusion of `landmark_default.onnx`, trained '
-              'on three datasets and chosen by leave-one-dataset-out accuracy, with the '
-              'appearance path) cannot be compared on the same footing: its models saw every '
-              'TFEID performer, and no other dataset here has both person ids and neutral '
-              'frames. Turning `auto` on also means trading that model for one trained on '
-              'TFEID alone, and a live camera (faces that move, talk and arrive smiling) is '
-              'not measured.', '']
+              'sequences. The shipped default (`fusion: appearance`: the appearance path '
+              'decides, so the baseline changes no label unless `fusion` is `landmark` or '
+              '`late`) cannot be compared on the same footing: its models saw every TFEID '
+              'performer, and no other dataset here has both person ids and neutral frames. '
+              'Turning `auto` on also means trading `landmark_default.onnx` (three datasets, '
+              'chosen by leave-one-dataset-out accuracy) for a model trained on TFEID alone, '
+              'and a live camera (faces that move, talk and arrive smiling) is not measured.',
+              '']
     return lines
 
 
