@@ -100,8 +100,10 @@ IMAGE_QOS = QoSProfile(
     reliability=qos_profile_sensor_data.reliability,
     durability=qos_profile_sensor_data.durability)
 
-_DETECTOR_PARAMETERS = {'max_faces', 'min_detection_confidence', 'min_tracking_confidence',
-                        'refine_landmarks', 'min_input_size'}
+# The parameters that build the Face Mesh detector, named as FaceMeshDetector's
+# arguments (the benchmark's floor builds its detector from them too).
+DETECTOR_PARAMETERS = ('max_faces', 'min_detection_confidence', 'min_tracking_confidence',
+                       'refine_landmarks', 'min_input_size')
 
 
 class LandmarkNode(ManagedNode):
@@ -122,14 +124,13 @@ class LandmarkNode(ManagedNode):
         self._emotion_subscription = None
         self._latest_emotions = {}
         self._frames_received = 0
-        self._appearance_refresh = EveryNthPerFace()
+        self._appearance_refresh = None
 
     def _configure(self):
         self._build_detector()
         self._tracker = FaceTracker(self._params['track_iou_threshold'],
                                     self._params['track_timeout_s'])
         self._load_appearance_model()
-        self._appearance_refresh = EveryNthPerFace(self._params['appearance_every_n_frames'])
 
     def _activate(self):
         self._subscription = self._create_input_subscription(
@@ -170,6 +171,8 @@ class LandmarkNode(ManagedNode):
 
     def _load_appearance_model(self):
         self._appearance = None
+        # Probabilities of another model must not be reused for this one.
+        self._appearance_refresh = EveryNthPerFace(self._params['appearance_every_n_frames'])
         path = self._params['appearance_model_path']
         if not path:
             self._diagnostics.set_value('appearance_model', 'off')
@@ -191,11 +194,7 @@ class LandmarkNode(ManagedNode):
         if self._detector is not None:
             self._detector.close()
         self._detector = FaceMeshDetector(
-            max_faces=self._params['max_faces'],
-            min_detection_confidence=self._params['min_detection_confidence'],
-            min_tracking_confidence=self._params['min_tracking_confidence'],
-            refine_landmarks=self._params['refine_landmarks'],
-            min_input_size=self._params['min_input_size'])
+            **{name: self._params[name] for name in DETECTOR_PARAMETERS})
         # The first frame through a new graph pays for its initialisation:
         # pay it here rather than on the first camera frame.
         self._detector.detect(np.zeros((240, 320, 3), np.uint8))
@@ -259,14 +258,13 @@ class LandmarkNode(ManagedNode):
                            self._appearance_refresh.value(face_id)) for face_id in ids]
 
     def _apply_parameters(self, names):
-        if names & _DETECTOR_PARAMETERS:
+        if names.intersection(DETECTOR_PARAMETERS):
             self._build_detector()
         if 'appearance_model_path' in names:
             self._load_appearance_model()
         if 'debug_image' in names and self._subscription is not None:
             self._set_debug_image(self._params['debug_image'])
-        if 'appearance_every_n_frames' in names or 'appearance_model_path' in names:
-            self._appearance_refresh = EveryNthPerFace(self._params['appearance_every_n_frames'])
+        self._appearance_refresh.every_n = self._params['appearance_every_n_frames']
         self._tracker.iou_threshold = self._params['track_iou_threshold']
         self._tracker.timeout_s = self._params['track_timeout_s']
 

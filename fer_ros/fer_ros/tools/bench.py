@@ -173,6 +173,12 @@ def descendants(pid):
     return found
 
 
+def cpu_seconds(stat_text):
+    """Return user + system CPU seconds from the text of a /proc .../stat file."""
+    fields = stat_text.rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def process_usage(pid):
     """
     Return (CPU seconds used, RSS MB, PSS MB) of a process, or None if it is gone.
@@ -183,7 +189,7 @@ def process_usage(pid):
     """
     try:
         with open(f'/proc/{pid}/stat') as stat:
-            fields = stat.read().rsplit(')', 1)[1].split()
+            cpu = cpu_seconds(stat.read())
         with open(f'/proc/{pid}/smaps_rollup') as rollup:
             sizes_kb = {line.split(':')[0]: int(line.split()[1]) for line in rollup
                         if line.startswith(('Rss:', 'Pss:'))}
@@ -191,8 +197,7 @@ def process_usage(pid):
         return None
     if len(sizes_kb) != 2:
         return None
-    return ((int(fields[11]) + int(fields[12])) / CLOCK_TICKS, sizes_kb['Rss'] / 1024.0,
-            sizes_kb['Pss'] / 1024.0)
+    return cpu, sizes_kb['Rss'] / 1024.0, sizes_kb['Pss'] / 1024.0
 
 
 def write_params(scenario, path):
@@ -230,9 +235,8 @@ def thread_cpu(pid):
         except OSError:
             continue
         name = text[text.index('(') + 1:text.rindex(')')]
-        fields = text.rsplit(')', 1)[1].split()
         group = re.sub(r'[\d./:_-]+$', '', name) or name
-        groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        groups[group] = groups.get(group, 0.0) + cpu_seconds(text)
     return groups
 
 
@@ -254,14 +258,10 @@ def run_floor(out_path, params_path, faces, fps, duration_s, warmup_s):
     """
     from fer_models.core.landmarks import FaceMeshDetector
     from fer_ros.frame_sources import SampleSource
+    from fer_ros.landmark_node import DETECTOR_PARAMETERS
 
-    settings = landmark_settings(params_path)
-    detector = FaceMeshDetector(
-        max_faces=faces,
-        min_detection_confidence=settings.get('min_detection_confidence', 0.5),
-        min_tracking_confidence=settings.get('min_tracking_confidence', 0.5),
-        refine_landmarks=settings.get('refine_landmarks', False),
-        min_input_size=settings.get('min_input_size', 192))
+    settings = {**landmark_settings(params_path), 'max_faces': faces}
+    detector = FaceMeshDetector(**{name: settings[name] for name in DETECTOR_PARAMETERS})
     source = SampleSource(faces=faces)
     period = 1.0 / fps
     cpu_s, wall_ms, found = 0.0, [], []
@@ -295,6 +295,11 @@ def measure_floor(scenario, params, duration_s, warmup_s, workdir):
                     '--warmup', str(warmup_s)], check=True)
     with open(out_path) as floor:
         return json.load(floor)
+
+
+def dropped_text(ratio):
+    """Return a dropped-frame ratio as the reports print it."""
+    return 'n/a' if ratio is None else f'{100 * ratio:.1f} %'
 
 
 def percentiles(values):
@@ -335,9 +340,9 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
             name = process_name(pid)
             if usage is None or name is None:
                 continue
-            stamp = time.monotonic()
-            first.setdefault(name, (stamp, usage[0], thread_cpu(pid)))
-            last[name] = (stamp, usage[0], thread_cpu(pid))
+            reading = (time.monotonic(), usage[0], thread_cpu(pid))
+            first.setdefault(name, reading)
+            last[name] = reading
             rss_peak[name] = max(rss_peak.get(name, 0.0), usage[1])
             pss_peak[name] = max(pss_peak.get(name, 0.0), usage[2])
             total_rss += usage[1]
@@ -380,6 +385,11 @@ def counter_rate(span):
     return span[2] - span[0], (span[2] - span[0]) / (span[3] - span[1])
 
 
+def ms_per_frame(cpu_share, frame_rate):
+    """Return CPU ms per frame of a CPU share (CPU seconds per second), or None without frames."""
+    return round(1e3 * cpu_share / frame_rate, 2) if frame_rate > 0 else None
+
+
 def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_timeline):
     """Turn probe samples and /proc readings into the scenario's results."""
     rss_peak, pss_peak = memory_peaks
@@ -403,24 +413,21 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
     _, skipped_fps = counter_rate(counters.get('landmark_node', {}).get(
         'frames_skipped_low_power'))
     processes = {}
+    total_share = 0.0
     for name, (stamp, cpu, threads) in last.items():
         start_stamp, start_cpu, start_threads = first[name]
         wall = max(stamp - start_stamp, 1e-6)
         cpu_share = (cpu - start_cpu) / wall
-
-        def per_frame(share):
-            return round(1e3 * share / processed_fps, 2) if processed_fps > 0 else None
-
-        by_thread = {group: per_frame((seconds - start_threads.get(group, 0.0)) / wall)
+        total_share += cpu_share
+        by_thread = {group: ms_per_frame((seconds - start_threads.get(group, 0.0)) / wall,
+                                         processed_fps)
                      for group, seconds in threads.items()}
         processes[name] = {
             'cpu_percent': round(100.0 * cpu_share, 1),
-            'cpu_ms_per_frame': per_frame(cpu_share),
+            'cpu_ms_per_frame': ms_per_frame(cpu_share, processed_fps),
             'threads_cpu_ms_per_frame': {g: v for g, v in sorted(
                 by_thread.items(), key=lambda item: -(item[1] or 0)) if v},
             'rss_mb': round(rss_peak[name], 1), 'pss_mb': round(pss_peak[name], 1)}
-    per_frame = [p['cpu_ms_per_frame'] for p in processes.values()]
-    cpu_share_total = sum(p['cpu_percent'] for p in processes.values()) / 100.0
     return {
         'scenario': scenario.name, **asdict(scenario),
         'duration_s': duration_s,
@@ -434,11 +441,9 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
                                       3) if sent_rate > 0 else None),
         'processed_fps': round(processed_fps, 2),
         'processes': processes,
-        'cpu_ms_per_frame': (round(sum(per_frame), 2)
-                             if per_frame and None not in per_frame else None),
+        'cpu_ms_per_frame': ms_per_frame(total_share, processed_fps) if processes else None,
         # Differs from cpu_ms_per_frame when landmark_node skips frames (low-power mode).
-        'cpu_ms_per_camera_frame': (round(1e3 * cpu_share_total / sent_rate, 2)
-                                    if sent_rate > 0 else None),
+        'cpu_ms_per_camera_frame': ms_per_frame(total_share, sent_rate) if processes else None,
         'total_rss_mb': round(sum(p['rss_mb'] for p in processes.values()), 1),
         'total_pss_mb': round(sum(p['pss_mb'] for p in processes.values()), 1),
         'rss_growth_percent': rss_growth_percent(rss_timeline),
@@ -553,12 +558,11 @@ def markdown(report):
     ]
     for result in report['scenarios']:
         lat = result['latency_ms']
-        dropped = result['dropped_frame_ratio']
         lines.append(
             f"| {result['scenario']} | {lat['median']} / {lat['p95']} / {lat['p99']} "
             f"| {result['latency_drift_ms']} "
             f"| {', '.join(map(str, result['output_fps_per_face'])) or '0'} "
-            f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} |")
+            f"| {dropped_text(result['dropped_frame_ratio'])} |")
     lines += ['', '| scenario | CPU ms per frame | per camera frame | floor ms | pipeline / floor '
               '| per process: CPU ms per frame (% of a core), RSS MB | total RSS MB '
               '| total PSS MB | RSS growth |',
@@ -617,14 +621,13 @@ def history_markdown(paths):
         for result in report['scenarios']:
             floor = result.get('floor') or {}
             lat = result['latency_ms']
-            dropped = result['dropped_frame_ratio']
             lines.append(
                 f"| {report.get('label') or name} | {report.get('commit', '')} "
                 f"| {result['scenario']} | {result.get('cpu_ms_per_frame')} "
                 f"| {result.get('cpu_ms_per_camera_frame')} "
                 f"| {floor.get('cpu_ms_per_frame')} | {result.get('floor_ratio')} "
                 f"| {lat['median']} / {lat['p99']} "
-                f"| {'n/a' if dropped is None else f'{100 * dropped:.1f} %'} "
+                f"| {dropped_text(result['dropped_frame_ratio'])} "
                 f"| {result['total_rss_mb']} | {result.get('total_pss_mb')} |")
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
                        for _, r in reports})
