@@ -315,15 +315,16 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
     """
     frames = load_labelled_frames(path)
     pipeline = None
+    low_power_params = None
     if mode == RUNNING:
         params_file = None
     else:
         params_file = os.path.abspath(params_file or default_params_file())
         if low_power:
-            params_file = low_power_copy(params_file)
+            low_power_params = low_power_copy(params_file)
         # The replay and its pipeline talk on a domain of their own.
         use_private_dds_domain()
-        pipeline = start_pipeline(mode, params_file)
+        pipeline = start_pipeline(mode, low_power_params or params_file)
     rclpy.init()
     node = BagReplayer(record)
 
@@ -351,6 +352,8 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         rclpy.try_shutdown()
         if pipeline is not None:
             stop_child(pipeline)
+        if low_power_params is not None:
+            os.unlink(low_power_params)
     truths = [r[0] for r in node.results]
     labels = [label for label in ALL_LABELS if label in set(truths) | {
         r[1] for r in node.results}]
@@ -364,7 +367,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         # at 'max' rate the stamps run ahead of the wall clock.
         'latency_ms': percentiles([r[2] for r in node.results]),
         'answers_by_neutral_baseline': dict(Counter(r[4] for r in node.results)),
-        'params_file': params_file,
+        'params_file': params_file, 'low_power': low_power_params is not None,
     })
     if answers:
         report['answers'] = [[r[3], r[0], r[1], r[4]] for r in node.results]
