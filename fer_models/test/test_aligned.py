@@ -191,6 +191,7 @@ def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
                        directory=str(tmp_path / 'b'), log=lines.append)
 
 
+@needs_landmark_cache
 def test_distillation_runs_learn_from_their_targets_teacher(small_union, tmp_path):
     lines = []
     student = appearance.Recipe(max_epochs=1, batch_size=64, distil=True)
