@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -102,13 +104,16 @@ class RosTestNode:
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.received = {}
+        self.recorders = {}
 
     def record(self, msg_type, topic, sensor_qos=False):
-        """Keep every message on ``topic``; return the list they are kept in."""
-        messages = self.received.setdefault(topic, [])
-        qos = qos_profile_sensor_data if sensor_qos else 10
-        self.node.create_subscription(msg_type, topic, messages.append, qos)
-        return messages
+        """Keep every message on ``topic``; return the list they are kept in (one per topic)."""
+        if topic not in self.received:
+            self.received[topic] = []
+            qos = qos_profile_sensor_data if sensor_qos else 10
+            self.recorders[topic] = self.node.create_subscription(
+                msg_type, topic, self.received[topic].append, qos)
+        return self.received[topic]
 
     def publisher(self, msg_type, topic, sensor_qos=False):
         """Return a publisher on ``topic``."""
@@ -142,6 +147,39 @@ class RosTestNode:
                              processes)
         assert ok, f'no subscriber on {publisher.topic_name} after {timeout} s'
 
+    def wait_for_connections(self, node_name, inputs=0, outputs=0, timeout=20.0, processes=()):
+        """
+        Wait until ``node_name`` reports its DDS matches in /diagnostics (once a second).
+
+        At least ``inputs`` publishers matched on its input and ``outputs``
+        subscribers on its main output. A publisher here that sees the node's
+        subscription does not mean the node's side has matched the publisher
+        yet: discovery runs separately on both sides, and a message sent in
+        between is lost. A report also shows that the node's executor spins.
+        """
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        diagnostics = self.record(DiagnosticArray, '/diagnostics')
+        wanted = {'input_publishers_matched': inputs, 'output_subscribers_matched': outputs}
+
+        def matched():
+            statuses = statuses_of(diagnostics, node_name)
+            if not statuses:
+                return False
+            values = {pair.key: pair.value for pair in statuses[-1].values}
+            return all(int(values.get(key, -1)) >= count
+                       for key, count in wanted.items() if count)
+
+        assert self.spin_until(matched, timeout, processes), (
+            f'{node_name} did not report {wanted} within {timeout} s')
+
+    def wait_for_recorders(self, timeout=15.0, processes=()):
+        """Wait until every recording subscription here has matched a publisher."""
+        ok = self.spin_until(lambda: all(s.get_publisher_count() >= 1
+                                         for s in self.recorders.values()), timeout, processes)
+        assert ok, 'a recorder matched no publisher: ' + ', '.join(
+            t for t, s in self.recorders.items() if s.get_publisher_count() < 1)
+
     def parameters(self, node_name, names, timeout=15.0):
         """Return {name: value} of a running node's parameters, via its services."""
         from rclpy.parameter import parameter_value_to_python
@@ -160,6 +198,32 @@ class RosTestNode:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+class LifecycleClient:
+    """Calls a node's lifecycle services from the test node."""
+
+    def __init__(self, ros, node_name):
+        """Create the change_state and get_state clients."""
+        self.ros = ros
+        self.change = ros.node.create_client(ChangeState, f'/{node_name}/change_state')
+        self.get = ros.node.create_client(GetState, f'/{node_name}/get_state')
+
+    def call(self, client, request):
+        """Call a service and wait for the answer."""
+        assert self.ros.spin_until(client.service_is_ready, timeout=15.0), client.srv_name
+        future = client.call_async(request)
+        assert self.ros.spin_until(future.done, timeout=15.0), client.srv_name
+        return future.result()
+
+    def transition(self, transition_id):
+        """Request a transition; return whether it succeeded."""
+        return self.call(self.change, ChangeState.Request(
+            transition=Transition(id=transition_id))).success
+
+    def state(self):
+        """Return the node's current state id."""
+        return self.call(self.get, GetState.Request()).current_state.id
 
 
 def require_workspace():

@@ -92,6 +92,14 @@ def test_a_silent_input_with_a_matched_publisher_is_reported_and_clears(ros, sta
                           processes=[buffer]), last_status().message
     assert 'messages arrive again' in buffer.output()
 
+    # The node's own count of the publishers DDS matched on its input.
+    def matched():
+        return {p.key: p.value for p in last_status().values}['input_publishers_matched']
+
+    assert matched() == '1'
+    ros.node.destroy_publisher(publisher)
+    assert ros.spin_until(lambda: matched() == '0', timeout=10.0, processes=[buffer]), matched()
+
 
 def test_pipeline_recovers_when_the_landmark_node_restarts(ros, start_node):
     emotions = ros.record(Emotion, 'emotion')

@@ -19,9 +19,8 @@ import os
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
-from ros_helpers import statuses_of
+from ros_helpers import LifecycleClient, statuses_of
 from sensor_msgs.msg import Image
 
 
@@ -44,32 +43,6 @@ def open_files(pid):
         except OSError:
             pass
     return paths
-
-
-class LifecycleClient:
-    """Calls a node's lifecycle services from the test node."""
-
-    def __init__(self, ros, node_name):
-        """Create the change_state and get_state clients."""
-        self.ros = ros
-        self.change = ros.node.create_client(ChangeState, f'/{node_name}/change_state')
-        self.get = ros.node.create_client(GetState, f'/{node_name}/get_state')
-
-    def call(self, client, request):
-        """Call a service and wait for the answer."""
-        assert self.ros.spin_until(client.service_is_ready, timeout=15.0), client.srv_name
-        future = client.call_async(request)
-        assert self.ros.spin_until(future.done, timeout=15.0), client.srv_name
-        return future.result()
-
-    def transition(self, transition_id):
-        """Request a transition; return whether it succeeded."""
-        return self.call(self.change, ChangeState.Request(
-            transition=Transition(id=transition_id))).success
-
-    def state(self):
-        """Return the node's current state id."""
-        return self.call(self.get, GetState.Request()).current_state.id
 
 
 def test_camera_node_publishes_only_while_active_and_frees_its_source(ros, start_node,

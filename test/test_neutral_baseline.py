@@ -39,10 +39,19 @@ def landmark_frame(face, image, seconds, with_face=True):
 
 
 def play_frames(ros, publisher, frames, windows, node, expected):
-    """Publish ``frames`` one by one until ``expected`` windows came back."""
-    for frame in frames:
+    """
+    Publish the frames of one still face until ``expected`` windows came back in all.
+
+    The first WINDOW_LENGTH frames go out at once (the node's input queue
+    holds 10); after that each frame waits for the window of the one
+    before, so a node that a busy machine holds up loses no frame.
+    """
+    before = len(windows)
+    for index, frame in enumerate(frames):
+        answered = before + index - WINDOW_LENGTH + 1
+        assert ros.spin_until(lambda: len(windows) >= answered, timeout=10.0,
+                              processes=[node]), f'{len(windows)} windows of {answered}'
         publisher.publish(frame)
-        ros.spin_for(0.02)
     assert ros.spin_until(lambda: len(windows) >= expected, timeout=10.0, processes=[node]), \
         f'{len(windows)} windows of {expected}'
 
@@ -56,6 +65,8 @@ def buffer(ros, start_node):
         node = start_node('feature_buffer_node', *arguments)
         publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
         ros.wait_for_subscribers(publisher, processes=[node])
+        ros.wait_for_connections('feature_buffer_node', inputs=1, outputs=1, processes=[node])
+        ros.wait_for_recorders(processes=[node])
         return node, publisher, windows
     return start
 

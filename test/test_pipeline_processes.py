@@ -18,8 +18,8 @@ The four nodes as separate processes, on real faces, over real DDS.
 camera_node plays a folder of real posed images from the Taiwanese Facial
 Expression Image Database (TFEID): four performers, each shown for
 FACE_FRAMES frames, with blank (no-face) frames before and between them.
-camera_node starts once the other three processes and the test's recorders
-have discovered each other, so that no frame is lost to DDS discovery.
+camera_node is activated once every node reports both sides of its
+connections matched, so that no frame is lost to DDS discovery.
 The blank gap outlasts the trackers' timeouts, so every performer must get
 a new face_id. The shipped model was trained on all TFEID performers, so
 this checks the pipeline end to end, not the model's generalisation (see
@@ -30,9 +30,10 @@ import os
 
 import cv2
 from fer_msgs.msg import Emotion, FaceLandmarksArray
+from lifecycle_msgs.msg import Transition
 import numpy as np
 import pytest
-from ros_helpers import REPO, TAIWANESE
+from ros_helpers import LifecycleClient, REPO, TAIWANESE
 from std_msgs.msg import String
 from stills import RELIABLE_STILLS
 import yaml
@@ -94,7 +95,19 @@ def test_four_node_processes_recognise_posed_expressions(ros, start_node, tmp_pa
                 and graph.count_publishers('emotion/label') >= 1)
 
     assert ros.spin_until(connected, timeout=30.0, processes=nodes), 'graph not connected'
-    nodes.append(start_node('camera_node', '--ros-args', '--params-file', params))
+    # Both sides of every connection matched (each node's own report), and
+    # the camera held back until its frames have somewhere to go.
+    camera = start_node('camera_node', '--ros-args', '--params-file', params,
+                        '-p', 'autostart:=false')
+    nodes.append(camera)
+    ros.wait_for_recorders(processes=nodes)
+    for name, inputs, outputs in (('camera_node', 0, 1), ('landmark_node', 1, 2),
+                                  ('feature_buffer_node', 1, 1),
+                                  ('emotion_classifier_node', 1, 1)):
+        ros.wait_for_connections(name, inputs, outputs, processes=nodes)
+    lifecycle = LifecycleClient(ros, 'camera_node')
+    assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
     expected_face_frames = FACE_FRAMES * len(SEQUENCE)
 
     def done():

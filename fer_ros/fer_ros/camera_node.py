@@ -61,8 +61,8 @@ class CameraNode(ManagedNode):
     def __init__(self, **kwargs):
         """Declare parameters and the image publisher."""
         super().__init__('camera_node', PARAMETERS, **kwargs)
-        self._publisher = self.create_lifecycle_publisher(Image, 'camera/image_raw',
-                                                          qos_profile_sensor_data)
+        self._publisher = self._create_output_publisher(Image, 'camera/image_raw',
+                                                        qos_profile_sensor_data)
         self._source = None
         self._retry_delay_s = 0.25
         self._next_retry = 0.0

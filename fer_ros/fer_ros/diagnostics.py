@@ -35,9 +35,14 @@ class NodeDiagnostics:
     (``<name>_per_s``).
     """
 
-    def __init__(self, node, period_s=1.0, log_period_s=5.0):
-        """Create the /diagnostics publisher and its timer on ``node``."""
+    def __init__(self, node, period_s=1.0, log_period_s=5.0, refresh=None):
+        """
+        Create the /diagnostics publisher and its timer on ``node``.
+
+        ``refresh``, if given, is called before every report to update values.
+        """
         self._node = node
+        self._refresh = refresh
         self._log_period_s = log_period_s
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = node.create_timer(period_s, self.publish)
@@ -72,6 +77,10 @@ class NodeDiagnostics:
         """Report ``value`` under ``name`` from now on."""
         self._values[name] = value
 
+    def clear_value(self, name):
+        """Stop reporting the value ``name``."""
+        self._values.pop(name, None)
+
     def bad_input(self, kind, message):
         """Count a rejected input and log it, at most once per period per kind."""
         self.count(f'rejected_{kind}')
@@ -105,6 +114,8 @@ class NodeDiagnostics:
 
     def publish(self):
         """Publish the current status and start a new reporting period."""
+        if self._refresh is not None:
+            self._refresh()
         array = DiagnosticArray()
         array.header.stamp = self._node.get_clock().now().to_msg()
         array.status = [self.status()]

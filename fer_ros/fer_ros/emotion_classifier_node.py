@@ -93,7 +93,7 @@ class EmotionClassifierNode(ManagedNode):
     def __init__(self, **kwargs):
         """Declare parameters and the emotion publishers."""
         super().__init__('emotion_classifier_node', PARAMETERS, **kwargs)
-        self._emotion_publisher = self.create_lifecycle_publisher(Emotion, 'emotion', 10)
+        self._emotion_publisher = self._create_output_publisher(Emotion, 'emotion', 10)
         self._label_publisher = self.create_lifecycle_publisher(String, 'emotion/label', 10)
         self._model = None
         self._stacker = None
@@ -107,8 +107,9 @@ class EmotionClassifierNode(ManagedNode):
         self._smoother = self._make_smoother()
 
     def _activate(self):
-        self._subscription = self.create_subscription(
-            FeatureWindow, 'fer/features', self._on_window, 10)
+        # Windows come only while a face is seen: silence is normal here.
+        self._subscription = self._create_input_subscription(
+            FeatureWindow, 'fer/features', self._on_window, 10, watch_silence=False)
 
     def _deactivate(self):
         self.destroy_subscription(self._subscription)

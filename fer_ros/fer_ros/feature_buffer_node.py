@@ -79,7 +79,7 @@ class FeatureBufferNode(ManagedNode):
     def __init__(self, **kwargs):
         """Declare parameters and the window publisher."""
         super().__init__('feature_buffer_node', PARAMETERS, **kwargs)
-        self._publisher = self.create_lifecycle_publisher(FeatureWindow, 'fer/features', 10)
+        self._publisher = self._create_output_publisher(FeatureWindow, 'fer/features', 10)
         self._extractor = None
         self._feature_type = None  # published: the extractor's, plus /neutral in auto
         self._windows = None

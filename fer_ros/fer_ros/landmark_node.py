@@ -114,8 +114,7 @@ class LandmarkNode(ManagedNode):
     def __init__(self, **kwargs):
         """Declare parameters and the landmark publisher."""
         super().__init__('landmark_node', PARAMETERS, **kwargs)
-        self._publisher = self.create_lifecycle_publisher(FaceLandmarksArray, 'fer/landmarks',
-                                                          10)
+        self._publisher = self._create_output_publisher(FaceLandmarksArray, 'fer/landmarks', 10)
         self._detector = None
         self._tracker = None
         self._appearance = None

@@ -44,8 +44,13 @@ class ManagedNode(LifecycleNode):
     ``_cleanup`` (undo ``_configure``), plus ``_apply_parameters(names)`` for
     live changes of a configured node. Parameters and /diagnostics exist in
     every state, so a node can be inspected and tuned before it runs. A node
-    with an input topic subscribes through ``_create_input_subscription`` and
-    lists ``INPUT_TIMEOUT`` among its parameters: a silent input is reported.
+    with an input topic subscribes through ``_create_input_subscription``
+    (and lists ``INPUT_TIMEOUT`` among its parameters when a silent input is
+    to be reported); its main output is made by ``_create_output_publisher``.
+    /diagnostics then reports how many publishers DDS has matched on the
+    input (``input_publishers_matched``) and subscribers on the output
+    (``output_subscribers_matched``): discovery runs separately on each side
+    of a connection, and until both sides have matched, messages are lost.
     """
 
     def __init__(self, node_name, parameters, **kwargs):
@@ -56,7 +61,9 @@ class ManagedNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         specs = tuple(parameters) + (AUTOSTART,)
         self._params = declare_parameters(self, specs)
-        self._diagnostics = NodeDiagnostics(self)
+        self._input_subscription = None
+        self._output_publisher = None
+        self._diagnostics = NodeDiagnostics(self, refresh=self._report_connections)
         self._diagnostics.set_state(OK, 'unconfigured')
         self._input_watch = None
         self._input_timer = None
@@ -122,25 +129,43 @@ class ManagedNode(LifecycleNode):
             self._configured = False
             self._cleanup()
 
-    def _create_input_subscription(self, msg_type, topic, callback, qos):
-        """Subscribe ``callback`` to the node's input and watch it for silence."""
-        watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
-        self._input_watch = watch
+    def _create_input_subscription(self, msg_type, topic, callback, qos, watch_silence=True):
+        """Subscribe ``callback`` to the node's input; with ``watch_silence`` report silence."""
+        if watch_silence:
+            watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
+            self._input_watch = watch
 
-        def watched(msg):
-            if watch.message_seen(time.monotonic()):
-                self._diagnostics.set_input_silence(None)
-                self.get_logger().info(f'{watch.topic}: messages arrive again')
-            callback(msg)
+            def watched(msg):
+                if watch.message_seen(time.monotonic()):
+                    self._diagnostics.set_input_silence(None)
+                    self.get_logger().info(f'{watch.topic}: messages arrive again')
+                callback(msg)
 
-        self._input_timer = self.create_timer(1.0, self._check_input)
-        return self.create_subscription(msg_type, topic, watched, qos)
+            self._input_timer = self.create_timer(1.0, self._check_input)
+        self._input_subscription = self.create_subscription(
+            msg_type, topic, watched if watch_silence else callback, qos)
+        return self._input_subscription
+
+    def _create_output_publisher(self, msg_type, topic, qos):
+        """Return the node's main output, a lifecycle publisher."""
+        self._output_publisher = self.create_lifecycle_publisher(msg_type, topic, qos)
+        return self._output_publisher
+
+    def _report_connections(self):
+        if self._output_publisher is not None:
+            self._diagnostics.set_value('output_subscribers_matched',
+                                        self._output_publisher.get_subscription_count())
+        if self._input_subscription is not None:
+            self._diagnostics.set_value('input_publishers_matched',
+                                        self._input_subscription.get_publisher_count())
+        else:
+            self._diagnostics.clear_value('input_publishers_matched')
 
     def _check_input(self):
         watch = self._input_watch
         was_silent = watch.silent
         report = watch.check(time.monotonic(), self._params['input_timeout_s'],
-                             self.count_publishers(watch.topic))
+                             self._input_subscription.get_publisher_count())
         self._diagnostics.set_input_silence(report)
         if report and not was_silent:
             self.get_logger().warning(report)
@@ -150,6 +175,7 @@ class ManagedNode(LifecycleNode):
             self.destroy_timer(self._input_timer)
             self._input_timer = None
         self._input_watch = None
+        self._input_subscription = None  # destroyed by the node's _deactivate
         self._diagnostics.set_input_silence(None)
 
     def _on_parameters_set(self, parameters):

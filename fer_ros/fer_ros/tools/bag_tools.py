@@ -184,7 +184,9 @@ class BagReplayer(Node):
         self.writer = BagWriter(record_path) if record_path else None
         self.recording = False  # set once priming frames are out of the way
         self.create_subscription(FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 100)
-        self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
+        self.emotions = self.create_subscription(Emotion, 'emotion', self._on_emotion, 100)
+        self.classifier_matches = {}  # classifier name: subscribers it matched on its /emotion
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
 
     def _now_ns(self):
         return self.get_clock().now().nanoseconds
@@ -204,6 +206,27 @@ class BagReplayer(Node):
             latency_ms = (received_ns - self.published_ns[key]) / 1e6
             state = msg.neutral_baseline or Emotion.NEUTRAL_BASELINE_OFF
             self.results.append((truth, msg.label, latency_ms, frame_index, state))
+
+    def _on_diagnostics(self, msg):
+        for status in msg.status:
+            if status.name.endswith('emotion_classifier_node'):
+                values = {pair.key: pair.value for pair in status.values}
+                if 'output_subscribers_matched' in values:
+                    self.classifier_matches[status.name] = int(
+                        values['output_subscribers_matched'])
+
+    def emotions_connected(self):
+        """
+        Return True once both sides of the /emotion connection have matched.
+
+        This node's subscription seeing the classifier's publisher does not
+        mean the classifier has matched this subscription: emotions it sends
+        before that are lost. Its /diagnostics report how many subscribers
+        it matched; that must reach the number this node sees.
+        """
+        return (self.emotions.get_publisher_count() >= 1
+                and any(count >= self.count_subscribers('emotion')
+                        for count in self.classifier_matches.values()))
 
     def pipeline_ready(self):
         """Return True once every pipeline stage is subscribed downstream."""
@@ -341,6 +364,10 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
                                + pipeline.stderr.read().decode(errors='replace')[-2000:])
         if not prime(node, frames[0][0]):
             raise RuntimeError('the landmark node did not answer a blank frame within 30 s')
+        if not spin_until(node, node.emotions_connected, timeout=30.0):
+            raise RuntimeError('the emotion classifier did not report matching the /emotion '
+                               'subscription of this replay within 30 s (its /diagnostics '
+                               'value output_subscribers_matched)')
         node.recording = True
         started = time.monotonic()
         unanswered = replay(node, frames, rate)
