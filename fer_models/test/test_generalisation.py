@@ -15,6 +15,7 @@
 """The generalisation study's pieces: balancing, scoring with missed faces, the shipped model."""
 
 import json
+import os
 
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.core.resources import shipped_model
@@ -65,3 +66,18 @@ def test_a_neutral_baseline_never_uses_the_image_itself():
     # b's only neutral image has no other neutral image to be compared with.
     assert usable.tolist() == [True, True, True, False, True]
     assert relative[4, 0] == 2.0
+
+
+def test_the_shipped_defaults_are_what_the_committed_study_chose():
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION
+    from fer_models.core.smoothing import DEFAULT_CONFIDENCE_THRESHOLD
+
+    report = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'reports', 'generalisation.json')
+    with open(report) as handle:
+        fusion = json.load(handle)['fusion']
+    modes = fusion['modes']
+    assert DEFAULT_FUSION == max(modes, key=lambda name: modes[name]['lodo_mean'])
+    assert DEFAULT_APPEARANCE_WEIGHT == fusion['shipped_late_weight']
+    assert DEFAULT_CONFIDENCE_THRESHOLD == fusion['calibration'][DEFAULT_FUSION][
+        'confidence_threshold']
