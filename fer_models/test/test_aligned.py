@@ -320,3 +320,17 @@ def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
     assert 'union-report --variant kdwheel' in report and 'no clean FER2013 test' in report
     assert appearance_study.decision(distilled).startswith(
         'the distilled student wins (strict LODO mean 50.5 %')
+
+
+def test_the_committed_distillation_selection_report_is_what_its_json_says():
+    reports = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'reports')
+    with open(os.path.join(reports, 'appearance_union_kdwheel.json')) as handle:
+        study = json.load(handle)
+    strict = study['comparison']['strict_lodo_mean']
+    assert strict == round(np.mean([study['lodo'][t]['accuracy']
+                                    for t in protocol.DATASETS]), 4)
+    assert study['runs']['fer2013']['name'] == 'lodo_fer2013'  # the teacher saw FER2013
+    assert study['wins'] == (strict > study['comparison']['plain_strict_lodo_mean'])
+    with open(os.path.join(reports, 'appearance_union_kdwheel.md')) as handle:
+        assert handle.read() == appearance_study.selection_markdown(study)
