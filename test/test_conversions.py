@@ -20,7 +20,7 @@ from fer_msgs.msg import FeatureWindow
 from fer_ros.conversions import (
     Appearance, ConversionError, emotion_to_msg, face_to_msg, faces_to_msg, image_to_rgb,
     landmarks_to_points, msg_to_appearance, msg_to_neutral_baseline, msg_to_window,
-    numpy_to_image, window_to_msg)
+    numpy_into_image, numpy_to_image, window_to_msg)
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
@@ -49,6 +49,24 @@ def test_mono_and_alpha_encodings():
     np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, 'rgba8')), rgba[:, :, :3])
     np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, 'bgra8')),
                                   rgba[:, :, 2::-1])
+
+
+def test_one_message_carries_a_stream_in_one_buffer():
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(0, 256, (100, 120, 3), np.uint8)
+    msg = Image()
+    first = numpy_into_image(msg, canvas[:48, :64], 'rgb8')
+    buffer = msg.data
+    for y, x in ((3, 5), (20, 40)):
+        # Frames cut out of a larger picture (not contiguous), as the sample camera does.
+        assert numpy_into_image(msg, canvas[y:y + 48, x:x + 64], 'rgb8') is first
+        assert msg.data is buffer
+        np.testing.assert_array_equal(image_to_rgb(msg), canvas[y:y + 48, x:x + 64])
+    numpy_into_image(msg, canvas[:10, :10, 0], 'mono8')  # another size: a new buffer
+    assert msg.data is not buffer and (msg.height, msg.width, msg.step) == (10, 10, 10)
+    np.testing.assert_array_equal(image_to_rgb(msg)[:, :, 0], canvas[:10, :10, 0])
+    with pytest.raises(ConversionError):
+        numpy_into_image(msg, canvas.astype(np.float32), 'rgb8')
 
 
 def test_row_padding_is_honoured():

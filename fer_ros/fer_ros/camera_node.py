@@ -16,7 +16,7 @@
 
 import time
 
-from fer_ros.conversions import numpy_to_image
+from fer_ros.conversions import numpy_into_image
 from fer_ros.diagnostics import ERROR, OK, WARN
 from fer_ros.frame_sources import open_source, SourceError
 from fer_ros.lifecycle import ManagedNode
@@ -63,6 +63,7 @@ class CameraNode(ManagedNode):
         super().__init__('camera_node', PARAMETERS, **kwargs)
         self._publisher = self._create_output_publisher(Image, 'camera/image_raw',
                                                         qos_profile_sensor_data)
+        self._frame_msg = Image()  # reused: see numpy_into_image
         self._source = None
         self._retry_delay_s = 0.25
         self._next_retry = 0.0
@@ -133,7 +134,7 @@ class CameraNode(ManagedNode):
         if frame is None:
             self._diagnostics.set_state(WARN, f'{self._source.description} ended (loop is off)')
             return
-        msg = numpy_to_image(frame, self._source.encoding)
+        msg = numpy_into_image(self._frame_msg, frame, self._source.encoding)
         msg.header.stamp = stamp
         msg.header.frame_id = self._params['frame_id']
         self._publisher.publish(msg)

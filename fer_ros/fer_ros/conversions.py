@@ -63,21 +63,44 @@ def stamp_to_seconds(stamp):
 
 def numpy_to_image(array, encoding, header=None):
     """Return a sensor_msgs/Image holding an HxWxC (or HxW) uint8 array."""
-    array = np.ascontiguousarray(array)
-    if encoding not in SUPPORTED_ENCODINGS or array.dtype != np.uint8:
-        raise ConversionError(f'cannot encode {array.dtype} array as {encoding}')
     if _BRIDGE is not None:
+        array = np.ascontiguousarray(array)
+        check_encodable(array, encoding)
         msg = _BRIDGE.cv2_to_imgmsg(array, encoding=encoding)
     else:
-        msg = Image()
-        msg.height, msg.width = array.shape[:2]
-        msg.encoding = encoding
-        msg.is_bigendian = 0
-        msg.step = array.strides[0]
-        msg.data = array.tobytes()
+        msg = numpy_into_image(Image(), array, encoding)
     if header is not None:
         msg.header = header
     return msg
+
+
+def numpy_into_image(msg, pixels, encoding):
+    """
+    Write HxWxC (or HxW) uint8 ``pixels`` into the Image ``msg``; return ``msg``.
+
+    The message's data buffer is kept when its size fits: a publisher
+    serialises a message as it publishes, so one message can carry every
+    frame of a stream without a new megabyte buffer (and its page faults)
+    per frame.
+    """
+    check_encodable(pixels, encoding)
+    if len(msg.data) == pixels.size:
+        np.copyto(np.frombuffer(msg.data, np.uint8).reshape(pixels.shape), pixels)
+    else:
+        data = array.array('B')
+        data.frombytes(np.ascontiguousarray(pixels))
+        msg.data = data
+    msg.height, msg.width = pixels.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = pixels.size // pixels.shape[0]
+    return msg
+
+
+def check_encodable(array, encoding):
+    """Raise ConversionError unless ``array`` can be sent with ``encoding``."""
+    if encoding not in SUPPORTED_ENCODINGS or array.dtype != np.uint8:
+        raise ConversionError(f'cannot encode {array.dtype} array as {encoding}')
 
 
 def image_to_rgb(msg):
