@@ -65,6 +65,7 @@ def test_short_soak_reports_latency_memory_and_drift(tmp_path, monkeypatch):
                if '| processes-1face-30fps |' in line)
     assert (f"| {result['cpu_ms_per_frame']} | {result['cpu_ms_per_camera_frame']} "
             f"| {floor['cpu_ms_per_frame']} |") in row
-    # Every camera frame is processed here: both CPU figures agree within noise.
-    assert result['cpu_ms_per_camera_frame'] == pytest.approx(result['cpu_ms_per_frame'],
-                                                              rel=0.15)
+    # Per camera frame = per processed frame × the share of camera frames
+    # processed (all of them, unless a busy machine made landmark_node drop some).
+    assert result['cpu_ms_per_camera_frame'] == pytest.approx(
+        result['cpu_ms_per_frame'] * (1 - result['dropped_frame_ratio']), rel=0.05)
