@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
+from fer_ros.diagnostics import (
+    INPUT_PUBLISHERS_MATCHED, OUTPUT_SUBSCRIBERS_MATCHED, status_values)
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import rclpy
@@ -157,16 +160,14 @@ class RosTestNode:
         yet: discovery runs separately on both sides, and a message sent in
         between is lost. A report also shows that the node's executor spins.
         """
-        from diagnostic_msgs.msg import DiagnosticArray
-
         diagnostics = self.record(DiagnosticArray, '/diagnostics')
-        wanted = {'input_publishers_matched': inputs, 'output_subscribers_matched': outputs}
+        wanted = {INPUT_PUBLISHERS_MATCHED: inputs, OUTPUT_SUBSCRIBERS_MATCHED: outputs}
 
         def matched():
             statuses = statuses_of(diagnostics, node_name)
             if not statuses:
                 return False
-            values = {pair.key: pair.value for pair in statuses[-1].values}
+            values = status_values(statuses[-1])
             return all(int(values.get(key, -1)) >= count
                        for key, count in wanted.items() if count)
 

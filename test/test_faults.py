@@ -20,6 +20,7 @@ import shutil
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_msgs.msg import Emotion, FaceLandmarksArray
+from fer_ros.diagnostics import status_values
 import numpy as np
 from ros_helpers import REPO, statuses_of
 from sensor_msgs.msg import Image
@@ -94,7 +95,7 @@ def test_a_silent_input_with_a_matched_publisher_is_reported_and_clears(ros, sta
 
     # The node's own count of the publishers DDS matched on its input.
     def matched():
-        return {p.key: p.value for p in last_status().values}['input_publishers_matched']
+        return status_values(last_status())['input_publishers_matched']
 
     assert matched() == '1'
     ros.node.destroy_publisher(publisher)

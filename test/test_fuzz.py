@@ -29,6 +29,7 @@ import math
 from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Emotion, FaceLandmarks, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
+from fer_ros.diagnostics import status_values
 import numpy as np
 from ros_helpers import FEATURE_TYPE, statuses_of, WINDOW_LENGTH
 from sensor_msgs.msg import Image
@@ -121,7 +122,7 @@ def test_every_node_survives_fuzzing_and_still_works(ros, start_node, astronaut)
 
     def rejected(node_name, counter):
         statuses = statuses_of(diagnostics, node_name)
-        values = {v.key: v.value for v in statuses[-1].values} if statuses else {}
+        values = status_values(statuses[-1]) if statuses else {}
         return int(values.get(counter, 0))
 
     assert ros.spin_until(lambda: rejected('landmark_node', 'rejected_image') >= 100

@@ -21,6 +21,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
+# Endpoints DDS matched on a node's own side of its connections (ManagedNode).
+INPUT_PUBLISHERS_MATCHED = 'input_publishers_matched'
+OUTPUT_SUBSCRIBERS_MATCHED = 'output_subscribers_matched'
+
+
+def status_values(status):
+    """Return the key/value pairs of a DiagnosticStatus as a dict of strings."""
+    return {pair.key: pair.value for pair in status.values}
 
 
 class NodeDiagnostics:

@@ -16,7 +16,8 @@
 
 import time
 
-from fer_ros.diagnostics import ERROR, NodeDiagnostics, OK
+from fer_ros.diagnostics import (
+    ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_SUBSCRIBERS_MATCHED)
 from fer_ros.input_watch import InputWatch
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -153,13 +154,13 @@ class ManagedNode(LifecycleNode):
 
     def _report_connections(self):
         if self._output_publisher is not None:
-            self._diagnostics.set_value('output_subscribers_matched',
+            self._diagnostics.set_value(OUTPUT_SUBSCRIBERS_MATCHED,
                                         self._output_publisher.get_subscription_count())
         if self._input_subscription is not None:
-            self._diagnostics.set_value('input_publishers_matched',
+            self._diagnostics.set_value(INPUT_PUBLISHERS_MATCHED,
                                         self._input_subscription.get_publisher_count())
         else:
-            self._diagnostics.clear_value('input_publishers_matched')
+            self._diagnostics.clear_value(INPUT_PUBLISHERS_MATCHED)
 
     def _check_input(self):
         watch = self._input_watch

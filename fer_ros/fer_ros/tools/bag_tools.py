@@ -58,6 +58,7 @@ from fer_models.research.evaluate import read_labels
 from fer_models.research.metrics import classification_report, format_report, save_confusion_png
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
+from fer_ros.diagnostics import OUTPUT_SUBSCRIBERS_MATCHED, status_values
 from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import (
     default_params_file, executable, stop_child, use_private_dds_domain)
@@ -210,10 +211,9 @@ class BagReplayer(Node):
     def _on_diagnostics(self, msg):
         for status in msg.status:
             if status.name.endswith('emotion_classifier_node'):
-                values = {pair.key: pair.value for pair in status.values}
-                if 'output_subscribers_matched' in values:
-                    self.classifier_matches[status.name] = int(
-                        values['output_subscribers_matched'])
+                values = status_values(status)
+                if OUTPUT_SUBSCRIBERS_MATCHED in values:
+                    self.classifier_matches[status.name] = int(values[OUTPUT_SUBSCRIBERS_MATCHED])
 
     def emotions_connected(self):
         """
@@ -367,7 +367,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         if not spin_until(node, node.emotions_connected, timeout=30.0):
             raise RuntimeError('the emotion classifier did not report matching the /emotion '
                                'subscription of this replay within 30 s (its /diagnostics '
-                               'value output_subscribers_matched)')
+                               f'value {OUTPUT_SUBSCRIBERS_MATCHED})')
         node.recording = True
         started = time.monotonic()
         unanswered = replay(node, frames, rate)
