@@ -99,7 +99,6 @@ class EmotionClassifierNode(ManagedNode):
         self._stacker = None
         self._smoother = None
         self._last_seen = {}
-        self._subscription = None
 
     def _configure(self):
         self._load_model()
@@ -108,12 +107,10 @@ class EmotionClassifierNode(ManagedNode):
 
     def _activate(self):
         # Windows come only while a face is seen: silence is normal here.
-        self._subscription = self._create_input_subscription(
+        self._create_input_subscription(
             FeatureWindow, 'fer/features', self._on_window, 10, watch_silence=False)
 
     def _deactivate(self):
-        self.destroy_subscription(self._subscription)
-        self._subscription = None
         self._smoother = self._make_smoother()
         self._last_seen = {}
 

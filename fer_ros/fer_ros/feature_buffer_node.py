@@ -84,18 +84,15 @@ class FeatureBufferNode(ManagedNode):
         self._feature_type = None  # published: the extractor's, plus /neutral in auto
         self._windows = None
         self._baselines = None  # None while neutral_baseline is off
-        self._subscription = None
 
     def _configure(self):
         self._apply_parameters(set())
 
     def _activate(self):
-        self._subscription = self._create_input_subscription(
+        self._create_input_subscription(
             FaceLandmarksArray, 'fer/landmarks', self._on_landmarks, 10)
 
     def _deactivate(self):
-        self.destroy_subscription(self._subscription)
-        self._subscription = None
         # A face seen before the pause must not continue an old window or baseline.
         self._forget_faces()
 

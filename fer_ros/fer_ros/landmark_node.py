@@ -118,7 +118,6 @@ class LandmarkNode(ManagedNode):
         self._detector = None
         self._tracker = None
         self._appearance = None
-        self._subscription = None
         self._debug_publisher = None
         self._emotion_subscription = None
         self._latest_emotions = {}
@@ -132,14 +131,11 @@ class LandmarkNode(ManagedNode):
         self._load_appearance_model()
 
     def _activate(self):
-        self._subscription = self._create_input_subscription(
-            Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
+        self._create_input_subscription(Image, 'camera/image_raw', self._on_image, IMAGE_QOS)
         self._diagnostics.set_state(OK, f'waiting for images ({self._detector.landmark_model})')
         self._set_debug_image(self._params['debug_image'])
 
     def _deactivate(self):
-        self.destroy_subscription(self._subscription)
-        self._subscription = None
         self._set_debug_image(False)
 
     def _set_debug_image(self, enabled):
@@ -261,7 +257,7 @@ class LandmarkNode(ManagedNode):
             self._build_detector()
         if 'appearance_model_path' in names:
             self._load_appearance_model()
-        if 'debug_image' in names and self._subscription is not None:
+        if 'debug_image' in names and self._active:
             self._set_debug_image(self._params['debug_image'])
         self._appearance_refresh.every_n = self._params['appearance_every_n_frames']
         self._tracker.iou_threshold = self._params['track_iou_threshold']

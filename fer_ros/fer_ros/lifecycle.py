@@ -41,7 +41,8 @@ class ManagedNode(LifecycleNode):
 
     Subclasses implement ``_configure`` (load models, build detectors),
     ``_activate`` (subscriptions, timers, devices), ``_deactivate`` (undo
-    ``_activate``: nothing is published and devices are released) and
+    ``_activate``: nothing is published and devices are released; the input
+    subscription is already gone) and
     ``_cleanup`` (undo ``_configure``), plus ``_apply_parameters(names)`` for
     live changes of a configured node. Parameters and /diagnostics exist in
     every state, so a node can be inspected and tuned before it runs. A node
@@ -99,8 +100,8 @@ class ManagedNode(LifecycleNode):
     def on_deactivate(self, state):
         """Stop the data flow; publish nothing until activated again."""
         self._active = False
+        self._stop_input()
         self._deactivate()
-        self._stop_input_watch()
         self._diagnostics.set_state(OK, 'inactive')
         return super().on_deactivate(state)
 
@@ -124,14 +125,18 @@ class ManagedNode(LifecycleNode):
     def _release(self):
         if self._active:
             self._active = False
+            self._stop_input()
             self._deactivate()
-            self._stop_input_watch()
         if self._configured:
             self._configured = False
             self._cleanup()
 
     def _create_input_subscription(self, msg_type, topic, callback, qos, watch_silence=True):
-        """Subscribe ``callback`` to the node's input; with ``watch_silence`` report silence."""
+        """
+        Subscribe ``callback`` to the node's input until deactivation.
+
+        With ``watch_silence`` a silent input is reported.
+        """
         if watch_silence:
             watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
             self._input_watch = watch
@@ -171,12 +176,14 @@ class ManagedNode(LifecycleNode):
         if report and not was_silent:
             self.get_logger().warning(report)
 
-    def _stop_input_watch(self):
+    def _stop_input(self):
+        if self._input_subscription is not None:
+            self.destroy_subscription(self._input_subscription)
+            self._input_subscription = None
         if self._input_timer is not None:
             self.destroy_timer(self._input_timer)
             self._input_timer = None
         self._input_watch = None
-        self._input_subscription = None  # destroyed by the node's _deactivate
         self._diagnostics.set_input_silence(None)
 
     def _on_parameters_set(self, parameters):
