@@ -38,6 +38,8 @@ import pytest
 from skimage import data
 import torch
 
+REPORTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       'reports')
 TFEID = os.path.join(data_root(), 'taiwanese', 'labels.csv')
 needs_tfeid = pytest.mark.skipif(
     not os.path.isfile(TFEID),
@@ -308,8 +310,7 @@ def test_shipped_union_model_reads_a_real_face_through_the_aligned_crop(detector
 
 
 def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
-    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           'reports', 'appearance_union.json')) as handle:
+    with open(os.path.join(REPORTS, 'appearance_union.json')) as handle:
         plain = json.load(handle)
     distilled = {**plain, 'variant': 'kdwheel', 'shipped': False,
                  'comparison': {**plain['comparison'], 'plain_strict_lodo_mean': 0.5}}
@@ -323,14 +324,12 @@ def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
 
 
 def test_the_committed_distillation_selection_report_is_what_its_json_says():
-    reports = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           'reports')
-    with open(os.path.join(reports, 'appearance_union_kdwheel.json')) as handle:
+    with open(os.path.join(REPORTS, 'appearance_union_kdwheel.json')) as handle:
         study = json.load(handle)
     strict = study['comparison']['strict_lodo_mean']
     assert strict == round(np.mean([study['lodo'][t]['accuracy']
                                     for t in protocol.DATASETS]), 4)
     assert study['runs']['fer2013']['name'] == 'lodo_fer2013'  # the teacher saw FER2013
     assert study['wins'] == (strict > study['comparison']['plain_strict_lodo_mean'])
-    with open(os.path.join(reports, 'appearance_union_kdwheel.md')) as handle:
+    with open(os.path.join(REPORTS, 'appearance_union_kdwheel.md')) as handle:
         assert handle.read() == appearance_study.selection_markdown(study)
