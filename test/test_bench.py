@@ -57,6 +57,8 @@ def test_short_soak_reports_latency_memory_and_drift(tmp_path, monkeypatch):
                                         'appearance_crop_ms', 'appearance_model_ms',
                                         'image_serialise_ms', 'landmarks_to_msg_ms'}
     assert all(value > 0 for value in report['stages_ms'].values())
+    # A bare rclpy node process is measured, and costs less than landmark_node's.
+    assert 20 < report['bare_node_rss_mb'] < max(p['rss_mb'] for p in result['processes'].values())
     assert '| processes-1face-30fps |' in (tmp_path / 'bench.md').read_text()
     assert (tmp_path / 'latency_histogram.png').stat().st_size > 0
     history = tmp_path / 'history'

@@ -159,6 +159,37 @@ def test_class_weights_favour_rare_classes():
     assert float(weights[torch.as_tensor(targets)].mean()) == pytest.approx(1.0)
 
 
+def test_removing_the_training_prior_divides_the_probabilities_by_it():
+    # Weighted by count^-0.5, 90 / 40 / 10 faces leave a prior of sqrt(count);
+    # class 2 never occurs.
+    targets = np.array([0] * 90 + [1] * 40 + [3] * 10 + [4] * 10 + [5] * 10 + [6] * 10)
+    prior = appearance.training_prior(targets, 0.5)
+    root = np.sqrt([90, 40, 0, 10, 10, 10, 10])
+    np.testing.assert_allclose(prior, root / root.sum())
+    torch.manual_seed(0)
+    model = build_model('ean').eval()
+    crops = torch.rand(4, 1, 48, 48)
+    with torch.no_grad():
+        before = model(crops).numpy()
+        after = appearance.remove_training_prior(model, prior)(crops).numpy()
+    # The absent class keeps the smallest present prior: it is not promoted from nothing.
+    expected = before / np.where(prior > 0, prior, prior[prior > 0].min())
+    np.testing.assert_allclose(after, expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-7)
+    assert not np.allclose(after, before, atol=1e-3)
+
+
+def test_the_shipped_decision_rule_is_what_the_committed_study_chose():
+    with open(os.path.join(REPORTS, 'appearance_union.json')) as handle:
+        rule = json.load(handle)['decision_rule']
+    names = appearance_study.RULE_NAMES
+    assert rule['winner'] == max(names.values(), key=lambda name: rule[name]['strict_lodo_mean'])
+    assert rule['chosen'] == rule['winner'] == names[appearance_study.BALANCED_DECISION]
+    metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
+    assert metadata['fer.decision_rule'].startswith('balanced') == (rule['chosen'] == 'balanced')
+    assert json.loads(metadata['fer.training_prior']).keys() == set(protocol.LABELS)
+
+
 @pytest.fixture(scope='module')
 def small_union():
     """Return a small CropTable of real aligned crops from every source."""
@@ -320,7 +351,8 @@ def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
     report = appearance_study.study_markdown(distilled)
     assert 'union-report --variant kdwheel' in report and 'no clean FER2013 test' in report
     assert appearance_study.decision(distilled).startswith(
-        'the distilled student wins (strict LODO mean 50.5 %')
+        'the distilled student wins (strict LODO mean '
+        f"{appearance_study.percent(plain['comparison']['strict_lodo_mean'])}")
 
 
 def test_the_committed_distillation_selection_report_is_what_its_json_says():

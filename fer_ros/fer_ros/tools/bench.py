@@ -30,6 +30,9 @@ process of its own with landmark_node's settings, on the same sample frames
 at the same rate; each scenario gives its CPU per frame as a multiple of it.
 
 RSS growth compares the total RSS of the run's last tenth with its first.
+The memory floor is the RSS of a process that only starts rclpy, imports
+fer_msgs and creates one node: what each process of processes mode costs
+before any fer_ros code runs.
 
 Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
        [--out DIR]  (writes bench.json, bench.md, latency_histogram.png)
@@ -284,6 +287,16 @@ def run_floor(out_path, params_path, faces, fps, duration_s, warmup_s):
                    'detect_ms': percentiles(wall_ms),
                    'faces_found_mean': round(float(np.mean(found)), 2) if found else None},
                   out)
+
+
+def bare_node_rss_mb():
+    """Return the RSS (MB) of a process that only starts rclpy with fer_msgs and one node."""
+    code = ('import rclpy\nfrom rclpy.node import Node\nimport fer_msgs.msg\nrclpy.init()\n'
+            "node = Node('bench_bare_node')\n"
+            "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    return round(int(out.stdout.split()[-1]) / 1024, 1)
 
 
 def measure_floor(scenario, params, duration_s, warmup_s, workdir):
@@ -585,6 +598,11 @@ def markdown(report):
             threads = ', '.join(f'{group} {value}' for group, value in
                                 process.get('threads_cpu_ms_per_frame', {}).items())
             lines.append(f"- {result['scenario']}, {name}: {threads}")
+    if report.get('bare_node_rss_mb'):
+        bare = report['bare_node_rss_mb']
+        lines += ['', f'Memory floor: a process that only starts rclpy, imports fer_msgs and '
+                  f'creates one node has {bare:g} MB RSS; the four processes of processes '
+                  f'mode start from {4 * bare:g} MB before any fer_ros code runs.']
     if report.get('stages_ms'):
         lines += ['', 'Hot-path stages, in-process median ms per call (no DDS): ' + ', '.join(
             f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
@@ -706,6 +724,7 @@ def main(argv=None):
     report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
               'ros_domain_id': domain,
               'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
+    report['bare_node_rss_mb'] = bare_node_rss_mb()
     if options.stages:
         print('bench: timing hot-path stages in-process ...', flush=True)
         report['stages_ms'] = stage_timings()
