@@ -126,7 +126,7 @@ def test_default_launch_recognises_the_sample_and_every_node_reports_ok(sample_l
           for name in NODE_NAMES}, nodes_seen(ros))
     # The sample is a smiling portrait (scikit-image astronaut).
     assert emotions[-1].label == 'happy', [e.label for e in emotions]
-    assert emotions[-1].model_name == 'ean_union'  # the appearance path decides by default
+    assert emotions[-1].model_name == 'landmark_default+ean_union'  # late fusion by default
     yield
     assert exit_codes == dict.fromkeys(NODE_NAMES, 0)
 

@@ -79,7 +79,7 @@ def test_composed_pipeline_on_the_sample_face(ros, start_node):
     assert {e.face_id for e in emotions} == {emotions[0].face_id}, 'one moving face, one id'
     # The sample is a smiling portrait (scikit-image astronaut).
     assert emotions[-1].label == 'happy', [e.label for e in emotions]
-    assert emotions[-1].model_name == 'ean_union'  # the appearance path decides by default
+    assert emotions[-1].model_name == 'landmark_default+ean_union'  # late fusion by default
 
     image_topics = [name for name, types in ros.node.get_topic_names_and_types()
                     if 'sensor_msgs/msg/Image' in types]

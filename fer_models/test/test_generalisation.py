@@ -70,11 +70,15 @@ def test_a_neutral_baseline_never_uses_the_image_itself():
 
 def test_the_shipped_defaults_are_what_the_committed_study_chose():
     from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION
-    from fer_models.core.smoothing import DEFAULT_CONFIDENCE_THRESHOLD
+    from fer_models.core.smoothing import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_MAX_HEAD_ANGLE_DEG
 
-    report = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          'reports', 'generalisation.json')
-    with open(report) as handle:
+    reports = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'reports')
+    with open(os.path.join(reports, 'head_pose.json')) as handle:
+        pose = json.load(handle)
+    assert DEFAULT_MAX_HEAD_ANGLE_DEG == pose['max_head_angle_deg']
+    assert pose['gated_path'] in (DEFAULT_FUSION, 'appearance')
+    with open(os.path.join(reports, 'generalisation.json')) as handle:
         fusion = json.load(handle)['fusion']
     modes = fusion['modes']
     assert DEFAULT_FUSION == max(modes, key=lambda name: modes[name]['lodo_mean'])

