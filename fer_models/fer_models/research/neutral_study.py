@@ -265,9 +265,9 @@ def sequences_section(sequences):
               f"{sequences['machine']['date'][:10]}.", '', '## Default', '',
               'The pipeline keeps `neutral_baseline: off`. The gain above is measured on the '
               'landmark path alone, with models trained on TFEID only, on stills played as '
-              'sequences. The shipped default (`fusion: appearance`: the appearance path '
-              'decides, so the baseline changes no label unless `fusion` is `landmark` or '
-              '`late`) cannot be compared on the same footing: its models saw every TFEID '
+              'sequences. The shipped default (`fusion: late`, where the landmark path that '
+              'the baseline changes has weight 0.2 against 0.8 for the appearance path) '
+              'cannot be compared on the same footing: its models saw every TFEID '
               'performer, and no other dataset here has both person ids and neutral frames. '
               'Turning `auto` on also means trading `landmark_default.onnx` (three datasets, '
               'chosen by leave-one-dataset-out accuracy) for a model trained on TFEID alone, '
