@@ -85,3 +85,15 @@ def test_the_shipped_defaults_are_what_the_committed_study_chose():
     assert DEFAULT_APPEARANCE_WEIGHT == fusion['shipped_late_weight']
     assert DEFAULT_CONFIDENCE_THRESHOLD == fusion['calibration'][DEFAULT_FUSION][
         'confidence_threshold']
+
+
+def test_top_confusions_name_the_largest_shares_of_each_true_class():
+    from fer_models.research.generalisation_report import top_confusions
+
+    report = {'labels': ['happy', 'sad', 'fear'],
+              'predicted_labels': ['happy', 'sad', 'fear', 'no_face'],
+              'confusion': [[8, 2, 0, 0], [1, 1, 0, 2], [0, 0, 0, 0]]}
+    # sad -> no_face is 2 of 4 sad faces (50 %), happy -> sad 2 of 10, sad -> happy 1 of 4.
+    assert top_confusions(report) == ['sad -> no_face 50%', 'sad -> happy 25%',
+                                      'happy -> sad 20%']
+    assert top_confusions(report, count=1) == ['sad -> no_face 50%']

@@ -35,6 +35,22 @@ VARIANT_NOTES = {
 }
 
 
+def default_figure(folder, dataset):
+    """Return the confusion-matrix PNG path of the default fusion mode on a held-out dataset."""
+    return os.path.join(folder, f'generalisation_default_lodo_{dataset}.png')
+
+
+def top_confusions(report, count=3):
+    """Return 'true -> answered share' texts of a report's largest off-diagonal cells."""
+    cells = []
+    for row, (label, counts) in enumerate(zip(report['labels'], report['confusion'])):
+        total = sum(counts)
+        for column, (answer, cell) in enumerate(zip(report['predicted_labels'], counts)):
+            if total and cell and row != column:
+                cells.append((cell / total, f'{label} -> {answer} {cell / total:.0%}'))
+    return [text for _, text in sorted(cells, reverse=True)[:count]]
+
+
 def percent(value):
     """Return a fraction as a percentage with one decimal, or an em dash."""
     return '—' if value is None else f'{100 * value:.1f} %'
@@ -209,7 +225,14 @@ def markdown(study, figures):
         best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
         lines += ['', f'Best by the criterion: **{best}**. The shipped late-fusion weight, the '
                   'best mean over the three held-out datasets: '
-                  f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '']
+                  f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '',
+                  f'Confusion matrices of **{best}** per held-out dataset: '
+                  + ', '.join(f'`{os.path.basename(default_figure("", d))}`' for d in DATASETS)
+                  + '. Its most frequent confusions (true -> answered, share of the true '
+                  'class):', '']
+        lines += [f"- {TITLES[d]}: {'; '.join(top_confusions(fusion['modes'][best]['lodo'][d]))}"
+                  for d in DATASETS]
+        lines.append('')
         if 'calibration' in fusion:
             lines += ['### Calibration of each mode', '',
                       'Single frames of held-out TFEID and CK+48 (the LODO predictions above, '
@@ -365,6 +388,14 @@ def write_report(json_path, markdown_path):
                            f'landmark path, {TITLES[dataset]} held out: '
                            f"{percent(chosen['lodo'][dataset]['accuracy'])}")
         figures.append(path)
+    fusion = study.get('fusion')
+    if fusion:
+        best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
+        for dataset in DATASETS:
+            report = fusion['modes'][best]['lodo'][dataset]
+            save_confusion_png(report, default_figure(folder, dataset),
+                               f'default ({best}), {TITLES[dataset]} held out: '
+                               f"{percent(report['accuracy'])}")
     with open(markdown_path, 'w') as handle:
         handle.write(markdown(study, figures))
     print(f'wrote {markdown_path}')
