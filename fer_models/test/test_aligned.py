@@ -26,7 +26,7 @@ from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_E
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
-from fer_models.research import appearance, appearance_study, protocol, wheel_teacher
+from fer_models.research import appearance, appearance_study, nets, protocol, wheel_teacher
 from fer_models.research.aligned import CropTable, load_source, SOURCES
 from fer_models.research.appearance_study import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
@@ -163,7 +163,7 @@ def test_removing_the_training_prior_divides_the_probabilities_by_it():
     # Weighted by count^-0.5, 90 / 40 / 10 faces leave a prior of sqrt(count);
     # class 2 never occurs.
     targets = np.array([0] * 90 + [1] * 40 + [3] * 10 + [4] * 10 + [5] * 10 + [6] * 10)
-    prior = appearance.training_prior(targets, 0.5)
+    prior = nets.training_prior(targets, 0.5, len(protocol.LABELS))
     root = np.sqrt([90, 40, 0, 10, 10, 10, 10])
     np.testing.assert_allclose(prior, root / root.sum())
     torch.manual_seed(0)
@@ -171,7 +171,7 @@ def test_removing_the_training_prior_divides_the_probabilities_by_it():
     crops = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
         before = model(crops).numpy()
-        after = appearance.remove_training_prior(model, prior)(crops).numpy()
+        after = nets.remove_training_prior(model, prior)(crops).numpy()
     # The absent class keeps the smallest present prior: it is not promoted from nothing.
     expected = before / np.where(prior > 0, prior, prior[prior > 0].min())
     np.testing.assert_allclose(after, expected / expected.sum(axis=1, keepdims=True),

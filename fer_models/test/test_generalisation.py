@@ -97,3 +97,32 @@ def test_top_confusions_name_the_largest_shares_of_each_true_class():
     assert top_confusions(report) == ['sad -> no_face 50%', 'sad -> happy 25%',
                                       'happy -> sad 20%']
     assert top_confusions(report, count=1) == ['sad -> no_face 50%']
+
+
+def test_a_balanced_decision_recipe_divides_out_its_training_mix():
+    import torch
+
+    from fer_models.research.generalisation import (
+        fit_landmark_model, LandmarkRecipe, predict_probabilities)
+
+    rng = np.random.default_rng(0)
+    targets = np.array([0] * 60 + [1] * 20 + [2] * 20)  # neutral 60 %, happy and sad 20 %
+    features = (rng.normal(size=(100, 6)) + targets[:, None]).astype(np.float32)
+    datasets = np.array(['taiwanese'] * 100)
+    validation = np.zeros(100, bool)
+    validation[::10] = True
+    plain = LandmarkRecipe(max_epochs=5)
+    balanced = LandmarkRecipe(max_epochs=5, balanced_decision=True)
+    assert balanced.name == plain.name + ', balanced decision'
+    probabilities = []
+    for recipe in (plain, balanced):
+        torch.manual_seed(0)
+        model, _ = fit_landmark_model(recipe, features, targets, datasets, ~validation,
+                                      validation, seed=0)
+        probabilities.append(predict_probabilities(model, features))
+    fit_counts = np.bincount(targets[~validation], minlength=7)
+    prior = fit_counts / fit_counts.sum()
+    floor = prior[prior > 0].min()
+    expected = probabilities[0] / np.maximum(prior, floor)
+    np.testing.assert_allclose(probabilities[1], expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)

@@ -51,7 +51,7 @@ from fer_models.research import protocol, wheel_teacher
 from fer_models.research.distill import augment, format_duration, load_model, predict_logits
 from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.metrics import classification_report
-from fer_models.research.nets import parameter_count
+from fer_models.research.nets import parameter_count, training_prior
 import numpy as np
 import torch
 from torch.nn import functional
@@ -230,37 +230,6 @@ def class_weights(targets, power, classes=len(protocol.LABELS)):
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
-def training_prior(targets, power, classes=len(protocol.LABELS)):
-    """
-    Return the class prior that a run's loss leaves in its logits.
-
-    Cross-entropy weighted by count^-power is minimised by posteriors
-    proportional to count^(1 - power) times the class likelihood, so that is
-    the prior the logits carry (normalised to sum 1; 0 for absent classes).
-    """
-    counts = np.bincount(targets, minlength=classes).astype(np.float64)
-    prior = counts ** (1.0 - power)
-    return prior / prior.sum()
-
-
-def remove_training_prior(model, prior):
-    """
-    Subtract log(prior) from the bias of a model's final linear layer, in place.
-
-    Post-hoc logit adjustment (Menon et al., ICLR 2021, tau = 1): the model
-    then decides as if every expression were equally likely, which is what a
-    robot knows about the people it meets, instead of following FER2013's
-    mix (a quarter of it is happy). A class absent from training keeps the
-    smallest present prior, so it is not promoted from nothing.
-    """
-    prior = np.asarray(prior, np.float64)
-    floor = prior[prior > 0].min()
-    final = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
-    with torch.no_grad():
-        final.bias -= torch.as_tensor(np.log(np.maximum(prior, floor)), dtype=final.bias.dtype)
-    return model
-
-
 def run_training_prior(result, log=print):
     """
     Return a finished run's training prior (``training_prior`` in its result.json).
@@ -276,7 +245,8 @@ def run_training_prior(result, log=print):
         fit_rows, _, _ = split(table, result['target'], recipe.validation_share, recipe.seed)
         rows = epoch_rows(table, fit_rows, recipe.small_repeat)
         result['training_prior'] = training_prior(
-            table.targets()[rows], recipe.class_weight_power).round(6).tolist()
+            table.targets()[rows], recipe.class_weight_power,
+            len(protocol.LABELS)).round(6).tolist()
         path = os.path.join(os.path.dirname(result['checkpoint']), 'result.json')
         if os.path.isfile(path):
             with open(path, 'w') as handle:
@@ -474,8 +444,8 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
               'seconds_per_epoch': round(float(np.median(
                   [h['seconds'] for h in state['history']])), 1),
               'threads': torch.get_num_threads(), 'checkpoint': best_path,
-              'training_prior': training_prior(
-                  targets[rows], recipe.class_weight_power).round(6).tolist(),
+              'training_prior': training_prior(targets[rows], recipe.class_weight_power,
+                                               len(protocol.LABELS)).round(6).tolist(),
               'test': evaluate(best, table, test)}
     if max_batches is None:
         with open(result_path, 'w') as handle:

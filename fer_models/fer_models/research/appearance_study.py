@@ -37,14 +37,14 @@ from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
 from fer_models.core.landmarks import bbox_of
 from fer_models.research import protocol, wheel_teacher
 from fer_models.research.aligned import load_source, source_images
-from fer_models.research.appearance import (remove_training_prior, run_training_prior, runs_dir,
-                                            study_run_name, UNION)
+from fer_models.research.appearance import run_training_prior, runs_dir, study_run_name, UNION
 from fer_models.research.metrics import classification_report, machine, time_calls_ms
+from fer_models.research.nets import remove_training_prior
 import numpy as np
 
 SHIPPED_NAME = 'ean_union'
 # Export every run with its training prior removed from the logits
-# (appearance.remove_training_prior): the rule with the better strict LODO
+# (nets.remove_training_prior): the rule with the better strict LODO
 # mean in appearance_union.json's 'decision_rule' (a test keeps them equal).
 BALANCED_DECISION = True
 RULE_NAMES = {True: 'balanced', False: 'training_prior'}

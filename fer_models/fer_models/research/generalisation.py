@@ -44,7 +44,7 @@ from fer_models.core.resources import shipped_model
 from fer_models.research import calibration, wheel_teacher
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.metrics import classification_report, machine
-from fer_models.research.nets import fit_window_mlp
+from fer_models.research.nets import fit_window_mlp, remove_training_prior, training_prior
 from fer_models.research.protocol import (
     DATASETS, in_dataset_splits, LABELS, leave_one_dataset_out, selection_score,
     validation_split)
@@ -147,13 +147,18 @@ class LandmarkRecipe:
     balance_datasets: bool = False
     max_epochs: int = 60
     hidden: int = 128
+    # Remove the training mix of classes from the logits after training
+    # (nets.remove_training_prior): decide as if every expression were
+    # equally likely, as the appearance path does.
+    balanced_decision: bool = False
 
     @property
     def name(self):
         """Return a short name for tables."""
         balance = ', datasets balanced' if self.balance_datasets else ''
         epochs = '' if self.max_epochs == 60 else f', up to {self.max_epochs} epochs'
-        return f'{self.feature_type} MLP{self.hidden}{balance}{epochs}'
+        decision = ', balanced decision' if self.balanced_decision else ''
+        return f'{self.feature_type} MLP{self.hidden}{balance}{epochs}{decision}'
 
 
 def balanced_rows(rows, datasets, cap=8):
@@ -179,8 +184,13 @@ def fit_landmark_model(recipe, features, targets, datasets, fit, validation, see
     if recipe.balance_datasets:
         rows = balanced_rows(rows, datasets)
     held = np.flatnonzero(validation)
-    return fit_window_mlp(features[rows], targets[rows], len(LABELS), recipe.max_epochs, seed,
-                          (features[held], targets[held]), check_every=5, hidden=recipe.hidden)
+    model, epoch = fit_window_mlp(features[rows], targets[rows], len(LABELS), recipe.max_epochs,
+                                  seed, (features[held], targets[held]), check_every=5,
+                                  hidden=recipe.hidden)
+    if recipe.balanced_decision:
+        # Plain cross-entropy: the prior in the logits is the training mix (power 0).
+        remove_training_prior(model, training_prior(targets[rows], 0.0, len(LABELS)))
+    return model, epoch
 
 
 def predict_probabilities(model, features):
@@ -253,7 +263,8 @@ def evaluate_landmark_recipe(samples, recipe, folds=5, seed=0, progress=print):
 
 
 # Recipes compared by ``run``: the shipped TFEID-era features, dataset
-# balancing, the 3-D (frontalising) alignment and richer feature sets.
+# balancing, the 3-D (frontalising) alignment, richer feature sets and the
+# balanced decision rule.
 RECIPES = (
     LandmarkRecipe('dlib68:coords+geometric'),
     LandmarkRecipe('dlib68:coords+geometric', balance_datasets=True),
@@ -263,6 +274,7 @@ RECIPES = (
     LandmarkRecipe('mesh468@3d:coords+geometric', hidden=256),
     LandmarkRecipe('dlib68:coords+geometric', max_epochs=150),
     LandmarkRecipe('dlib68:coords+geometric', max_epochs=150, hidden=256),
+    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150, balanced_decision=True),
 )
 
 

@@ -266,6 +266,38 @@ def parameter_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def training_prior(targets, power, classes):
+    """
+    Return the class prior that a run's loss leaves in its logits.
+
+    Cross-entropy weighted by count^-power is minimised by posteriors
+    proportional to count^(1 - power) times the class likelihood, so that is
+    the prior the logits carry (normalised to sum 1; 0 for absent classes).
+    Plain cross-entropy is power 0: the training mix itself.
+    """
+    counts = np.bincount(targets, minlength=classes).astype(np.float64)
+    prior = counts ** (1.0 - power)
+    return prior / prior.sum()
+
+
+def remove_training_prior(model, prior):
+    """
+    Subtract log(prior) from the bias of a model's final linear layer, in place.
+
+    Post-hoc logit adjustment (Menon et al., ICLR 2021, tau = 1): the model
+    then decides as if every expression were equally likely, which is what a
+    robot knows about the people it meets, instead of following FER2013's
+    mix (a quarter of it is happy). A class absent from training keeps the
+    smallest present prior, so it is not promoted from nothing.
+    """
+    prior = np.asarray(prior, np.float64)
+    floor = prior[prior > 0].min()
+    final = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        final.bias -= torch.as_tensor(np.log(np.maximum(prior, floor)), dtype=final.bias.dtype)
+    return model
+
+
 def fit_window_mlp(features, targets, num_classes, epochs, seed, validation=None,
                    check_every=10, batch_size=64, noise=0.05, hidden=128, dropout=0.3):
     """

@@ -266,7 +266,7 @@ def sequences_section(sequences):
               'The pipeline keeps `neutral_baseline: off`. The gain above is measured on the '
               'landmark path alone, with models trained on TFEID only, on stills played as '
               'sequences. The shipped default (`fusion: late`, where the landmark path that '
-              'the baseline changes has weight 0.2 against 0.8 for the appearance path) '
+              'the baseline changes has weight 0.4 against 0.6 for the appearance path) '
               'cannot be compared on the same footing: its models saw every TFEID '
               'performer, and no other dataset here has both person ids and neutral frames. '
               'Turning `auto` on also means trading `landmark_default.onnx` (three datasets, '
