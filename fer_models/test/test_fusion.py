@@ -53,6 +53,9 @@ def test_fuse_is_the_weighted_mean():
     landmark, appearance = np.array([0.8, 0.2]), np.array([0.2, 0.8])
     np.testing.assert_allclose(fuse(landmark, appearance, 0.25), [0.65, 0.35])
     np.testing.assert_allclose(fuse(landmark, appearance, 0.0), landmark)
+    # Rows of many faces are fused row by row, each a distribution of its own.
+    rows = fuse(np.stack([landmark, landmark[::-1]]), np.stack([appearance, appearance]), 0.25)
+    np.testing.assert_allclose(rows, [[0.65, 0.35], [0.2, 0.8]])
     with pytest.raises(FusionError):
         fuse(landmark, appearance, 1.5)
 

@@ -66,12 +66,12 @@ def align(probabilities, from_labels, to_labels):
 
 
 def fuse(landmark, appearance, appearance_weight):
-    """Return the weighted mean of two aligned probability vectors."""
+    """Return the weighted mean of two aligned probability vectors (or rows of them)."""
     if not 0.0 <= appearance_weight <= 1.0:
         raise FusionError(f'appearance_weight {appearance_weight} is outside [0, 1]')
     fused = (1.0 - appearance_weight) * np.asarray(landmark) + appearance_weight * np.asarray(
         appearance)
-    return fused / fused.sum()
+    return fused / fused.sum(axis=-1, keepdims=True)
 
 
 class Stacker:
