@@ -290,13 +290,25 @@ def run_floor(out_path, params_path, faces, fps, duration_s, warmup_s):
 
 
 def bare_node_rss_mb():
-    """Return the RSS (MB) of a process that only starts rclpy with fer_msgs and one node."""
-    code = ('import rclpy\nfrom rclpy.node import Node\nimport fer_msgs.msg\nrclpy.init()\n'
-            "node = Node('bench_bare_node')\n"
-            "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         check=True, timeout=60)
-    return round(int(out.stdout.split()[-1]) / 1024, 1)
+    """
+    Return the RSS (MB) of a process that only starts rclpy with fer_msgs and one node.
+
+    Read by ``process_usage``, as the pipeline's processes are, while the
+    process waits on its standard input.
+    """
+    code = ('import sys\nimport rclpy\nfrom rclpy.node import Node\nimport fer_msgs.msg\n'
+            "rclpy.init()\nnode = Node('bench_bare_node')\nprint('ready', flush=True)\n"
+            'sys.stdin.read()')
+    child = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        usage = process_usage(child.pid) if child.stdout.readline().strip() == 'ready' else None
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+    if usage is None:
+        raise RuntimeError(f'the bare rclpy node process failed (exit code {child.returncode})')
+    return round(usage[1], 1)
 
 
 def measure_floor(scenario, params, duration_s, warmup_s, workdir):
