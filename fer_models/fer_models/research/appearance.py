@@ -230,6 +230,12 @@ def class_weights(targets, power, classes=len(protocol.LABELS)):
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
+def recorded_prior(epoch_targets, recipe):
+    """Return the training prior of a run's epoch rows as result.json records it."""
+    return training_prior(epoch_targets, recipe.class_weight_power,
+                          len(protocol.LABELS)).round(6).tolist()
+
+
 def run_training_prior(result, log=print):
     """
     Return a finished run's training prior (``training_prior`` in its result.json).
@@ -244,9 +250,7 @@ def run_training_prior(result, log=print):
         table = load_union()
         fit_rows, _, _ = split(table, result['target'], recipe.validation_share, recipe.seed)
         rows = epoch_rows(table, fit_rows, recipe.small_repeat)
-        result['training_prior'] = training_prior(
-            table.targets()[rows], recipe.class_weight_power,
-            len(protocol.LABELS)).round(6).tolist()
+        result['training_prior'] = recorded_prior(table.targets()[rows], recipe)
         path = os.path.join(os.path.dirname(result['checkpoint']), 'result.json')
         if os.path.isfile(path):
             with open(path, 'w') as handle:
@@ -444,8 +448,7 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
               'seconds_per_epoch': round(float(np.median(
                   [h['seconds'] for h in state['history']])), 1),
               'threads': torch.get_num_threads(), 'checkpoint': best_path,
-              'training_prior': training_prior(targets[rows], recipe.class_weight_power,
-                                               len(protocol.LABELS)).round(6).tolist(),
+              'training_prior': recorded_prior(targets[rows], recipe),
               'test': evaluate(best, table, test)}
     if max_batches is None:
         with open(result_path, 'w') as handle:

@@ -35,9 +35,14 @@ VARIANT_NOTES = {
 }
 
 
-def default_figure(folder, dataset):
-    """Return the confusion-matrix PNG path of the default fusion mode on a held-out dataset."""
-    return os.path.join(folder, f'generalisation_default_lodo_{dataset}.png')
+def default_figure(dataset):
+    """Return the confusion-matrix PNG name of the default fusion mode on a held-out dataset."""
+    return f'generalisation_default_lodo_{dataset}.png'
+
+
+def best_mode(fusion):
+    """Return the fusion mode with the best mean LODO accuracy (the selection criterion)."""
+    return max(fusion['modes'], key=lambda mode: fusion['modes'][mode]['lodo_mean'])
 
 
 def top_confusions(report, count=3):
@@ -222,12 +227,12 @@ def markdown(study, figures):
             accuracies = ' | '.join(percent(mode['lodo'][d]['accuracy']) for d in DATASETS)
             f1 = ' / '.join(f"{mode['lodo'][d]['macro_f1']:.3f}" for d in DATASETS)
             lines.append(f"| {name} | {accuracies} | **{percent(mode['lodo_mean'])}** | {f1} |")
-        best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
+        best = best_mode(fusion)
         lines += ['', f'Best by the criterion: **{best}**. The shipped late-fusion weight, the '
                   'best mean over the three held-out datasets: '
                   f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '',
                   f'Confusion matrices of **{best}** per held-out dataset: '
-                  + ', '.join(f'`{os.path.basename(default_figure("", d))}`' for d in DATASETS)
+                  + ', '.join(f'`{default_figure(d)}`' for d in DATASETS)
                   + '. Its most frequent confusions (true -> answered, share of the true '
                   'class):', '']
         lines += [f"- {TITLES[d]}: {'; '.join(top_confusions(fusion['modes'][best]['lodo'][d]))}"
@@ -390,10 +395,10 @@ def write_report(json_path, markdown_path):
         figures.append(path)
     fusion = study.get('fusion')
     if fusion:
-        best = max(fusion['modes'], key=lambda m: fusion['modes'][m]['lodo_mean'])
+        best = best_mode(fusion)
         for dataset in DATASETS:
             report = fusion['modes'][best]['lodo'][dataset]
-            save_confusion_png(report, default_figure(folder, dataset),
+            save_confusion_png(report, os.path.join(folder, default_figure(dataset)),
                                f'default ({best}), {TITLES[dataset]} held out: '
                                f"{percent(report['accuracy'])}")
     with open(markdown_path, 'w') as handle:
