@@ -23,7 +23,11 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     # The mean frontal face of the 3-D landmark alignment (fer_models.core.features).
-    package_data={'fer_models.core': ['mean_face.npy']},
+    package_data={'fer_models.core': ['mean_face.npy'],
+                  # The pinned npm packages and Node script that check the face-api
+                  # teacher's conversion (fer_models.research.faceapi_teacher).
+                  'fer_models.research': ['node/package.json', 'node/package-lock.json',
+                                          'node/faceapi_expressions.js']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

@@ -58,25 +58,35 @@ def _gray(image):
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def square_region(image, bbox, scale=1.2):
+    """
+    Return the square patch around a face box, at the image's resolution and colour.
+
+    The square side is ``scale`` times the longer box side, centred on the
+    box; outside the image is edge-padded.
+    """
+    import cv2
+
+    x, y, w, h = bbox
+    side = max(1, int(round(scale * max(w, h))))
+    x0 = int(round(x + w / 2 - side / 2))
+    y0 = int(round(y + h / 2 - side / 2))
+    pad = max(0, -x0, -y0, x0 + side - image.shape[1], y0 + side - image.shape[0])
+    if pad:
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return image[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+
+
 def square_crop(image, bbox, scale=1.2, size=CROP_SIZE):
     """
     Return a (size, size) uint8 grayscale crop around a face box.
 
     image: (H, W, 3) RGB or (H, W) grayscale uint8; bbox: (x, y, w, h) in
-    pixels (e.g. FaceMeshDetector's). The square side is ``scale`` times the
-    longer box side, centred on the box; outside the image is edge-padded.
+    pixels (e.g. FaceMeshDetector's); the square as square_region takes it.
     """
     import cv2
 
-    gray = _gray(image)
-    x, y, w, h = bbox
-    side = max(1, int(round(scale * max(w, h))))
-    x0 = int(round(x + w / 2 - side / 2))
-    y0 = int(round(y + h / 2 - side / 2))
-    pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    patch = gray[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
+    patch = square_region(_gray(image), bbox, scale)
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
