@@ -103,3 +103,11 @@ def test_the_conversion_equals_face_api_in_node_on_real_faces():
     happy = landmarks.labels[picked] == 'happy'
     assert happy.any()
     assert (logits[happy].argmax(1) == protocol.LABELS.index('happy')).mean() > 0.5
+
+
+def test_a_recipe_can_distil_from_it_under_its_own_run_names():
+    from fer_models.research import appearance
+
+    recipe = appearance.Recipe(distil=True, teacher=faceapi_teacher.NAME)
+    assert recipe.variant == faceapi_teacher.VARIANT == 'kdfaceapi'
+    assert appearance.run_name('taiwanese', recipe.variant) == 'kdfaceapi_lodo_taiwanese'

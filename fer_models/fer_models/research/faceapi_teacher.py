@@ -31,8 +31,9 @@ this graph.
 
 Node is never needed at robot run time, nor to use the teacher: only to
 check the conversion (``./fer run python -m fer_models.research.faceapi_teacher
-check``, after ``./fer research-setup`` installed the pinned npm packages from
-``node/package-lock.json`` into ``~/.cache/fer_ros``).
+check``). The weights come from the npm package, which ``./fer
+research-setup`` installs with the pinned packages of ``node/package-lock.json``
+(npm ci) into ``~/.cache/fer_ros``.
 
 Provenance for model cards: PROVENANCE. The teacher's training data is not
 published (its author says public datasets plus web images): CK+ and
@@ -275,6 +276,40 @@ def teacher_logits(images, threads=1, log=print):
     log(f'{NAME} teacher soft labels for {len(images)} crops: '
         f'{time.monotonic() - started:.0f} s')
     return np.log(np.clip(result, MIN_PROBABILITY, 1.0))
+
+
+def logits_dir():
+    """Return the folder of cached teacher logits (outside the repository)."""
+    base = os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache'))
+    return os.path.join(base, 'fer_ros', 'ean', 'teacher_logits')
+
+
+def union_logits(rows=None, threads=1, log=print):
+    """
+    Return the teacher's (N, 7) log-probabilities of aligned.load_union()'s rows, cached.
+
+    The appearance path trains on 48 px grey aligned crops; the teacher reads
+    the same faces' aligned crops at its own 112 px (research.aligned's cache
+    at that size), which it reads better (faceapi_teacher.md). ``rows``, when
+    given, must equal the union's row count: the caller's table is that union.
+    """
+    from fer_models.research.aligned import load_union
+
+    table = load_union(INPUT_SIZE)
+    if rows is not None and rows != len(table.images):
+        raise ValueError(f'the {NAME} teacher has logits for the {len(table.images)} rows of '
+                         f'aligned.load_union(), not for {rows} crops')
+    digest = hashlib.sha256(table.images.tobytes())
+    with open(os.path.join(package_dir(), 'model', 'face_expression_model.bin'), 'rb') as handle:
+        digest.update(handle.read())
+    path = os.path.join(logits_dir(), f'{NAME}-union-{digest.hexdigest()[:16]}.npy')
+    if os.path.isfile(path):
+        return np.load(path)
+    logits = teacher_logits(table.images, threads, log)
+    os.makedirs(logits_dir(), exist_ok=True)
+    np.save(path + '.partial.npy', logits)
+    os.replace(path + '.partial.npy', path)
+    return logits
 
 
 def node_probabilities(rgb, log=print):
