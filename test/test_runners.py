@@ -14,6 +14,7 @@
 
 """The runners: fer_pipeline (composed) and fer_launch (one process per node)."""
 
+import ipaddress
 import os
 import subprocess
 import time
@@ -35,6 +36,7 @@ def test_only_image_publishers_take_the_large_dds_segment(monkeypatch, tmp_path)
     assert [getattr(node_class(name), 'PUBLISHES_IMAGES', False) for name in NODE_NAMES] == [
         True, True, False, False]  # camera_node, landmark_node (debug_image), buffer, classifier
     monkeypatch.delenv(DDS_PROFILE_VARIABLE, raising=False)
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     use_fer_dds_defaults(publishes_images=False)
     small = os.environ[DDS_PROFILE_VARIABLE]
     assert small.endswith(f'config/{SMALL_DDS_PROFILE}') and os.path.isfile(small)
@@ -45,6 +47,14 @@ def test_only_image_publishers_take_the_large_dds_segment(monkeypatch, tmp_path)
     with open(large) as image_profile, open(small) as small_profile:
         assert '<segment_size>16777216<' in image_profile.read()
         assert '<segment_size>524288<' in small_profile.read()
+    # Discovery opened on purpose: UDP on every interface, for every node.
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'SUBNET')
+    use_fer_dds_defaults(publishes_images=False)
+    lan = os.environ[DDS_PROFILE_VARIABLE]
+    assert lan.endswith('config/fastdds_lan.xml') and os.path.isfile(lan)
+    for profile in (small, large):
+        with open(profile) as loopback:
+            assert '<address>127.0.0.1</address>' in loopback.read()
     # ... and a profile of the user's is kept.
     own = tmp_path / 'my_profile.xml'
     monkeypatch.setenv(DDS_PROFILE_VARIABLE, str(own))
@@ -145,3 +155,44 @@ def test_runners_keep_dds_on_this_machine_by_default(tmp_path):
             assert variables[b'FASTDDS_DEFAULT_PROFILES_FILE'].endswith(b'config/fastdds.xml')
     finally:
         stop_child(launcher)
+
+
+def udp_sockets(pid):
+    """Return the local (address, port) of each UDP socket of process ``pid``, from /proc."""
+    inodes = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            target = os.readlink(f'/proc/{pid}/fd/{fd}')
+        except FileNotFoundError:
+            continue
+        if target.startswith('socket:['):
+            inodes.add(target[len('socket:['):-1])
+    found = []
+    for table in ('udp', 'udp6'):
+        with open(f'/proc/{pid}/net/{table}') as sockets:
+            for row in list(sockets)[1:]:
+                fields = row.split()
+                if fields[9] not in inodes:
+                    continue
+                address, port = fields[1].split(':')
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word of the address in host (little-endian) order.
+                words = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append((str(ipaddress.ip_address(words)), int(port, 16)))
+    return found
+
+
+def test_nodes_bind_udp_on_loopback_only_with_localhost_discovery(ros, start_node):
+    """Privacy: with the default LOCALHOST discovery no socket is reachable from a network."""
+    assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    emotions = ros.record(Emotion, 'emotion')
+    launcher = start_node('fer_launch', '--params-file', CONFIG, '--source', 'sample')
+    # This test's own participant is rmw's plain LOCALHOST one: it still hears the nodes.
+    assert ros.spin_until(lambda: len(emotions) >= 5, timeout=60.0, processes=[launcher]), \
+        launcher.output()[-3000:]
+    sockets = {process_name(pid): udp_sockets(pid) for pid in descendants(launcher.process.pid)}
+    assert sorted(sockets) == sorted(NODE_NAMES)
+    assert all(sockets.values()), sockets  # each node's sockets were found
+    exposed = {name: [s for s in found if not ipaddress.ip_address(s[0]).is_loopback]
+               for name, found in sockets.items()}
+    assert not any(exposed.values()), f'bound beyond loopback: {exposed}'

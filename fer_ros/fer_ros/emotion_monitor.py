@@ -31,6 +31,7 @@ import time
 
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
+from fer_ros.runtime import init_ros
 import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -96,7 +97,7 @@ def main(argv=None):
                         help='seconds to listen (default: until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='print the summary only')
     options = parser.parse_args(remove_ros_args(argv)[1:])
-    rclpy.init(args=argv)
+    init_ros(args=argv)
     node = EmotionMonitor(options.quiet)
     try:
         spin_for(node, options.duration)

@@ -34,10 +34,18 @@ EXIT_BAD_CONFIGURATION = 2
 
 DDS_PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 DISCOVERY_RANGE_VARIABLE = 'ROS_AUTOMATIC_DISCOVERY_RANGE'
+LOCALHOST = 'LOCALHOST'
 # Fast DDS profiles in fer_ros's config/: a participant's shared-memory
 # segment carries what it publishes, and Fast DDS touches all of it at start.
+# These two keep every socket on the loopback interface.
 IMAGE_DDS_PROFILE = 'fastdds.xml'  # 16 MiB: camera frames (921,600 bytes each)
 SMALL_DDS_PROFILE = 'fastdds_small.xml'  # 512 KiB: landmarks, windows, emotions
+# Discovery opened on purpose (SUBNET, SYSTEM_DEFAULT): UDP on every interface.
+LAN_DDS_PROFILE = 'fastdds_lan.xml'
+
+
+def _profile_path(name):
+    return os.path.join(get_package_share_directory('fer_ros'), 'config', name)
 
 
 def use_fer_dds_defaults(publishes_images=True):
@@ -47,19 +55,52 @@ def use_fer_dds_defaults(publishes_images=True):
     Discovery stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE is
     set (privacy: nothing leaves it unless the user opens it, e.g. SUBNET).
     Fast DDS gets one of fer_ros's profiles unless FASTDDS_DEFAULT_PROFILES_FILE
-    names a profile of the user's: a process that publishes images needs the
-    16 MiB shared-memory segment (with Fast DDS's default 512 KiB one, frames
+    names a profile of the user's. With LOCALHOST discovery the profile binds
+    loopback only; a process that publishes images needs its 16 MiB
+    shared-memory segment (with Fast DDS's default 512 KiB one, frames
     between processes are lost); the others take the small one, which saves
-    about 16 MB of RSS per process. A process replaces one fer_ros profile
-    with the other, so a launcher's choice passes to its children as a default.
+    about 16 MB of RSS per process. Any other range takes the LAN profile. A
+    process replaces one fer_ros profile with another, so a launcher's choice
+    passes to its children as a default.
     """
-    os.environ.setdefault(DISCOVERY_RANGE_VARIABLE, 'LOCALHOST')
-    config = os.path.join(get_package_share_directory('fer_ros'), 'config')
-    ours = {os.path.join(config, name) for name in (IMAGE_DDS_PROFILE, SMALL_DDS_PROFILE)}
-    if os.environ.get(DDS_PROFILE_VARIABLE, '') not in ours | {''}:
+    discovery = os.environ.setdefault(DISCOVERY_RANGE_VARIABLE, LOCALHOST)
+    names = (IMAGE_DDS_PROFILE, SMALL_DDS_PROFILE, LAN_DDS_PROFILE)
+    if os.environ.get(DDS_PROFILE_VARIABLE, '') not in {_profile_path(n) for n in names} | {''}:
         return
-    os.environ[DDS_PROFILE_VARIABLE] = os.path.join(
-        config, IMAGE_DDS_PROFILE if publishes_images else SMALL_DDS_PROFILE)
+    if discovery != LOCALHOST:
+        name = LAN_DDS_PROFILE
+    else:
+        name = IMAGE_DDS_PROFILE if publishes_images else SMALL_DDS_PROFILE
+    os.environ[DDS_PROFILE_VARIABLE] = _profile_path(name)
+
+
+def loopback_profile_in_charge():
+    """Return whether discovery is LOCALHOST with one of fer_ros's loopback-only profiles."""
+    return (os.environ.get(DISCOVERY_RANGE_VARIABLE) == LOCALHOST
+            and os.environ.get(DDS_PROFILE_VARIABLE) in {
+                _profile_path(IMAGE_DDS_PROFILE), _profile_path(SMALL_DDS_PROFILE)})
+
+
+def init_ros(args=None, **kwargs):
+    """
+    Call rclpy.init, letting a fer_ros loopback profile keep DDS on this machine.
+
+    For LOCALHOST, rmw_fastrtps appends a UDP transport on every interface
+    (and a second shared-memory one) to the profile's: its sockets bind
+    0.0.0.0 and the Ethernet address. rcl reads the discovery range once, in
+    rclpy.init: while it does, the range reads SYSTEM_DEFAULT, so that rmw
+    leaves the transports and discovery peers to the profile (loopback UDP,
+    127.0.0.1 as the only peer, no multicast), and then LOCALHOST again for
+    the children this process starts.
+    """
+    if not loopback_profile_in_charge():
+        rclpy.init(args=args, **kwargs)
+        return
+    os.environ[DISCOVERY_RANGE_VARIABLE] = 'SYSTEM_DEFAULT'
+    try:
+        rclpy.init(args=args, **kwargs)
+    finally:
+        os.environ[DISCOVERY_RANGE_VARIABLE] = LOCALHOST
 
 
 # Domains the measuring tools pick for the pipelines they start (./fer test
@@ -96,7 +137,7 @@ def spin_nodes(node_factories, args=None, publishes_images=True):
     the context go.
     """
     use_fer_dds_defaults(publishes_images)
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    init_ros(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_requested = stop_on_signals()
     nodes = []
     code = 0

@@ -61,7 +61,7 @@ from fer_ros.conversions import numpy_to_image
 from fer_ros.diagnostics import OUTPUT_SUBSCRIBERS_MATCHED, status_values
 from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import (
-    default_params_file, executable, stop_child, use_private_dds_domain)
+    default_params_file, executable, init_ros, stop_child, use_private_dds_domain)
 from fer_ros.tools.bags import BagWriter, read_messages
 from fer_ros.tools.bench import percentiles
 import numpy as np
@@ -348,7 +348,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
         # The replay and its pipeline talk on a domain of their own.
         use_private_dds_domain()
         pipeline = start_pipeline(mode, low_power_params or params_file)
-    rclpy.init()
+    init_ros()
     node = BagReplayer(record)
 
     def pipeline_ended():
@@ -407,7 +407,7 @@ def record_topics(out, topics, duration):
     if unknown:
         raise ValueError(f"cannot record {', '.join(unknown)}; recordable: "
                          f"{', '.join(RECORDABLE)} (images stay out of bags by design)")
-    rclpy.init()
+    init_ros()
     node = Node('fer_bag_record')
     counts = dict.fromkeys(topics, 0)
     with BagWriter(out) as bag:

@@ -59,7 +59,7 @@ from fer_models.research.metrics import machine, time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
 from fer_ros.runtime import (
-    default_params_file, executable, stop_child, use_private_dds_domain)
+    default_params_file, executable, init_ros, stop_child, use_private_dds_domain)
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -138,7 +138,7 @@ class BenchProbe(Node):
 
 def run_probe(out_path, duration_s, warmup_s):
     """Run the probe process: record for warm-up + duration, write JSON."""
-    rclpy.init()
+    init_ros()
     probe = BenchProbe(warmup_s)
     try:
         while probe.measuring_for() < duration_s:

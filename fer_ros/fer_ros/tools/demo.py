@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 from fer_ros.emotion_monitor import EmotionMonitor, spin_for
-from fer_ros.runtime import default_params_file, executable, stop_child
+from fer_ros.runtime import default_params_file, executable, init_ros, stop_child
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
@@ -56,7 +56,7 @@ def main(argv=None):
     print(f"fer demo: {options.mode} pipeline, source '{options.source}', "
           f'parameters {params_file}', flush=True)
     pipeline = subprocess.Popen(command)
-    rclpy.init()
+    init_ros()
     monitor = EmotionMonitor()
     try:
         spin_for(monitor, options.duration)
