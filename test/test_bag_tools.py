@@ -15,10 +15,12 @@
 """./fer bag: a labelled bag of real faces replayed through the live nodes."""
 
 import os
+import shutil
 
 from fer_msgs.msg import Emotion
-from fer_ros.tools import bag_tools
+from fer_ros.tools import bag_tools, bench
 from fer_ros.tools.bags import read_messages
+from fer_ros.tools.dds_domain import claimed_dds_domain
 import pytest
 from ros_helpers import TAIWANESE
 from rosbags.rosbag2 import Reader
@@ -74,3 +76,58 @@ def test_bag_errors_are_reported(tmp_path, capsys):
     assert bag_tools.main(['record', '--out', str(tmp_path / 'x'), '--topics',
                            '/camera/image_raw']) == 2
     assert 'images stay out of bags' in capsys.readouterr().err
+
+
+def test_truncated_or_damaged_bag_is_refused_naming_the_file(labelled_bag, tmp_path, capsys):
+    """Exit code 2 and one line naming the file, before any pipeline starts."""
+    (mcap,) = [name for name in os.listdir(labelled_bag) if name.endswith('.mcap')]
+    size = os.path.getsize(os.path.join(labelled_bag, mcap))
+    truncated, zeroed = str(tmp_path / 'truncated'), str(tmp_path / 'zeroed')
+    shutil.copytree(labelled_bag, truncated)
+    os.truncate(os.path.join(truncated, mcap), size // 2)
+    shutil.copytree(labelled_bag, zeroed)
+    with open(os.path.join(zeroed, mcap), 'r+b') as damaged:
+        damaged.seek(size // 3)
+        damaged.write(bytes(4096))  # image bytes: the MCAP structure stays valid
+    for bag, problem in ((truncated, 'truncated'), (zeroed, 'damaged')):
+        assert bag_tools.main(['eval', bag]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f'fer bag: {os.path.join(bag, mcap)}: {problem}'), error
+        assert 'Traceback' not in error
+    assert bag_tools.main(['eval', str(tmp_path)]) == 2  # not a bag at all
+    assert 'no metadata.yaml' in capsys.readouterr().err
+
+
+def test_eval_refuses_to_report_answers_to_frames_it_did_not_send(labelled_bag, start_node,
+                                                                  ros):
+    """A pipeline with its own camera answers frames the replay never sent: no report."""
+    emotions = ros.record(Emotion, 'emotion')
+    pipeline = start_node('fer_pipeline', '--source', 'sample')
+    assert ros.spin_until(lambda: emotions, timeout=60.0, processes=[pipeline])
+    with pytest.raises(RuntimeError, match='answer frames this replay never sent.*another '
+                       'pipeline shares DDS domain'):
+        bag_tools.evaluate_bag(labelled_bag, mode=bag_tools.RUNNING)
+
+
+def test_a_measurement_claims_its_dds_domain_exclusively(ros):
+    own = int(os.environ['ROS_DOMAIN_ID'])
+    spare = range(230, 232)
+    with claimed_dds_domain(spare, look_s=0.5) as first:
+        assert os.environ['ROS_DOMAIN_ID'] == str(first)
+        with claimed_dds_domain(spare, look_s=0.5) as second:
+            assert second != first
+            with pytest.raises(RuntimeError, match='claimed by another measurement'):
+                with claimed_dds_domain(spare, look_s=0.5):
+                    pass
+    assert os.environ['ROS_DOMAIN_ID'] == str(own)
+    # A domain with ROS nodes on it (this test's own) is skipped, lock or not.
+    with pytest.raises(RuntimeError, match=f'{own} in use by /fer_test'):
+        with claimed_dds_domain(range(own, own + 1)):
+            pass
+
+
+def test_bench_refuses_more_emotions_than_camera_frames():
+    scenario = bench.Scenario('processes', 1, 30.0)
+    bench.refuse_foreign_answers(scenario, 600, 20.0, 30.0)  # one per frame: fine
+    with pytest.raises(RuntimeError, match='another pipeline answers'):
+        bench.refuse_foreign_answers(scenario, 1200, 20.0, 30.0)

@@ -15,7 +15,6 @@
 """Start-up and spinning shared by every fer_ros executable."""
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -101,25 +100,6 @@ def init_ros(args=None, **kwargs):
         rclpy.init(args=args, **kwargs)
     finally:
         os.environ[DISCOVERY_RANGE_VARIABLE] = LOCALHOST
-
-
-# Domains the measuring tools pick for the pipelines they start (./fer test
-# uses 100-199): Fast DDS accepts 0-232.
-PRIVATE_DOMAINS = range(200, 233)
-
-
-def use_private_dds_domain():
-    """
-    Move this process and the children it starts to a DDS domain of their own.
-
-    ``./fer bench`` and ``./fer bag eval`` start a pipeline and measure it:
-    on a shared domain, another pipeline on the machine (a robot's, a demo)
-    would feed them its camera frames and emotions, and theirs would reach
-    it. Returns the domain id.
-    """
-    domain = random.choice(PRIVATE_DOMAINS)
-    os.environ['ROS_DOMAIN_ID'] = str(domain)
-    return domain
 
 
 def spin_nodes(node_factories, args=None, publishes_images=True):

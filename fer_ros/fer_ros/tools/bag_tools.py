@@ -44,6 +44,7 @@ frames, as on a robot).
 
 import argparse
 from collections import Counter
+import contextlib
 import json
 import math
 import os
@@ -61,9 +62,10 @@ from fer_ros.conversions import numpy_to_image
 from fer_ros.diagnostics import OUTPUT_SUBSCRIBERS_MATCHED, status_values
 from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import (
-    default_params_file, executable, init_ros, stop_child, use_private_dds_domain)
+    default_params_file, executable, init_ros, stop_child)
 from fer_ros.tools.bags import BagWriter, read_messages
 from fer_ros.tools.bench import percentiles
+from fer_ros.tools.dds_domain import claimed_dds_domain
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -179,6 +181,12 @@ class BagReplayer(Node):
         self.truth_by_stamp = {}  # stamp key: (true label, index of the frame in the bag)
         self.published_ns = {}
         self.answered = set()
+        # Per frame stamp: landmark arrays and faces in them, and emotions. More
+        # than one array, or more emotions than faces, or answers to a frame this
+        # replay never sent: another pipeline shares the DDS domain.
+        self.landmark_arrays = Counter()
+        self.faces = {}
+        self.emotions_by_frame = Counter()
         # (true label, predicted label, publish-to-receipt latency ms, frame index,
         #  neutral baseline state)
         self.results = []
@@ -193,7 +201,10 @@ class BagReplayer(Node):
         return self.get_clock().now().nanoseconds
 
     def _on_landmarks(self, msg):
-        self.answered.add(stamp_key(msg.header.stamp))
+        key = stamp_key(msg.header.stamp)
+        self.answered.add(key)
+        self.landmark_arrays[key] += 1
+        self.faces[key] = len(msg.faces)
         if self.writer and self.recording:
             self.writer.write('/fer/landmarks', msg, self._now_ns())
 
@@ -202,6 +213,7 @@ class BagReplayer(Node):
         if self.writer and self.recording:
             self.writer.write('/emotion', msg, received_ns)
         key = stamp_key(msg.header.stamp)
+        self.emotions_by_frame[key] += 1
         if key in self.truth_by_stamp:
             truth, frame_index = self.truth_by_stamp[key]
             latency_ms = (received_ns - self.published_ns[key]) / 1e6
@@ -244,6 +256,26 @@ class BagReplayer(Node):
         self.published_ns[key] = self._now_ns()
         self.images.publish(image)
         return key
+
+    def foreign_answers(self):
+        """
+        Return a sentence on the answers no single pipeline fed by this replay gives, or None.
+
+        Each frame sent gets one landmark array and at most one emotion per
+        face in it.
+        """
+        emotions = sum(self.emotions_by_frame.values())
+        unsent = sum(n for key, n in (self.emotions_by_frame + self.landmark_arrays).items()
+                     if key not in self.published_ns)
+        repeated = sum(n - 1 for n in self.landmark_arrays.values() if n > 1)
+        extra = sum(max(0, n - self.faces.get(key, 0))
+                    for key, n in self.emotions_by_frame.items() if key in self.published_ns)
+        if not (unsent or repeated or extra):
+            return None
+        return (f'{emotions} emotions and {sum(self.landmark_arrays.values())} landmark arrays '
+                f'for {len(self.published_ns)} frames sent: {unsent} answer frames this replay '
+                f'never sent, {repeated} frames answered twice, {extra} emotions beyond their '
+                "frame's faces")
 
     def close(self):
         """Finish the recording, if any."""
@@ -301,13 +333,13 @@ def prime(node, image, timeout=30.0):
 
 def replay(node, frames, rate):
     """
-    Publish every frame; return how many got no landmark answer in time.
+    Publish every frame; return the stamp keys of the frames sent.
 
     Stamps follow the bag's own timeline from now on, at either rate: the
     nodes' time-based logic (track and face timeouts) then sees the
     recorded timing, so results do not depend on how fast this machine is.
     """
-    unanswered = 0
+    keys = []
     start_wall = time.monotonic()
     start_ns = node.get_clock().now().nanoseconds
     first_ns = frames[0][2]
@@ -316,12 +348,12 @@ def replay(node, frames, rate):
         if rate == 'recorded':
             due = start_wall + offset_ns / 1e9
             spin_until(node, lambda: time.monotonic() >= due, timeout=60.0)
-            node.publish(image, truth, start_ns + offset_ns, frame_index)
+            keys.append(node.publish(image, truth, start_ns + offset_ns, frame_index))
         else:
             key = node.publish(image, truth, start_ns + offset_ns, frame_index)
-            if not spin_until(node, lambda: key in node.answered, timeout=5.0):
-                unanswered += 1
-    return unanswered
+            keys.append(key)
+            spin_until(node, lambda: key in node.answered, timeout=5.0)
+    return keys
 
 
 def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=None,
@@ -337,16 +369,53 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
     baseline state].
     """
     frames = load_labelled_frames(path)
-    pipeline = None
-    low_power_params = None
     if mode == RUNNING:
         params_file = None
+        claim = contextlib.nullcontext()
     else:
         params_file = os.path.abspath(params_file or default_params_file())
+        # The replay and its pipeline talk on a domain claimed for this run.
+        claim = claimed_dds_domain()
+    with claim:
+        node, unanswered, elapsed, low_power_params = _replay_through_pipeline(
+            frames, mode, params_file, rate, record, low_power)
+        domain = os.environ.get('ROS_DOMAIN_ID', '0')
+    foreign = node.foreign_answers()
+    if foreign:
+        raise RuntimeError(f'{foreign}: another pipeline shares DDS domain {domain}; '
+                           f'no report for {path}')
+    truths = [r[0] for r in node.results]
+    labels = [label for label in ALL_LABELS if label in set(truths) | {
+        r[1] for r in node.results}]
+    report = classification_report(truths, [r[1] for r in node.results], labels)
+    report.update({
+        'bag': os.path.abspath(path), 'mode': mode, 'rate': rate,
+        'frames': len(frames), 'labelled_frames': sum(f[1] is not None for f in frames),
+        'frames_without_answer': unanswered, 'seconds': round(elapsed, 1),
+        'frames_per_second': round(len(frames) / elapsed, 1) if elapsed else None,
+        # Measured here, from publishing a frame to receiving its /emotion:
+        # at 'max' rate the stamps run ahead of the wall clock.
+        'latency_ms': percentiles([r[2] for r in node.results]),
+        'answers_by_neutral_baseline': dict(Counter(r[4] for r in node.results)),
+        'params_file': params_file, 'low_power': low_power_params is not None,
+    })
+    if answers:
+        report['answers'] = [[r[3], r[0], r[1], r[4]] for r in node.results]
+    return report
+
+
+def _replay_through_pipeline(frames, mode, params_file, rate, record, low_power):
+    """
+    Start the pipeline (unless ``mode`` is RUNNING) and replay ``frames`` into it.
+
+    Returns (the replay node, frames without a landmark answer, seconds, the
+    low-power parameter file or None).
+    """
+    pipeline = None
+    low_power_params = None
+    if mode != RUNNING:
         if low_power:
             low_power_params = low_power_copy(params_file)
-        # The replay and its pipeline talk on a domain of their own.
-        use_private_dds_domain()
         pipeline = start_pipeline(mode, low_power_params or params_file)
     init_ros()
     node = BagReplayer(record)
@@ -370,7 +439,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
                                f'value {OUTPUT_SUBSCRIBERS_MATCHED})')
         node.recording = True
         started = time.monotonic()
-        unanswered = replay(node, frames, rate)
+        sent = replay(node, frames, rate)
         spin_until(node, lambda: False, timeout=1.5)  # the last windows
         elapsed = time.monotonic() - started
     finally:
@@ -381,24 +450,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
             stop_child(pipeline)
         if low_power_params is not None:
             os.unlink(low_power_params)
-    truths = [r[0] for r in node.results]
-    labels = [label for label in ALL_LABELS if label in set(truths) | {
-        r[1] for r in node.results}]
-    report = classification_report(truths, [r[1] for r in node.results], labels)
-    report.update({
-        'bag': os.path.abspath(path), 'mode': mode, 'rate': rate,
-        'frames': len(frames), 'labelled_frames': sum(f[1] is not None for f in frames),
-        'frames_without_answer': unanswered, 'seconds': round(elapsed, 1),
-        'frames_per_second': round(len(frames) / elapsed, 1) if elapsed else None,
-        # Measured here, from publishing a frame to receiving its /emotion:
-        # at 'max' rate the stamps run ahead of the wall clock.
-        'latency_ms': percentiles([r[2] for r in node.results]),
-        'answers_by_neutral_baseline': dict(Counter(r[4] for r in node.results)),
-        'params_file': params_file, 'low_power': low_power_params is not None,
-    })
-    if answers:
-        report['answers'] = [[r[3], r[0], r[1], r[4]] for r in node.results]
-    return report
+    return node, sum(key not in node.answered for key in sent), elapsed, low_power_params
 
 
 def record_topics(out, topics, duration):
@@ -485,6 +537,11 @@ def main(argv=None):
             print(f"{report['frames']} frames in {report['seconds']} s "
                   f"({report['frames_per_second']} fps, {options.mode}, rate {options.rate}); "
                   f"latency ms {report['latency_ms']}")
+            print(f"{report['frames_without_answer']} of {report['frames']} frames got no "
+                  'answer from the landmark node' + (
+                      ' (at rate recorded the pipeline may drop frames, as on a robot)'
+                      if report['frames_without_answer'] and options.rate == 'recorded'
+                      else ''))
             if options.json:
                 with open(options.json, 'w') as out:
                     json.dump(report, out, indent=1)

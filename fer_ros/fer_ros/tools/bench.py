@@ -59,7 +59,8 @@ from fer_models.research.metrics import machine, time_calls_ms
 from fer_msgs.msg import Emotion
 from fer_ros.conversions import stamp_to_seconds
 from fer_ros.runtime import (
-    default_params_file, executable, init_ros, stop_child, use_private_dds_domain)
+    default_params_file, executable, init_ros, stop_child)
+from fer_ros.tools.dds_domain import claimed_dds_domain
 import numpy as np
 import rclpy
 from rclpy.node import Node
@@ -415,6 +416,25 @@ def ms_per_frame(cpu_share, frame_rate):
     return round(1e3 * cpu_share / frame_rate, 2) if frame_rate > 0 else None
 
 
+def refuse_foreign_answers(scenario, emotions, duration_s, camera_fps):
+    """
+    Raise RuntimeError when more emotions arrived than the camera's frames can give.
+
+    Each camera frame yields at most one emotion per face: more means another
+    pipeline answers on this run's DDS domain, and no number of this run can
+    be trusted. The margin covers the two counts' different time windows.
+    """
+    if camera_fps <= 0:
+        return
+    most = scenario.faces * camera_fps * duration_s
+    if emotions > 1.1 * most + 10:
+        raise RuntimeError(
+            f'{scenario.name}: {emotions} emotions in {duration_s:g} s for about '
+            f'{most:.0f} camera frame-faces ({camera_fps:.1f} fps x {scenario.faces} face(s)): '
+            f"another pipeline answers on DDS domain {os.environ.get('ROS_DOMAIN_ID')}; "
+            'no report')
+
+
 def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_timeline):
     """Turn probe samples and /proc readings into the scenario's results."""
     rss_peak, pss_peak = memory_peaks
@@ -434,6 +454,7 @@ def summarise(scenario, recorded, duration_s, first, last, memory_peaks, rss_tim
     sent, sent_rate = counter_rate(counters.get('camera_node', {}).get('frames_published'))
     done, processed_fps = counter_rate(
         counters.get('landmark_node', {}).get('frames_processed'))
+    refuse_foreign_answers(scenario, len(samples), duration_s, sent_rate)
     # Frames skipped on purpose (low-power mode) are not drops.
     _, skipped_fps = counter_rate(counters.get('landmark_node', {}).get(
         'frames_skipped_low_power'))
@@ -677,6 +698,39 @@ def histogram(report, path):
         axis.legend(fontsize=8)
 
 
+def run_scenarios(options, scenarios):
+    """Measure ``scenarios`` on a DDS domain claimed for the run; return the report."""
+    with claimed_dds_domain() as domain:
+        report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
+                  'ros_domain_id': domain,
+                  'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
+        report['bare_node_rss_mb'] = bare_node_rss_mb()
+        if options.stages:
+            print('bench: timing hot-path stages in-process ...', flush=True)
+            report['stages_ms'] = stage_timings()
+        floors = {}
+        with tempfile.TemporaryDirectory() as workdir:
+            for scenario in scenarios:
+                name = scenario.name
+                print(f'bench: {name} ...', flush=True)
+                result = run_scenario(scenario, options.duration, options.warmup, workdir)
+                if (scenario.faces, scenario.fps) not in floors:
+                    print(f'bench: floor, Face Mesh alone, {scenario.faces} face(s) at '
+                          f'{scenario.fps:g} fps ...', flush=True)
+                    floors[scenario.faces, scenario.fps] = measure_floor(
+                        scenario, os.path.join(workdir, f'{name}.yaml'),
+                        min(options.duration, FLOOR_MAX_S), options.warmup, workdir)
+                add_floor(result, floors[scenario.faces, scenario.fps])
+                lat = result['latency_ms']
+                print(f"bench: {name}: median {lat['median']} ms, p99 {lat['p99']} ms, "
+                      f"{result['output_fps_per_face']} emotions/s per face, "
+                      f"CPU {result['cpu_ms_per_frame']} ms per frame "
+                      f"({result['floor_ratio']}x the floor), RSS {result['total_rss_mb']} MB",
+                      flush=True)
+                report['scenarios'].append(result)
+    return report
+
+
 def main(argv=None):
     """Run the benchmark scenarios and write JSON, Markdown and a histogram."""
     parser = argparse.ArgumentParser(description='Benchmark the fer_ros pipeline.')
@@ -728,38 +782,15 @@ def main(argv=None):
         options.scenarios = options.scenarios or ['processes-1face-30fps']
     by_name = {s.name: s for s in SCENARIOS}
     names = options.scenarios or list(by_name)
-    domain = use_private_dds_domain()
     unknown = [n for n in names if n not in by_name]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
     os.makedirs(options.out, exist_ok=True)
-    report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
-              'ros_domain_id': domain,
-              'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
-    report['bare_node_rss_mb'] = bare_node_rss_mb()
-    if options.stages:
-        print('bench: timing hot-path stages in-process ...', flush=True)
-        report['stages_ms'] = stage_timings()
-    floors = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        for name in names:
-            scenario = by_name[name]
-            print(f'bench: {name} ...', flush=True)
-            result = run_scenario(scenario, options.duration, options.warmup, workdir)
-            if (scenario.faces, scenario.fps) not in floors:
-                print(f'bench: floor, Face Mesh alone, {scenario.faces} face(s) at '
-                      f'{scenario.fps:g} fps ...', flush=True)
-                floors[scenario.faces, scenario.fps] = measure_floor(
-                    scenario, os.path.join(workdir, f'{name}.yaml'),
-                    min(options.duration, FLOOR_MAX_S), options.warmup, workdir)
-            add_floor(result, floors[scenario.faces, scenario.fps])
-            lat = result['latency_ms']
-            print(f"bench: {name}: median {lat['median']} ms, p99 {lat['p99']} ms, "
-                  f"{result['output_fps_per_face']} emotions/s per face, "
-                  f"CPU {result['cpu_ms_per_frame']} ms per frame "
-                  f"({result['floor_ratio']}x the floor), RSS {result['total_rss_mb']} MB",
-                  flush=True)
-            report['scenarios'].append(result)
+    try:
+        report = run_scenarios(options, [by_name[name] for name in names])
+    except RuntimeError as error:
+        print(f'bench: {error}', file=sys.stderr)
+        return 2
     json_path = options.json or os.path.join(options.out, 'bench.json')
     histogram(report, os.path.join(options.out, 'latency_histogram.png'))
     if not options.raw:
