@@ -21,14 +21,12 @@ import pytest
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 
-from ros_helpers import require_workspace, RosTestNode  # noqa: E402
-
-require_workspace()
-
 
 @pytest.fixture
 def ros():
     """Yield an in-process test node; closed after the test."""
+    from ros_helpers import RosTestNode
+
     node = RosTestNode()
     yield node
     node.close()

@@ -26,10 +26,14 @@ import subprocess
 import sys
 
 import pytest
-from ros_helpers import REPO
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE_ROOTS = {'fer_models': 'fer_models', 'fer_ros': 'fer_ros'}
 TRAINING_ONLY = ('torch', 'matplotlib')
+RESEARCH = 'fer_models.research'
+STUDIES = f'{RESEARCH}.studies'
+# The router of ./fer train: the one module that names every study.
+STUDY_ROUTER = f'{STUDIES}.__main__'
 
 
 def module_name(path):
@@ -111,6 +115,15 @@ def is_node_module(module):
     return module.startswith('fer_ros.') and module.endswith('_node')
 
 
+def is_study(module):
+    """Return True for a study driver (a module of research/studies/ but its router)."""
+    return module.startswith(STUDIES + '.') and module != STUDY_ROUTER
+
+
+def is_research_library(module):
+    return module.startswith(RESEARCH) and not module.startswith(STUDIES)
+
+
 def violations(rule, modules, forbidden):
     """Return 'module imports name' lines for modules matching rule importing a forbidden name."""
     found = []
@@ -122,15 +135,19 @@ def violations(rule, modules, forbidden):
 
 
 MODULES = project_modules()
+pure = pytest.mark.pure
 
 
+@pure
 def test_the_wings_exist_and_hold_the_code():
     core = [m for m in MODULES if m.startswith('fer_models.core.')]
     research = [m for m in MODULES if m.startswith('fer_models.research.')]
     tools = [m for m in MODULES if m.startswith('fer_ros.tools.')]
     nodes = [m for m in MODULES if is_node_module(m)]
     assert {'fer_models.core.features', 'fer_models.core.onnx_model'} <= set(core)
-    assert {'fer_models.research.train', 'fer_models.research.evaluate'} <= set(research)
+    assert {'fer_models.research.render', 'fer_models.research.evaluate'} <= set(research)
+    studies = [m for m in MODULES if is_study(m)]
+    assert {f'{STUDIES}.generalisation', f'{STUDIES}.appearance'} <= set(studies), studies
     assert {'fer_ros.tools.bench', 'fer_ros.tools.bag_tools'} <= set(tools)
     assert len(nodes) == 4, nodes
     loose = [m for m in MODULES if m.startswith('fer_models.') and m.count('.') == 1
@@ -138,34 +155,80 @@ def test_the_wings_exist_and_hold_the_code():
     assert loose == [], f'fer_models modules outside core/ and research/: {loose}'
 
 
+@pure
 def test_the_runtime_core_imports_no_ros_torch_matplotlib_or_research():
     forbidden = ('rclpy', 'fer_ros', 'fer_msgs', 'fer_models.research') + TRAINING_ONLY
     assert violations(lambda m: m.startswith('fer_models.core'), MODULES, forbidden) == []
 
 
+@pure
 def test_only_the_research_wing_imports_torch_or_matplotlib():
     assert violations(lambda m: not m.startswith('fer_models.research'), MODULES,
                       TRAINING_ONLY) == []
 
 
+@pure
 def test_nodes_and_their_glue_import_neither_research_nor_tools():
     assert violations(lambda m: m.startswith('fer_ros.') and not m.startswith('fer_ros.tools'),
                       MODULES, ('fer_models.research', 'fer_ros.tools')) == []
 
 
+@pure
 def test_no_node_module_imports_another():
     nodes = tuple(m for m in MODULES if is_node_module(m))
     assert violations(is_node_module, MODULES, nodes) == []
 
 
+@pure
 def test_no_import_cycles_anywhere():
     assert find_cycles(project_graph(MODULES)) == []
 
 
+@pure
 def test_the_cycle_finder_finds_cycles():
     graph = {'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}, 'e': {'e'}}
     assert sorted(find_cycles(graph)) == [['a', 'b', 'c'], ['e']]
     assert find_cycles({'a': {'b'}, 'b': set()}) == []
+
+
+@pure
+def test_studies_never_import_studies():
+    """What two studies share belongs in the library, so a study stands on no other."""
+    studies = tuple(m for m in MODULES if is_study(m))
+    assert len(studies) >= 7, studies
+    assert violations(is_study, MODULES, studies) == []
+
+
+@pure
+def test_the_research_library_never_imports_a_study():
+    assert violations(is_research_library, MODULES, (STUDIES,)) == []
+
+
+@pure
+def test_nothing_outside_the_research_wing_imports_a_study():
+    assert violations(lambda m: not m.startswith(RESEARCH), MODULES, (STUDIES,)) == []
+
+
+@pure
+def test_the_study_rules_see_a_study_importing_a_study(tmp_path):
+    """The rules above can fail: an import of a study, also a lazy one, is found."""
+    source = tmp_path / 'driver.py'
+    source.write_text('def main():\n    from fer_models.research.studies import ean\n')
+    modules = {f'{STUDIES}.driver': str(source), f'{RESEARCH}.helper': str(source)}
+    assert violations(is_study, modules, (f'{STUDIES}.ean',)) == [
+        f'{STUDIES}.driver imports {STUDIES}.ean']
+    assert violations(is_research_library, modules, (STUDIES,)) == [
+        f'{RESEARCH}.helper imports {STUDIES}', f'{RESEARCH}.helper imports {STUDIES}.ean']
+
+
+@pure
+def test_every_study_has_a_command():
+    """./fer train routes to every study, so the index of studies is the router's."""
+    import importlib
+
+    router = importlib.import_module(STUDY_ROUTER)
+    routed = {study for study, _ in router.COMMANDS.values()} | {'appearance'}
+    assert routed == {m.rpartition('.')[2] for m in MODULES if is_study(m)}
 
 
 BLOCK_AND_IMPORT = """

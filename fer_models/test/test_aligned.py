@@ -26,13 +26,14 @@ from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_E
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
-from fer_models.research import appearance, appearance_study, nets, protocol, wheel_teacher
+from fer_models.research import appearance, appearance_runs, nets, protocol, wheel_teacher
 from fer_models.research.aligned import CropTable, load_source, SOURCES
-from fer_models.research.appearance_study import dataset_probabilities
+from fer_models.research.appearance_runs import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
 from fer_models.research.ean import build_model, export_crop_model
 from fer_models.research.evaluate import load_rgb
 from fer_models.research.extract import cache_dir
+from fer_models.research.studies import appearance as appearance_study
 import numpy as np
 import pytest
 from skimage import data
@@ -184,7 +185,7 @@ def test_the_shipped_decision_rule_is_what_the_committed_study_chose():
         rule = json.load(handle)['decision_rule']
     names = appearance_study.RULE_NAMES
     assert rule['winner'] == max(names.values(), key=lambda name: rule[name]['strict_lodo_mean'])
-    assert rule['chosen'] == rule['winner'] == names[appearance_study.BALANCED_DECISION]
+    assert rule['chosen'] == rule['winner'] == names[appearance_runs.BALANCED_DECISION]
     metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
     assert metadata['fer.decision_rule'].startswith('balanced') == (rule['chosen'] == 'balanced')
     assert json.loads(metadata['fer.training_prior']).keys() == set(protocol.LABELS)

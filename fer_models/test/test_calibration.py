@@ -16,6 +16,9 @@
 
 from fer_models.research import calibration
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.pure
 
 
 def overconfident(seed=0, count=4000, classes=7):

@@ -26,6 +26,8 @@ from fer_models.research.metrics import classification_report, format_report
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.pure
+
 
 def test_iou():
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0

@@ -17,9 +17,11 @@
 import json
 
 from fer_models.core.fusion import align, combine, fuse, FusionError, Stacker
-from fer_models.research.fusion_study import nested_weight
+from fer_models.research.studies.fusion import nested_weight
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.pure
 
 LANDMARK_LABELS = ('neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'angry')
 FER2013_LABELS = ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')

@@ -19,7 +19,7 @@ import os
 
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.core.resources import shipped_model
-from fer_models.research.generalisation import balanced_rows, Samples, score
+from fer_models.research.lodo import balanced_rows, Samples, score
 from fer_models.research.protocol import LABELS
 import numpy as np
 
@@ -56,7 +56,7 @@ def test_the_shipped_landmark_model_says_how_it_was_chosen_and_calibrated():
 
 
 def test_a_neutral_baseline_never_uses_the_image_itself():
-    from fer_models.research.neutral_study import baseline_relative
+    from fer_models.research.neutral_baseline import baseline_relative
 
     features = np.array([[1.0], [3.0], [10.0], [5.0], [7.0]])
     labels = np.array(['neutral', 'neutral', 'happy', 'neutral', 'sad'])
@@ -88,7 +88,7 @@ def test_the_shipped_defaults_are_what_the_committed_study_chose():
 
 
 def test_top_confusions_name_the_largest_shares_of_each_true_class():
-    from fer_models.research.generalisation_report import top_confusions
+    from fer_models.research.studies.generalisation import top_confusions
 
     report = {'labels': ['happy', 'sad', 'fear'],
               'predicted_labels': ['happy', 'sad', 'fear', 'no_face'],
@@ -102,7 +102,7 @@ def test_top_confusions_name_the_largest_shares_of_each_true_class():
 def test_a_balanced_decision_recipe_divides_out_its_training_mix():
     import torch
 
-    from fer_models.research.generalisation import (
+    from fer_models.research.lodo import (
         fit_landmark_model, LandmarkRecipe, predict_probabilities)
 
     rng = np.random.default_rng(0)

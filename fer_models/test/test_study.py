@@ -21,11 +21,11 @@ from fer_models.core.onnx_model import EmotionModel
 from fer_models.research.datasets import data_root
 from fer_models.research.export import export_onnx
 from fer_models.research.extract import LandmarkSet
+from fer_models.research.landmark_data import mesh_frame_tables
 from fer_models.research.nets import build_classifier, CLASSIFIERS
 from fer_models.research.sequences import (
     ckplus_frame, ckplus_sequences, interpolate_sequence, mirror_points,
     onset_weights, still_sequences, synthetic_sequences, tfeid_tags, window_ends, window_rows)
-from fer_models.research.study import mesh_frame_tables
 import numpy as np
 import pytest
 
@@ -177,8 +177,8 @@ def test_study_tables_match_the_feature_extractor():
 
 @needs_tfeid
 def test_smoke_study_on_real_landmarks(tmp_path):
-    from fer_models.research.study import evaluate_config, StudyData
-    from fer_models.research.train import train_landmark
+    from fer_models.research.landmark_data import StudyData
+    from fer_models.research.landmark_training import evaluate_config, train_landmark
 
     data = StudyData('taiwanese', 'synthetic', window_length=4, subset_groups=3)
     assert data.sets['synthetic'][0].shape[1] == 4

@@ -21,7 +21,7 @@ from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.research import evaluate
 from fer_models.research.datasets import data_root, load_dataset
-from fer_models.research.train import train_landmark
+from fer_models.research.landmark_training import train_landmark
 import pytest
 from stills import labels_csv, RELIABLE_STILLS
 

@@ -15,7 +15,7 @@
 """
 Training of the appearance path on FER2013: teacher, EAN, iterative distillation.
 
-Usage (``./fer train ean ...`` runs ``python -m fer_models.research.train ean ...``)::
+Usage (``./fer train ean ...``, the EAN study ``studies.ean``)::
 
     ./fer train ean fit teacher --epochs 12          # teacher CNN, hard labels
     ./fer train ean fit ean_nokd --epochs 12         # EAN, hard labels (no KD)

@@ -27,7 +27,7 @@ package::
 
 It writes ``dlib68-<dataset>.npz`` (points (N, 68, 2) normalised to the
 image size, ``found``, ``files``) into the landmark cache, which
-``fer_models.research.study`` reads when present. Images whose shorter side is under
+``fer_models.research.landmark_data`` reads when present. Images whose shorter side is under
 192 px are upscaled first (bicubic), as for Face Mesh.
 """
 

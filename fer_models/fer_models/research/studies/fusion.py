@@ -15,11 +15,11 @@
 """
 Does late fusion beat each path alone? Subject-independent, on TFEID stills.
 
-Usage: ./fer run python -m fer_models.research.fusion_study [--appearance-model ONNX]
+Usage: ./fer train fusion [--appearance-model ONNX]
        [--json OUT] [--markdown OUT]
 
-Landmark path: the shipped recipe (fer_models.research.train defaults) cross-validated
-5-fold by performer; every image gets the probabilities of the fold model
+Landmark path: the in-dataset recipe (``landmark_training`` defaults)
+cross-validated 5-fold by performer; every image gets the probabilities of the fold model
 that never saw its performer. Appearance path: the shipped crop model, trained
 on FER2013 only, so no TFEID performer was seen in training; each image's
 crop is made from the same Face Mesh box as landmark_node's. Fusion: the
@@ -49,14 +49,15 @@ WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 
 def landmark_probabilities(dataset, folds, seed):
     """Return (out-of-fold probabilities, targets, groups, labels, landmarks, recipe)."""
-    from fer_models.research import train
+    from fer_models.research import landmark_training as shipped
     from fer_models.research.extract import extract
+    from fer_models.research.landmark_data import StudyData
     from fer_models.research.protocol import group_folds
-    from fer_models.research.study import evaluate_config, StudyData
 
-    data = StudyData(dataset, 'stills', 'mediapipe', 8, seed, train.DEFAULT_MIRROR)
-    row = evaluate_config(data, train.DEFAULT_FEATURE_TYPE, train.DEFAULT_CLASSIFIER, folds,
-                          seed, train.DEFAULT_PCA or None, keep_probabilities=True)[0]
+    data = StudyData(dataset, 'stills', 'mediapipe', 8, seed, shipped.DEFAULT_MIRROR)
+    row = shipped.evaluate_config(data, shipped.DEFAULT_FEATURE_TYPE, shipped.DEFAULT_CLASSIFIER,
+                                  folds, seed, shipped.DEFAULT_PCA or None,
+                                  keep_probabilities=True)[0]
     landmarks = extract(dataset).detected()
     _, _, groups = data.sets['stills']
     if len(groups) != len(landmarks.files):
@@ -64,8 +65,9 @@ def landmark_probabilities(dataset, folds, seed):
     fold_of = np.empty(len(groups), int)
     for index, test_groups in enumerate(group_folds(data.groups, folds, seed)):
         fold_of[np.isin(groups, test_groups)] = index
-    recipe = {'feature_type': train.DEFAULT_FEATURE_TYPE, 'classifier': train.DEFAULT_CLASSIFIER,
-              'pca': train.DEFAULT_PCA, 'mirror': train.DEFAULT_MIRROR}
+    recipe = {'feature_type': shipped.DEFAULT_FEATURE_TYPE,
+              'classifier': shipped.DEFAULT_CLASSIFIER, 'pca': shipped.DEFAULT_PCA,
+              'mirror': shipped.DEFAULT_MIRROR}
     return (row['probabilities'], row['targets'], fold_of, data.labels, landmarks, recipe)
 
 

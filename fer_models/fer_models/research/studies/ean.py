@@ -13,31 +13,55 @@
 # limitations under the License.
 
 """
-The EAN study: every trained variant on FER2013 test and across datasets.
+The EAN study: the appearance path on FER2013 (teacher, ablations, iterative distillation).
 
-``./fer train ean report`` reads the finished runs (fer_models.research.distill),
-evaluates each on the FER2013 test split, CK+48 and TFEID, measures
-parameters, MFLOPs, ONNX size and onnxruntime latency, exports the student
-with the best *validation* accuracy to ``fer_models/models/ean.onnx`` and
-writes ``fer_models/reports/ean_study.{json,md}``, confusion matrices and
-the model card ``fer_models/models/ean.md``.
+Usage (``./fer train ean ...``)::
+
+    ./fer train ean fit teacher --epochs 12          # teacher CNN, hard labels
+    ./fer train ean fit ean_nokd --epochs 12         # EAN, hard labels (no KD)
+    ./fer train ean fit ean_noatt --epochs 12        # EAN without attention
+    ./fer train ean distill --teacher teacher --rounds 2 --epochs 12
+    ./fer train ean report                           # study, ONNX export, model card
+    ./fer train ean all --epochs 12                  # all of the above in order
+    ./fer train ean time                             # seconds per batch and epoch
+
+The runs are trained by ``fer_models.research.distill``. ``report`` reads the
+finished runs, evaluates each on the FER2013 test split, CK+48 and TFEID,
+measures parameters, MFLOPs, ONNX size and onnxruntime latency, exports the
+student with the best *validation* accuracy to ``fer_models/models/ean.onnx``
+and writes ``fer_models/reports/ean_study.{json,md}``, confusion matrices and
+the model card ``fer_models/models/ean.md``. ``./fer train ean union ...`` and
+``union-report`` belong to the appearance study (``studies.appearance``).
 """
 
+import argparse
 import datetime
 import glob
 import json
+import math
 import os
 import re
+import sys
 import tempfile
 
 from fer_models.core.crops import CROP_SIZE
-from fer_models.research.distill import accuracy, load_model, predict_logits, runs_dir
+from fer_models.research import render
+from fer_models.research.distill import (
+    accuracy, distill, fit, KINDS, load_model, predict_logits, runs_dir, teacher_checkpoint,
+    time_batches)
 from fer_models.research.ean import count_mflops, export_crop_model, INPUT_NORMALISATION
-from fer_models.research.fer2013 import FER2013_LABELS, load_ckplus48, load_taiwanese
+from fer_models.research.fer2013 import (
+    FER2013_LABELS, load_ckplus48, load_fer2013, load_taiwanese)
 from fer_models.research.metrics import (
-    classification_report, format_report, machine, save_confusion_png, time_calls_ms)
+    classification_report, format_report, machine, time_calls_ms)
 from fer_models.research.nets import parameter_count
 import numpy as np
+
+# The appearance study's commands, listed here for --help (studies.__main__ routes them).
+APPEARANCE_COMMANDS = {
+    'union': 'aligned-crop student on FER2013 + TFEID + CK+48 (union and LODO runs)',
+    'union-report': 'score the union and LODO runs against ean.onnx; ship on a win',
+}
 
 TRAINING_DATA = 'FER2013 train minus a 10 % stratified validation split (seed 0)'
 TARGET_ACCURACY = 0.68
@@ -115,8 +139,9 @@ def evaluate_variant(name, data, ckplus, taiwanese, report_dir, latency_runs):
     truth = [FER2013_LABELS[t] for t in test.targets]
     report = classification_report(truth, [FER2013_LABELS[p] for p in predictions],
                                    FER2013_LABELS)
-    save_confusion_png(report, os.path.join(report_dir, f'ean_confusion_{name}.png'),
-                       f"{describe(name, result)}\nFER2013 test accuracy {report['accuracy']}")
+    render.confusion_figure(
+        report, os.path.join(report_dir, f'ean_confusion_{name}.png'),
+        f"{describe(name, result)}\nFER2013 test accuracy {report['accuracy']}")
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, f'{name}.onnx')
         classifier = export_crop_model(model, path, model_name=name)
@@ -143,8 +168,7 @@ def evaluate_variant(name, data, ckplus, taiwanese, report_dir, latency_runs):
 def write_study(options, data):
     """Evaluate all finished runs, export the best student, write the reports."""
     if getattr(options, 'render_only', False):
-        with open(os.path.join(options.report_dir, 'ean_study.json')) as handle:
-            study = json.load(handle)
+        study = render.read_json(os.path.join(options.report_dir, 'ean_study.json'))
         write_markdown(study, options)
         return study
     names = variant_names()
@@ -170,8 +194,9 @@ def write_study(options, data):
              'ckplus48_6class_restricted': cross_dataset(model, ckplus, True),
              'taiwanese_7class': cross_dataset(model, taiwanese)}
     for key, report in crops.items():
-        save_confusion_png(report, os.path.join(options.report_dir, f'ean_confusion_{key}.png'),
-                           f"shipped EAN ({best['name']}) on {key}: accuracy {report['accuracy']}")
+        render.confusion_figure(
+            report, os.path.join(options.report_dir, f'ean_confusion_{key}.png'),
+            f"shipped EAN ({best['name']}) on {key}: accuracy {report['accuracy']}")
     median_ms, p90_ms = latency_ms(exported, options.latency_runs)
     study = {
         'date': datetime.date.today().isoformat(), 'machine': machine(),
@@ -191,8 +216,7 @@ def write_study(options, data):
                     'onnx_ms_per_crop_1_thread_p90': p90_ms,
                     'cross_dataset': crops},
     }
-    with open(os.path.join(options.report_dir, 'ean_study.json'), 'w') as handle:
-        json.dump(study, handle, indent=1)
+    render.write_json(os.path.join(options.report_dir, 'ean_study.json'), study)
     write_markdown(study, options)
     for row in rows:
         print(f"{row['description']}: test {row['test_accuracy']:.4f} (validation "
@@ -233,47 +257,32 @@ def convergence_summary(rows):
 def write_markdown(study, options):
     """Write ean_study.md and the model card from a study dict."""
     best = next(r for r in study['variants'] if r['name'] == study['shipped']['run'])
-    with open(os.path.join(options.report_dir, 'ean_study.md'), 'w') as handle:
-        handle.write(study_markdown(study))
-    with open(options.card, 'w') as handle:
-        handle.write(model_card(study, best))
+    render.write_text(os.path.join(options.report_dir, 'ean_study.md'), study_markdown(study))
+    render.write_text(options.card, model_card(study, best))
 
 
-def percent(value):
-    """Return a fraction as a percentage string."""
-    return 'n/a' if value is None else f'{100 * value:.1f} %'
+percent = render.percent
 
 
 def table(rows):
     """Return the headline Markdown table."""
-    lines = ['| variant | FER2013 test acc. | macro-F1 | val. acc. | epochs (best) | params | '
-             'MFLOPs | ONNX KB | ms/crop (1 thr.) | s/epoch (train thr.) | CK+48 6-cl. | '
-             'TFEID 7-cl. |',
-             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | '
-             '---: |']
-    for r in rows:
-        lines.append(
-            f"| {r['description']} | {percent(r['test_accuracy'])} | {r['test_macro_f1']:.3f} | "
-            f"{percent(r['validation_accuracy'])} | {r['epochs']} ({r['best_epoch']}) | "
-            f"{r['parameters']:,} | {r['mflops']} | {r['onnx_kb']} | "
-            f"{r['onnx_ms_per_crop_1_thread']} | "
-            f"{r['seconds_per_epoch']:.0f} ({r['train_threads']}) | "
-            f"{percent(r['ckplus48_6class'])} | {percent(r['taiwanese_7class'])} |")
-    return '\n'.join(lines)
+    return '\n'.join(render.table(
+        ['variant', 'FER2013 test acc.', 'macro-F1', 'val. acc.', 'epochs (best)', 'params',
+         'MFLOPs', 'ONNX KB', 'ms/crop (1 thr.)', 's/epoch (train thr.)', 'CK+48 6-cl.',
+         'TFEID 7-cl.'], 'l' + 'r' * 11,
+        [(r['description'], percent(r['test_accuracy']), f"{r['test_macro_f1']:.3f}",
+          percent(r['validation_accuracy']), f"{r['epochs']} ({r['best_epoch']})",
+          f"{r['parameters']:,}", r['mflops'], r['onnx_kb'], r['onnx_ms_per_crop_1_thread'],
+          f"{r['seconds_per_epoch']:.0f} ({r['train_threads']})", percent(r['ckplus48_6class']),
+          percent(r['taiwanese_7class'])) for r in rows]))
 
 
-def study_markdown(study):
-    """Return the study report as Markdown (every number from ean_study.json)."""
-    rows = study['variants']
-    shipped = study['shipped']
+def headline_section(study):
+    """Return the title, the headline table and the targets of the EAN study."""
+    rows, shipped = study['variants'], study['shipped']
     best = next(r for r in rows if r['name'] == shipped['run'])
     gap = TARGET_ACCURACY - best['test_accuracy']
-    by_name = {r['name']: r for r in rows}
-    rounds = [r for r in rows if r['round']]
-    data = study['data']
-    m = study['machine']
-    cross = shipped['cross_dataset']
-    lines = [
+    return [
         '# EAN study: appearance path on FER2013 (seed: Kong et al. 2022)',
         '',
         f"Generated by `./fer train ean report` on {study['date']} from the runs of "
@@ -301,6 +310,13 @@ def study_markdown(study):
         f"- ≤ 3 ms per crop: {shipped['onnx_ms_per_crop_1_thread']} ms — "
         + ('met.' if shipped['onnx_ms_per_crop_1_thread'] <= TARGET_LATENCY_MS else 'missed.'),
         '',
+    ]
+
+
+def setup_section(study):
+    """Return the setup section: data, input, augmentation, networks, machine, budget."""
+    rows, data, m = study['variants'], study['data'], study['machine']
+    return [
         '## Setup',
         '',
         '- Data: FER2013 (`fer2013.npz`), official train split minus a stratified 10 % '
@@ -337,9 +353,14 @@ def study_markdown(study):
         'same number of epochs so they compare like with like. '
         + convergence_summary(rows),
         '',
-        '## Ablations',
-        '',
     ]
+
+
+def ablations_section(rows):
+    """Return the ablations section: attention, distillation rounds, the teacher."""
+    by_name = {r['name']: r for r in rows}
+    rounds = [r for r in rows if r['round']]
+    lines = ['## Ablations', '']
     if 'ean_nokd' in by_name and 'ean_noatt' in by_name:
         delta = by_name['ean_nokd']['test_accuracy'] - by_name['ean_noatt']['test_accuracy']
         extra = by_name['ean_nokd']['parameters'] - by_name['ean_noatt']['parameters']
@@ -370,10 +391,17 @@ def study_markdown(study):
                 'student, so round 1 distils from a worse model: this study shows that the '
                 'machinery works, not what KD adds with a proper teacher. Round 2 (teacher = '
                 'the round-1 student) is the first round with a competent teacher.')
-    lines += [
+    return lines + [
         '- Differences of about 1 point are within run-to-run noise for runs this short '
         '(one seed each); treat them as indications, not findings.',
         '',
+    ]
+
+
+def cross_dataset_section(study, best):
+    """Return the cross-dataset section and the shipped model's FER2013 test report."""
+    data, cross = study['data'], study['shipped']['cross_dataset']
+    return [
         '## Cross-dataset (shipped model, no fine-tuning)',
         '',
         f"- CK+48: {data['ckplus48_crops_6_classes']} crops of the 6 classes shared with "
@@ -399,9 +427,13 @@ def study_markdown(study):
         format_report(best['test_report']),
         '```',
         '',
-        '## What it would take to reach the target',
-        '',
     ]
+
+
+def gap_section(best):
+    """Return what it would take to reach the accuracy target."""
+    gap = TARGET_ACCURACY - best['test_accuracy']
+    lines = ['## What it would take to reach the target', '']
     if gap > 0:
         lines += [
             f'The best student is {100 * gap:.1f} points short of 68 %. The main cause is the '
@@ -426,7 +458,12 @@ def study_markdown(study):
         ]
     else:
         lines.append('The target is met.')
-    lines += [
+    return lines
+
+
+def rerun_section():
+    """Return the commands that re-run the study, and its references."""
+    return [
         '',
         '## Re-running',
         '',
@@ -454,7 +491,14 @@ def study_markdown(study):
         'National Yang-Ming University.',
         '',
     ]
-    return '\n'.join(lines)
+
+
+def study_markdown(study):
+    """Return the study report as Markdown (every number from ean_study.json)."""
+    best = next(r for r in study['variants'] if r['name'] == study['shipped']['run'])
+    return '\n'.join(headline_section(study) + setup_section(study)
+                     + ablations_section(study['variants'])
+                     + cross_dataset_section(study, best) + gap_section(best) + rerun_section())
 
 
 def model_card(study, best):
@@ -554,3 +598,69 @@ def model_card(study, best):
         'repository.',
         '',
     ])
+
+
+def main(argv=None):
+    """Command line of ``./fer train ean``."""
+    parser = argparse.ArgumentParser(prog='fer train ean',
+                                     description='Appearance path (EAN) training.')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--validation-share', type=float, default=0.1)
+    commands = parser.add_subparsers(dest='command', required=True)
+    fit_parser = commands.add_parser('fit', help='train one model on hard labels')
+    fit_parser.add_argument('name', choices=sorted(KINDS))
+    distill_parser = commands.add_parser('distill', help='iterative teacher-student rounds')
+    distill_parser.add_argument('--teacher', default='teacher',
+                                help='run name or checkpoint of the first teacher')
+    distill_parser.add_argument('--rounds', type=int, default=2)
+    all_parser = commands.add_parser('all', help='teacher, ablations, distillation, report')
+    all_parser.add_argument('--rounds', type=int, default=2)
+    for sub in (fit_parser, distill_parser, all_parser):
+        sub.add_argument('--epochs', type=int, default=12)
+        sub.add_argument('--batch-size', type=int, default=128)
+        sub.add_argument('--lr', type=float, default=3e-3, help='peak learning rate (AdamW)')
+    for sub in (distill_parser, all_parser):
+        sub.add_argument('--temperature', type=float, default=4.0)
+        sub.add_argument('--alpha', type=float, default=0.5, help='weight of the hard-label CE')
+    for name, text in APPEARANCE_COMMANDS.items():
+        commands.add_parser(name, help=f'{text} (./fer train ean {name} --help)')
+    time_parser = commands.add_parser('time', help='seconds per batch and epoch estimate')
+    time_parser.add_argument('--batches', type=int, default=10)
+    add_arguments(commands.add_parser('report', help='study report, ONNX export'))
+    options = parser.parse_args(argv)
+    if options.command in APPEARANCE_COMMANDS:
+        parser.error(f"{options.command} is the appearance study's: run it as ./fer train ean "
+                     f'{options.command} (python -m fer_models.research.studies.appearance)')
+    import torch
+
+    torch.set_num_threads(options.threads)
+    data = load_fer2013(options.validation_share, options.seed)
+    if options.command == 'time':
+        for kind in ('teacher', 'ean', 'ean_noatt'):
+            seconds = time_batches(kind, data, options.batches)
+            batches = math.ceil(len(data[0].targets) / 128)
+            print(f'{kind}: {1e3 * seconds:.0f} ms per batch of 128, about '
+                  f'{seconds * batches:.0f} s per epoch ({batches} batches, '
+                  f'{options.threads} thread(s))')
+        return 0
+    if options.command == 'report':
+        write_study(options, data)
+        return 0
+    common = {'batch_size': options.batch_size, 'peak_lr': options.lr, 'seed': options.seed}
+    if options.command == 'fit':
+        fit(options.name, KINDS[options.name], data, options.epochs, **common)
+    elif options.command == 'distill':
+        distill(data, teacher_checkpoint(options.teacher), options.rounds, options.epochs,
+                options.temperature, options.alpha, **common)
+    else:
+        for name in ('teacher', 'ean_nokd', 'ean_noatt'):
+            fit(name, KINDS[name], data, options.epochs, **common)
+        distill(data, teacher_checkpoint('teacher'), options.rounds, options.epochs,
+                options.temperature, options.alpha, **common)
+        write_study(parser.parse_args(['report']), data)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

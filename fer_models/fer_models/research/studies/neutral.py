@@ -30,72 +30,27 @@ neutral ones; CK+48 holds no neutral frames and FER2013 no person ids.
 The pipeline's automatic baseline is measured on replayed sequences by
 ``fer_ros.tools.neutral_sequences``, whose JSON this report includes.
 
-Usage: ./fer run python -m fer_models.research.neutral_study [run] [--json OUT] [--markdown OUT]
-       ./fer run python -m fer_models.research.neutral_study ship | render
+Usage: ./fer train neutral [run] [--json OUT] [--markdown OUT]
+       ./fer train neutral ship | render
 """
 
-import json
 import os
 import sys
 import time
 
-from fer_models.core.features import FeatureExtractor, NEUTRAL_REFERENCE
-from fer_models.core.labels import NEUTRAL
-from fer_models.research.extract import extract
-from fer_models.research.metrics import machine, study_main
-from fer_models.research.protocol import group_folds, LABELS
-from fer_models.research.train import cross_validate
+from fer_models.research import render
+from fer_models.research.landmark_training import cross_validate
+from fer_models.research.metrics import machine
+from fer_models.research.neutral_baseline import (
+    ABSOLUTE, CHECK_EVERY, EPOCHS, export_arm, FEATURE_TYPE, load_sequences, RELATIVE, REPORTS,
+    tfeid_arms, train_arm)
+from fer_models.research.protocol import LABELS
 import numpy as np
 
-FEATURE_TYPE = 'dlib68:coords+geometric'
-RELATIVE_FEATURE_TYPE = FeatureExtractor(FEATURE_TYPE).spec.with_reference(NEUTRAL_REFERENCE).name
-WINDOW_LENGTH = 8
-EPOCHS = 150
-CHECK_EVERY = 5
-ABSOLUTE, RELATIVE = 'absolute', 'baseline-relative'
-REPORTS = os.path.join('fer_models', 'reports')
 DEFAULT_JSON = os.path.join(REPORTS, 'neutral_baseline.json')
 DEFAULT_MARKDOWN = os.path.join(REPORTS, 'neutral_baseline.md')
-SEQUENCES_JSON = os.path.join(REPORTS, 'neutral_sequences.json')
 SHIPPED_MODEL = os.path.join('fer_models', 'models', 'landmark_neutral.onnx')
 SHIPPED_NAME = 'landmark_neutral'
-
-
-def baseline_relative(features, labels, groups):
-    """
-    Return (relative features, usable mask): each row minus its person's resting face.
-
-    The resting face is the mean of the person's neutral rows other than the
-    row itself; rows of a person with no other neutral row are not usable.
-    """
-    relative = np.zeros_like(features)
-    usable = np.zeros(len(features), bool)
-    for person in np.unique(groups):
-        mine = np.flatnonzero(groups == person)
-        neutral = mine[labels[mine] == NEUTRAL]
-        for row in mine:
-            others = neutral[neutral != row]
-            if len(others):
-                relative[row] = features[row] - features[others].mean(axis=0)
-                usable[row] = True
-    return relative, usable
-
-
-def tfeid_arms():
-    """
-    Return ({arm: features}, targets, groups, images left out) of TFEID.
-
-    Both arms hold the same usable images, in the same order.
-    """
-    landmarks = extract('taiwanese').detected()
-    extractor = FeatureExtractor(FEATURE_TYPE)
-    features = np.stack([extractor.frame(p, w, h)
-                         for p, (w, h) in zip(landmarks.points, landmarks.sizes)])
-    labels, groups = landmarks.labels, landmarks.groups
-    relative, usable = baseline_relative(features, labels, groups)
-    targets = np.array([LABELS.index(label) for label in labels])
-    return ({ABSOLUTE: features[usable], RELATIVE: relative[usable]}, targets[usable],
-            groups[usable], int((~usable).sum()))
 
 
 def study(folds=5, seed=0):
@@ -115,63 +70,13 @@ def study(folds=5, seed=0):
     return result
 
 
-def train_arm(table, targets, groups, train, seed, epochs=None):
-    """
-    Train one arm's MLP on the rows ``train``; return (model, epochs trained).
-
-    Without ``epochs`` it stops early on the loss of an inner validation
-    split of the training performers (a quarter of them, never test ones).
-    """
-    from fer_models.research.nets import fit_window_mlp
-
-    if epochs is not None:
-        return fit_window_mlp(table[train], targets[train], len(LABELS), epochs, seed)
-    inner = group_folds(groups[train], 4, seed)[0]
-    validation = train & np.isin(groups, inner)
-    fit = train & ~validation
-    return fit_window_mlp(table[fit], targets[fit], len(LABELS), EPOCHS, seed,
-                          (table[validation], targets[validation]), CHECK_EVERY)
-
-
-def export_arm(model, arm, path, model_name, extra_metadata):
-    """Export one arm's model with its feature type; return the EmotionModel."""
-    from fer_models.research.export import export_onnx
-
-    feature_type = RELATIVE_FEATURE_TYPE if arm == RELATIVE else FEATURE_TYPE
-    return export_onnx(model, path, model_name=model_name, labels=LABELS,
-                       feature_type=feature_type, window_length=WINDOW_LENGTH,
-                       feature_dim=FeatureExtractor(FEATURE_TYPE).dim,
-                       extra_metadata=extra_metadata)
-
-
-def export_fold_models(train_groups, out_dir, seed=0):
-    """
-    Train and export both arms on the performers ``train_groups``; return {arm: path}.
-
-    For the sequence test: the models never see the held-out performers.
-    """
-    import torch
-
-    torch.set_num_threads(1)
-    arms, targets, groups, _ = tfeid_arms()
-    train = np.isin(groups, train_groups)
-    paths = {}
-    for arm, table in arms.items():
-        model, _ = train_arm(table, targets, groups, train, seed)
-        paths[arm] = os.path.join(out_dir, f"{arm.split('-')[-1]}.onnx")
-        export_arm(model, arm, paths[arm], f"neutral_study_{arm.split('-')[-1]}",
-                   {'training_performers': ','.join(map(str, train_groups))})
-    return paths
-
-
 def ship(json_path=DEFAULT_JSON, out=SHIPPED_MODEL, seed=0):
     """Train the relative arm on every performer; write the ONNX model and its card."""
     import torch
 
     torch.set_num_threads(1)
     started = time.monotonic()
-    with open(json_path) as handle:
-        result = json.load(handle)
+    result = render.read_json(json_path)
     epochs = max(1, int(np.median(result['best_epochs'][RELATIVE])))
     arms, targets, groups, _ = tfeid_arms()
     model, _ = train_arm(arms[RELATIVE], targets, groups, np.ones(len(targets), bool), seed,
@@ -190,17 +95,7 @@ def ship(json_path=DEFAULT_JSON, out=SHIPPED_MODEL, seed=0):
     return 0
 
 
-def load_sequences(path=SEQUENCES_JSON):
-    """Return the sequence test's result (fer_ros.tools.neutral_sequences), or None."""
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def percent(value):
-    """Return a fraction as a percentage with one decimal."""
-    return f'{100 * value:.1f} %'
+percent = render.percent
 
 
 def arms_table(arms):
@@ -356,12 +251,9 @@ def model_card(result, sequences, facts, exported):
         '```', ''])
 
 
-def render(json_path=DEFAULT_JSON, markdown_path=DEFAULT_MARKDOWN):
+def render_report(json_path=DEFAULT_JSON, markdown_path=DEFAULT_MARKDOWN):
     """Write the report from the study's and the sequence test's JSON."""
-    with open(json_path) as handle:
-        text = markdown(json.load(handle), load_sequences())
-    with open(markdown_path, 'w') as handle:
-        handle.write(text)
+    render.write_text(markdown_path, markdown(render.read_json(json_path), load_sequences()))
     return 0
 
 
@@ -371,11 +263,11 @@ def main(argv=None):
     if argv[:1] == ['ship']:
         return ship()
     if argv[:1] == ['render']:
-        return render()
+        return render_report()
     argv = argv[1:] if argv[:1] == ['run'] else argv
-    return study_main(argv, __doc__.splitlines()[1], study,
-                      lambda result: markdown(result, load_sequences()), DEFAULT_JSON,
-                      DEFAULT_MARKDOWN)
+    return render.study_main(argv, __doc__.splitlines()[1], study,
+                             lambda result: markdown(result, load_sequences()), DEFAULT_JSON,
+                             DEFAULT_MARKDOWN)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,122 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Every committed report and model card is what its committed JSON renders to.
+
+The studies render through ``fer_models.research.render``; these tests
+re-render each report from the JSON next to it (no dataset, no training, no
+ROS) and compare it with the committed file, so a change of the renderer or
+of a study's text that would change a report's content fails here.
+"""
+
+import copy
+import os
+import shutil
+from types import SimpleNamespace
+
+from fer_models.research import render
+from fer_models.research.neutral_baseline import load_sequences
+from fer_models.research.protocol import DATASETS
+from fer_models.research.studies import (
+    appearance, ean, fusion, generalisation, head_pose, landmark, neutral)
+import pytest
+
+pytestmark = pytest.mark.pure
+
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORTS = os.path.join(PACKAGE, 'reports')
+MODELS = os.path.join(PACKAGE, 'models')
+
+
+def committed(folder, name):
+    with open(os.path.join(folder, name)) as handle:
+        return handle.read()
+
+
+def study(name):
+    return render.read_json(os.path.join(REPORTS, name))
+
+
+def test_tables_percentages_and_empty_cells():
+    assert render.percent(0.1234) == '12.3 %'
+    assert render.percent(None) == 'n/a'
+    assert render.percent(None, missing='—') == '—'
+    assert render.points(-0.012) == '-1.2 points'
+    assert render.table(['a', 'b', 'c'], 'lrr', [(1, '', 'x')]) == [
+        '| a | b | c |', '| --- | ---: | ---: |', '| 1 | | x |']
+    assert render.reliability_table([[0.0, 0.1, 0, 0.0, 0.0], [0.9, 1.0, 12, 0.95, 0.9]]) == [
+        '| confidence bin | answers | mean confidence | observed accuracy |',
+        '| --- | ---: | ---: | ---: |', '| 0.9–1.0 | 12 | 0.95 | 0.90 |']
+
+
+def test_the_generated_part_keeps_what_stands_around_it(tmp_path):
+    path = tmp_path / 'report.md'
+    path.write_text('# Head\n\n<!-- b -->\nold\n<!-- e -->\nhand-written tail\n')
+    render.write_generated_part(str(path), 'new', '<!-- b -->', '<!-- e -->', '# New\n')
+    assert path.read_text() == '# Head\n\n<!-- b -->\nnew\n<!-- e -->\nhand-written tail\n'
+
+
+def test_landmark_study(tmp_path):
+    shutil.copy(os.path.join(REPORTS, 'landmark_study.md'), tmp_path)
+    landmark.write_report(study('landmark_study.json'), str(tmp_path / 'landmark_study.md'),
+                          str(tmp_path))
+    assert committed(tmp_path, 'landmark_study.md') == committed(REPORTS, 'landmark_study.md')
+
+
+def test_ean_study_and_its_model_card(tmp_path):
+    ean.write_markdown(study('ean_study.json'),
+                       SimpleNamespace(report_dir=str(tmp_path), card=str(tmp_path / 'ean.md')))
+    assert committed(tmp_path, 'ean_study.md') == committed(REPORTS, 'ean_study.md')
+    assert committed(tmp_path, 'ean.md') == committed(MODELS, 'ean.md')
+
+
+@pytest.mark.parametrize('variant', ['', 'kdwheel'])
+def test_appearance_studies_and_the_shipped_card(tmp_path, variant):
+    stem = appearance.report_stem(variant)
+    result = study(f'{stem}.json')
+    appearance.write_markdown(result, str(tmp_path), str(tmp_path))
+    assert committed(tmp_path, f'{stem}.md') == committed(REPORTS, f'{stem}.md')
+    if variant == 'kdwheel':  # the distilled student is the one that ships
+        assert committed(tmp_path, 'ean_union.md') == committed(MODELS, 'ean_union.md')
+
+
+def test_generalisation_and_the_landmark_model_card():
+    result = study('generalisation.json')
+    figures = [f'generalisation_landmark_lodo_{dataset}.png' for dataset in DATASETS]
+    assert generalisation.markdown(result, figures) == committed(REPORTS, 'generalisation.md')
+    assert generalisation.model_card(result) == committed(MODELS, 'landmark_default.md')
+
+
+def test_neutral_baseline():
+    sequences = load_sequences(os.path.join(REPORTS, 'neutral_sequences.json'))
+    assert neutral.markdown(study('neutral_baseline.json'), sequences) == committed(
+        REPORTS, 'neutral_baseline.md')
+
+
+def test_fusion_on_tfeid():
+    assert fusion.markdown(study('fusion_study.json')) == committed(REPORTS, 'fusion_study.md')
+
+
+def test_head_pose():
+    assert head_pose.markdown(study('head_pose.json')) == committed(REPORTS, 'head_pose.md')
+
+
+def test_a_changed_number_changes_the_report():
+    result = study('generalisation.json')
+    changed = copy.deepcopy(result)
+    changed['fusion']['modes']['late']['lodo_mean'] += 0.01
+    figures = ['a.png']
+    assert generalisation.markdown(changed, figures) != generalisation.markdown(result, figures)
