@@ -34,6 +34,7 @@ RESEARCH = 'fer_models.research'
 STUDIES = f'{RESEARCH}.studies'
 # The router of ./fer train: the one module that names every study.
 STUDY_ROUTER = f'{STUDIES}.__main__'
+LONGEST_FUNCTION = 100
 
 
 def module_name(path):
@@ -122,6 +123,14 @@ def is_study(module):
 
 def is_research_library(module):
     return module.startswith(RESEARCH) and not module.startswith(STUDIES)
+
+
+def long_functions(path, limit=LONGEST_FUNCTION):
+    """Return 'name (N lines)' of the functions of a source file longer than ``limit`` lines."""
+    tree = ast.parse(open(path).read(), path)
+    return [f'{node.name} ({node.end_lineno - node.lineno + 1} lines)' for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]
 
 
 def violations(rule, modules, forbidden):
@@ -229,6 +238,21 @@ def test_every_study_has_a_command():
     router = importlib.import_module(STUDY_ROUTER)
     routed = {study for study, _ in router.COMMANDS.values()} | {'appearance'}
     assert routed == {m.rpartition('.')[2] for m in MODULES if is_study(m)}
+
+
+@pure
+def test_no_function_is_longer_than_a_screenful():
+    """No function of fer_models or fer_ros runs over LONGEST_FUNCTION lines."""
+    found = {module: long_functions(path) for module, path in MODULES.items()}
+    assert {module: names for module, names in found.items() if names} == {}
+
+
+@pure
+def test_the_length_rule_sees_a_long_function(tmp_path):
+    source = tmp_path / 'long.py'
+    source.write_text('def long():\n' + '    pass\n' * LONGEST_FUNCTION)
+    assert long_functions(str(source)) == [f'long ({LONGEST_FUNCTION + 1} lines)']
+    assert long_functions(str(source), LONGEST_FUNCTION + 1) == []
 
 
 BLOCK_AND_IMPORT = """

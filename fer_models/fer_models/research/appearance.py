@@ -52,6 +52,7 @@ from fer_models.research.distill import augment, format_duration, load_model, pr
 from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.metrics import classification_report
 from fer_models.research.nets import parameter_count, training_prior
+from fer_models.research.training_loop import Loop, RunFolder
 import numpy as np
 import torch
 from torch.nn import functional
@@ -311,9 +312,87 @@ def _accuracy(model, images, targets):
     return float((predictions == targets).mean())
 
 
-def _save(checkpoint, path):
-    torch.save(checkpoint, path + '.tmp')
-    os.replace(path + '.tmp', path)
+def _seed_run(folder, seed_checkpoint, name, log):
+    """Copy last.pt and best.pt of ``seed_checkpoint``'s folder into an empty run folder."""
+    if os.path.isfile(folder.last) or not (seed_checkpoint and os.path.isfile(seed_checkpoint)):
+        return
+    seed_folder = os.path.dirname(seed_checkpoint)
+    for file_name in ('last.pt', 'best.pt'):
+        if os.path.isfile(os.path.join(seed_folder, file_name)):
+            shutil.copyfile(os.path.join(seed_folder, file_name),
+                            os.path.join(folder.directory, file_name))
+    log(f'{name}: starting from {seed_folder}')
+
+
+def _resume(folder, recipe, target, model, optimiser, generator, name, log):
+    """Load the run's last checkpoint into model, optimiser and generator; return its state."""
+    checkpoint = folder.resume()
+    if checkpoint is None:
+        return None
+    saved = {**asdict(Recipe()), **checkpoint['recipe']}  # fields added since default
+    if saved != {**asdict(recipe), 'max_epochs': saved['max_epochs']} or \
+            checkpoint['target'] != target:
+        raise ValueError(f'{folder.last} belongs to another recipe or target; delete '
+                         f'{folder.directory} to retrain')
+    model.load_state_dict(checkpoint['model'])
+    optimiser.load_state_dict(checkpoint['optimiser'])
+    generator.set_state(checkpoint['generator'])
+    state = checkpoint['state']
+    if state['status'] == 'epoch_cap' and state['epoch'] < recipe.max_epochs:
+        state['status'] = 'running'  # the cap was raised
+    log(f"{name}: resuming after epoch {state['epoch']} ({state['status']})")
+    return state
+
+
+def _budget(recipe, max_minutes, max_batches):
+    """Return the keep_going hook: running, under the epoch cap and the wall-clock budget."""
+    started = time.monotonic()
+    first_epoch = []
+
+    def keep_going(state):
+        first_epoch.append(state['epoch'])
+        if state['status'] not in ('running', 'paused') or state['epoch'] >= recipe.max_epochs:
+            return False
+        if max_batches and state['epoch'] > first_epoch[0]:
+            return False  # smoke tests: one epoch
+        if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
+            state['status'] = 'paused'
+            return False
+        state['status'] = 'running'
+        return True
+
+    return keep_going
+
+
+def _progress(name, steps):
+    """Return the progress hook of a run: a line every 100 batches."""
+    def line(epoch, step, loss, elapsed):
+        if (step + 1) % 100:
+            return None
+        per_step = elapsed / (step + 1)
+        return (f'{name} epoch {epoch} batch {step + 1}/{steps} loss {loss:.4f}'
+                f' {1e3 * per_step:.0f} ms/batch, epoch ETA '
+                f'{format_duration(per_step * (steps - step - 1))}')
+
+    return line
+
+
+def _result(name, target, recipe, state, folder, table, targets, rows, masks):
+    """Return the result.json of a run: recipe, split sizes, history, test report."""
+    fit_rows, validation, test = masks
+    best, _ = load_model(folder.best)
+    return {'name': name, 'target': target, 'status': state['status'],
+            'recipe': asdict(recipe), 'epochs': state['epoch'],
+            'best_epoch': state['best_epoch'],
+            'validation_accuracy': round(state['best_accuracy'], 4),
+            'fit_size': int(fit_rows.sum()), 'epoch_size': int(len(rows)),
+            'validation_size': int(validation.sum()), 'test_size': int(test.sum()),
+            'parameters': parameter_count(best), 'history': state['history'],
+            'seconds_per_epoch': round(float(np.median(
+                [h['seconds'] for h in state['history']])), 1),
+            'threads': torch.get_num_threads(), 'checkpoint': folder.best,
+            'training_prior': recorded_prior(targets[rows], recipe),
+            'test': evaluate(best, table, test)}
 
 
 def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_checkpoint=None,
@@ -326,29 +405,18 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     this wall-clock budget (status ``paused``; the same call resumes).
     seed_checkpoint: a last.pt to start from when the run folder has none
     (e.g. a checkpoint committed to the repository). max_batches: batches
-    per epoch (smoke tests).
+    per epoch (smoke tests). The epochs run in ``training_loop.Loop``.
     """
     recipe = recipe or Recipe()
     name = run_name(target, recipe.variant)
-    directory = directory or os.path.join(runs_dir(), name)
-    os.makedirs(directory, exist_ok=True)
-    result_path = os.path.join(directory, 'result.json')
-    last_path = os.path.join(directory, 'last.pt')
-    best_path = os.path.join(directory, 'best.pt')
-    if os.path.isfile(result_path):
-        with open(result_path) as handle:
-            result = json.load(handle)
-        if result['status'] != 'paused' and result['recipe']['max_epochs'] >= recipe.max_epochs:
-            log(f"{name}: finished earlier ({result['status']} after {result['epochs']} "
-                f'epochs); delete {directory} to retrain')
-            return result
-    if not os.path.isfile(last_path) and seed_checkpoint and os.path.isfile(seed_checkpoint):
-        seed_folder = os.path.dirname(seed_checkpoint)
-        for file_name in ('last.pt', 'best.pt'):
-            if os.path.isfile(os.path.join(seed_folder, file_name)):
-                shutil.copyfile(os.path.join(seed_folder, file_name),
-                                os.path.join(directory, file_name))
-        log(f'{name}: starting from {seed_folder}')
+    folder = RunFolder(directory or os.path.join(runs_dir(), name))
+    result = folder.finished()
+    if result and result['status'] != 'paused' and \
+            result['recipe']['max_epochs'] >= recipe.max_epochs:
+        log(f"{name}: finished earlier ({result['status']} after {result['epochs']} "
+            f'epochs); delete {folder.directory} to retrain')
+        return result
+    _seed_run(folder, seed_checkpoint, name, log)
     fit_rows, validation, test = split(table, target, recipe.validation_share, recipe.seed)
     targets = table.targets()
     rows = epoch_rows(table, fit_rows, recipe.small_repeat)
@@ -357,7 +425,8 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     weights = class_weights(targets[rows], recipe.class_weight_power)
     # Computed once on the un-augmented crops and reused for their jittered
     # versions, as in distill.py: a KD epoch then costs what a plain one does.
-    soft_targets = soft_labels(recipe, target, table.images, os.path.dirname(directory), log)
+    soft_targets = soft_labels(recipe, target, table.images, os.path.dirname(folder.directory),
+                               log)
     mean = float(table.images[fit_rows].mean() / 255.0)
     std = float(table.images[fit_rows].std() / 255.0)
     torch.manual_seed(recipe.seed)
@@ -367,97 +436,49 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     generator = torch.Generator().manual_seed(recipe.seed)
     state = {'epoch': 0, 'history': [], 'best_accuracy': -1.0, 'best_epoch': 0,
              'lr': recipe.peak_lr, 'reductions': 0, 'bad_epochs': 0, 'status': 'running'}
-    if os.path.isfile(last_path) and max_batches is None:
-        checkpoint = torch.load(last_path, map_location='cpu', weights_only=False)
-        saved = {**asdict(Recipe()), **checkpoint['recipe']}  # fields added since default
-        if saved != {**asdict(recipe), 'max_epochs': saved['max_epochs']} or \
-                checkpoint['target'] != target:
-            raise ValueError(f'{last_path} belongs to another recipe or target; delete '
-                             f'{directory} to retrain')
-        model.load_state_dict(checkpoint['model'])
-        optimiser.load_state_dict(checkpoint['optimiser'])
-        generator.set_state(checkpoint['generator'])
-        state = checkpoint['state']
-        if state['status'] == 'epoch_cap' and state['epoch'] < recipe.max_epochs:
-            state['status'] = 'running'  # the cap was raised
-        log(f"{name}: resuming after epoch {state['epoch']} ({state['status']})")
+    if max_batches is None:
+        state = _resume(folder, recipe, target, model, optimiser, generator, name, log) or state
     steps = math.ceil(len(rows) / recipe.batch_size)
     if max_batches:
         steps = min(steps, max_batches)
     warmup_steps = recipe.warmup_epochs * steps
-    started_run = time.monotonic()
-    while state['status'] in ('running', 'paused') and state['epoch'] < recipe.max_epochs:
-        if max_minutes is not None and time.monotonic() - started_run > 60 * max_minutes:
-            state['status'] = 'paused'
-            break
-        state['status'] = 'running'
-        epoch = state['epoch'] + 1
-        model.train()
-        order = torch.as_tensor(rows)[torch.randperm(len(rows), generator=generator)]
-        started = time.monotonic()
-        loss_sum, seen = 0.0, 0
-        for step in range(steps):
-            batch_rows = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-            crops, _ = augment(images[batch_rows].float()[:, None] / 255.0, generator)
-            crops = photometric(crops, generator)
-            global_step = (epoch - 1) * steps + step
-            for group in optimiser.param_groups:
-                group['lr'] = state['lr'] * min(1.0, (global_step + 1) / warmup_steps)
-            logits = model.logits(crops)
-            if soft_targets is None:
-                loss = functional.cross_entropy(logits, target_tensor[batch_rows], weight=weights)
-            else:
-                loss = kd_loss(logits, soft_targets[batch_rows], target_tensor[batch_rows],
-                               recipe.temperature, recipe.alpha, weight=weights)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            loss_sum += loss.item() * len(batch_rows)
-            seen += len(batch_rows)
-            if (step + 1) % 100 == 0:
-                per_step = (time.monotonic() - started) / (step + 1)
-                log(f'{name} epoch {epoch} batch {step + 1}/{steps} loss {loss_sum / seen:.4f}'
-                    f' {1e3 * per_step:.0f} ms/batch, epoch ETA '
-                    f'{format_duration(per_step * (steps - step - 1))}')
-        seconds = time.monotonic() - started
-        val_accuracy = _accuracy(model, table.images[validation], targets[validation])
-        state['epoch'] = epoch
-        state['history'].append({'epoch': epoch, 'lr': state['lr'],
-                                 'train_loss': round(loss_sum / seen, 4),
-                                 'validation_accuracy': round(val_accuracy, 4),
-                                 'seconds': round(seconds, 1)})
-        improved = plateau_step(state, val_accuracy, recipe)
-        checkpoint = {'kind': recipe.kind, 'mean': mean, 'std': std, 'target': target,
-                      'recipe': asdict(recipe), 'model': model.state_dict(),
-                      'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
-                      'state': state, 'labels': list(protocol.LABELS)}
-        if improved:
-            # The best model is only ever evaluated or exported: no optimiser state.
-            _save({k: v for k, v in checkpoint.items() if k != 'optimiser'}, best_path)
-        _save(checkpoint, last_path)
-        log(f'{name} epoch {epoch}: validation accuracy {val_accuracy:.4f} (best '
-            f"{state['best_accuracy']:.4f} at {state['best_epoch']}), lr {state['lr']:.2g}, "
-            f"{seconds:.0f} s, {state['status']}")
-        if max_batches:
-            break
+
+    def loss(logits, batch_rows):
+        if soft_targets is None:
+            return functional.cross_entropy(logits, target_tensor[batch_rows], weight=weights)
+        return kd_loss(logits, soft_targets[batch_rows], target_tensor[batch_rows],
+                       recipe.temperature, recipe.alpha, weight=weights)
+
+    Loop(model, optimiser, folder, recipe.batch_size, steps,
+         order=lambda: torch.as_tensor(rows)[torch.randperm(len(rows), generator=generator)],
+         batch=lambda batch_rows: photometric(augment(
+             images[batch_rows].float()[:, None] / 255.0, generator)[0], generator),
+         learning_rate=lambda epoch, step: state['lr'] * min(
+             1.0, ((epoch - 1) * steps + step + 1) / warmup_steps),
+         loss=loss, validate=lambda: _accuracy(model, table.images[validation],
+                                               targets[validation]),
+         judge=lambda state, accuracy: plateau_step(state, accuracy, recipe),
+         checkpoint=lambda state: {
+             'kind': recipe.kind, 'mean': mean, 'std': std, 'target': target,
+             'recipe': asdict(recipe), 'model': model.state_dict(),
+             'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
+             'state': state, 'labels': list(protocol.LABELS)},
+         # The best model is only ever evaluated or exported: no optimiser state.
+         best_checkpoint=lambda checkpoint: {k: v for k, v in checkpoint.items()
+                                             if k != 'optimiser'},
+         history=lambda state: {'lr': state['lr']}, keep_going=_budget(
+             recipe, max_minutes, max_batches),
+         summary=lambda epoch, accuracy, seconds, state: (
+             f'{name} epoch {epoch}: validation accuracy {accuracy:.4f} (best '
+             f"{state['best_accuracy']:.4f} at {state['best_epoch']}), lr {state['lr']:.2g}, "
+             f"{seconds:.0f} s, {state['status']}"),
+         progress=_progress(name, steps), log=log).run(state)
     if state['status'] == 'running':
         state['status'] = 'paused'
-    best, _ = load_model(best_path)
-    result = {'name': name, 'target': target, 'status': state['status'],
-              'recipe': asdict(recipe), 'epochs': state['epoch'],
-              'best_epoch': state['best_epoch'],
-              'validation_accuracy': round(state['best_accuracy'], 4),
-              'fit_size': int(fit_rows.sum()), 'epoch_size': int(len(rows)),
-              'validation_size': int(validation.sum()), 'test_size': int(test.sum()),
-              'parameters': parameter_count(best), 'history': state['history'],
-              'seconds_per_epoch': round(float(np.median(
-                  [h['seconds'] for h in state['history']])), 1),
-              'threads': torch.get_num_threads(), 'checkpoint': best_path,
-              'training_prior': recorded_prior(targets[rows], recipe),
-              'test': evaluate(best, table, test)}
+    result = _result(name, target, recipe, state, folder, table, targets, rows,
+                     (fit_rows, validation, test))
     if max_batches is None:
-        with open(result_path, 'w') as handle:
-            json.dump(result, handle, indent=1)
+        folder.write_result(result)
     log(f"{name}: {state['status']} after {state['epoch']} epochs; best validation "
         f"{result['validation_accuracy']:.4f} at epoch {state['best_epoch']}; test "
         f"accuracy {result['test']['accuracy']}")

@@ -38,13 +38,13 @@ and the teacher was trained to be invariant to them): on two shared CPU
 cores this makes a KD epoch cost what a plain student epoch costs.
 """
 
-import json
 import math
 import os
 import time
 
 from fer_models.research.ean import build_model, kd_loss
 from fer_models.research.nets import parameter_count
+from fer_models.research.training_loop import Loop, new_best, RunFolder
 import numpy as np
 import torch
 from torch.nn import functional
@@ -137,6 +137,25 @@ def teacher_soft_targets(teacher_path, images, log=print):
     return logits
 
 
+def _progress(name, epochs, steps_per_epoch, total_steps, done_at_start):
+    """Return the progress hook of a run: a line every 50 batches and at an epoch's end."""
+    run_started = time.monotonic()
+
+    def line(epoch, step, loss, elapsed):
+        if (step + 1) % 50 and step + 1 != steps_per_epoch:
+            return None
+        per_step = elapsed / (step + 1)
+        done = (epoch - 1 - done_at_start) * steps_per_epoch + step + 1
+        remaining = (total_steps - (epoch - 1) * steps_per_epoch - step - 1)
+        run_rate = (time.monotonic() - run_started) / done
+        return (f'{name} epoch {epoch}/{epochs} batch {step + 1}/{steps_per_epoch} '
+                f'loss {loss:.4f} {1e3 * per_step:.0f} ms/batch, '
+                f'epoch ETA {format_duration(per_step * (steps_per_epoch - step - 1))}, '
+                f'run ETA {format_duration(run_rate * remaining)}')
+
+    return line
+
+
 def fit(name, kind, data, epochs, *, teacher=None, temperature=4.0, alpha=0.5, batch_size=128,
         peak_lr=3e-3, weight_decay=5e-4, seed=0, max_batches=None, directory=None, log=print):
     """
@@ -144,19 +163,15 @@ def fit(name, kind, data, epochs, *, teacher=None, temperature=4.0, alpha=0.5, b
 
     data: (train, validation, test) CropSets. teacher: checkpoint path for
     the KD loss (None: cross-entropy only). max_batches limits batches per
-    epoch (smoke tests, timing).
+    epoch (smoke tests, timing). The epochs run in ``training_loop.Loop``.
     """
     train, validation, test = data
-    directory = directory or os.path.join(runs_dir(), name)
-    os.makedirs(directory, exist_ok=True)
-    result_path = os.path.join(directory, 'result.json')
-    if os.path.isfile(result_path):
-        with open(result_path) as handle:
-            result = json.load(handle)
-        if result.get('epochs') == epochs and max_batches is None:
-            log(f'{name}: finished earlier (test accuracy {result["test_accuracy"]:.4f}); '
-                f'delete {directory} to retrain')
-            return result
+    folder = RunFolder(directory or os.path.join(runs_dir(), name))
+    result = folder.finished()
+    if result and result.get('epochs') == epochs and max_batches is None:
+        log(f'{name}: finished earlier (test accuracy {result["test_accuracy"]:.4f}); '
+            f'delete {folder.directory} to retrain')
+        return result
     mean = float(train.images.mean() / 255.0)
     std = float(train.images.std() / 255.0)
     torch.manual_seed(seed)
@@ -168,12 +183,11 @@ def fit(name, kind, data, epochs, *, teacher=None, temperature=4.0, alpha=0.5, b
               'alpha': alpha if teacher else None, 'train_size': len(train.targets),
               'validation_size': len(validation.targets)}
     state = {'epoch': 0, 'history': [], 'best_accuracy': -1.0, 'best_epoch': 0}
-    last_path = os.path.join(directory, 'last.pt')
-    best_path = os.path.join(directory, 'best.pt')
-    if os.path.isfile(last_path) and max_batches is None:
-        checkpoint = torch.load(last_path, map_location='cpu', weights_only=False)
+    checkpoint = folder.resume() if max_batches is None else None
+    if checkpoint:
         if checkpoint['kind'] != kind or checkpoint['config'].get('teacher') != teacher:
-            raise ValueError(f'{last_path} belongs to another configuration; delete {directory}')
+            raise ValueError(f'{folder.last} belongs to another configuration; delete '
+                             f'{folder.directory}')
         model.load_state_dict(checkpoint['model'])
         optimiser.load_state_dict(checkpoint['optimiser'])
         state = checkpoint['state']
@@ -187,68 +201,38 @@ def fit(name, kind, data, epochs, *, teacher=None, temperature=4.0, alpha=0.5, b
     total_steps = steps_per_epoch * epochs
     warmup_steps = min(steps_per_epoch, max(1, total_steps // 10))
     generator = torch.Generator().manual_seed(seed + 1000 * state['epoch'])
-    run_started = time.monotonic()
-    done_at_start = state['epoch']
-    for epoch in range(state['epoch'] + 1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(targets), generator=generator)
-        started = time.monotonic()
-        loss_sum, seen = 0.0, 0
-        for step in range(steps_per_epoch):
-            rows = order[step * batch_size:(step + 1) * batch_size]
-            crops, _ = augment(images[rows].float()[:, None] / 255.0, generator)
-            for group in optimiser.param_groups:
-                group['lr'] = learning_rate((epoch - 1) * steps_per_epoch + step, total_steps,
-                                            warmup_steps, peak_lr)
-            logits = model.logits(crops)
-            if soft is None:
-                loss = functional.cross_entropy(logits, targets[rows])
-            else:
-                loss = kd_loss(logits, soft[rows], targets[rows], temperature, alpha)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            loss_sum += loss.item() * len(rows)
-            seen += len(rows)
-            if (step + 1) % 50 == 0 or step + 1 == steps_per_epoch:
-                elapsed = time.monotonic() - started
-                per_step = elapsed / (step + 1)
-                done = (epoch - 1 - done_at_start) * steps_per_epoch + step + 1
-                remaining = (total_steps - (epoch - 1) * steps_per_epoch - step - 1)
-                run_rate = (time.monotonic() - run_started) / done
-                log(f'{name} epoch {epoch}/{epochs} batch {step + 1}/{steps_per_epoch} '
-                    f'loss {loss_sum / seen:.4f} {1e3 * per_step:.0f} ms/batch, '
-                    f'epoch ETA {format_duration(per_step * (steps_per_epoch - step - 1))}, '
-                    f'run ETA {format_duration(run_rate * remaining)}')
-        epoch_seconds = time.monotonic() - started
-        val_accuracy = accuracy(model, validation)
-        state['epoch'] = epoch
-        state['history'].append({'epoch': epoch, 'train_loss': round(loss_sum / seen, 4),
-                                 'validation_accuracy': round(val_accuracy, 4),
-                                 'seconds': round(epoch_seconds, 1)})
-        checkpoint = {'kind': kind, 'mean': mean, 'std': std, 'config': config,
-                      'model': model.state_dict(), 'optimiser': optimiser.state_dict(),
-                      'state': state}
-        if val_accuracy > state['best_accuracy']:
-            state['best_accuracy'], state['best_epoch'] = val_accuracy, epoch
-            torch.save(checkpoint, best_path + '.tmp')
-            os.replace(best_path + '.tmp', best_path)
-        torch.save(checkpoint, last_path + '.tmp')
-        os.replace(last_path + '.tmp', last_path)
-        log(f'{name} epoch {epoch}/{epochs}: validation accuracy {val_accuracy:.4f} '
-            f"(best {state['best_accuracy']:.4f} at epoch {state['best_epoch']}), "
-            f'{epoch_seconds:.0f} s')
-    best, _ = load_model(best_path)
+
+    def loss(logits, rows):
+        if soft is None:
+            return functional.cross_entropy(logits, targets[rows])
+        return kd_loss(logits, soft[rows], targets[rows], temperature, alpha)
+
+    Loop(model, optimiser, folder, batch_size, steps_per_epoch,
+         order=lambda: torch.randperm(len(targets), generator=generator),
+         batch=lambda rows: augment(images[rows].float()[:, None] / 255.0, generator)[0],
+         learning_rate=lambda epoch, step: learning_rate(
+             (epoch - 1) * steps_per_epoch + step, total_steps, warmup_steps, peak_lr),
+         loss=loss, validate=lambda: accuracy(model, validation), judge=new_best,
+         checkpoint=lambda state: {'kind': kind, 'mean': mean, 'std': std, 'config': config,
+                                   'model': model.state_dict(),
+                                   'optimiser': optimiser.state_dict(), 'state': state},
+         keep_going=lambda state: state['epoch'] < epochs,
+         summary=lambda epoch, accuracy, seconds, state: (
+             f'{name} epoch {epoch}/{epochs}: validation accuracy {accuracy:.4f} '
+             f"(best {state['best_accuracy']:.4f} at epoch {state['best_epoch']}), "
+             f'{seconds:.0f} s'),
+         progress=_progress(name, epochs, steps_per_epoch, total_steps, state['epoch']),
+         log=log).run(state)
+    best, _ = load_model(folder.best)
     result = {**config, 'best_epoch': state['best_epoch'],
               'validation_accuracy': round(state['best_accuracy'], 4),
               'test_accuracy': round(accuracy(best, test), 4),
               'parameters': parameter_count(best), 'history': state['history'],
               'seconds_per_epoch': round(float(np.median(
                   [h['seconds'] for h in state['history']])), 1),
-              'threads': torch.get_num_threads(), 'checkpoint': best_path}
+              'threads': torch.get_num_threads(), 'checkpoint': folder.best}
     if max_batches is None:
-        with open(result_path, 'w') as handle:
-            json.dump(result, handle, indent=1)
+        folder.write_result(result)
     log(f"{name}: best validation accuracy {result['validation_accuracy']:.4f} at epoch "
         f"{result['best_epoch']}, test accuracy {result['test_accuracy']:.4f}")
     return result
