@@ -19,17 +19,17 @@ The test lanes of the whole repository (``pytest.ini`` at this root).
 ``./fer test`` runs everything. ``-m pure`` is the fast lane (core maths,
 import rules, report rendering): it collects only the test modules that mark
 tests ``pure`` and needs neither the colcon workspace nor DDS; any other
-selection needs the workspace and says so.
+selection of ``test/`` needs the workspace and says so.
 """
 
 import importlib.util
 import os
 import sys
 
+import pytest
+
 PURE = 'pure'
 REPO = os.path.dirname(os.path.abspath(__file__))
-# The tests that talk to nodes live here; fer_models/test needs no workspace.
-ROS_TESTS = os.path.join(REPO, 'test')
 
 
 def only_pure(config):
@@ -37,10 +37,12 @@ def only_pure(config):
     return (config.getoption('markexpr') or '').strip() == PURE
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     """In the pure lane without a built workspace, import fer_models from the source tree."""
+    config.pure_lane = only_pure(config)  # test/conftest.py needs the workspace otherwise
     spec = importlib.util.find_spec('fer_models')
-    if only_pure(config) and (spec is None or spec.origin is None):  # none, or this folder
+    if config.pure_lane and (spec is None or spec.origin is None):  # none, or this folder
         sys.path.insert(0, os.path.join(REPO, 'fer_models'))
 
 
@@ -50,12 +52,3 @@ def pytest_ignore_collect(collection_path, config):
             collection_path.name.startswith('test_'):
         return f'mark.{PURE}' not in collection_path.read_text()
     return None
-
-
-def pytest_collection_finish(session):
-    """Fail with a clear message when a selected test needs the unsourced workspace."""
-    if any(PURE not in item.keywords and str(item.path).startswith(ROS_TESTS + os.sep)
-           for item in session.items):
-        from ros_helpers import require_workspace
-
-        require_workspace()

@@ -22,6 +22,17 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 
 
+def pytest_configure(config):
+    """Stop with a clear message when the workspace is not sourced (the pure lane needs none)."""
+    if getattr(config, 'pure_lane', False):
+        return
+    try:
+        from fer_msgs.msg import Emotion  # noqa: F401 (fer_msgs/msg/ alone is no build)
+    except ImportError as error:
+        pytest.exit(f'fer_msgs is not importable ({error}): run the tests with ./fer test, '
+                    'or the pure lane alone with -m pure', returncode=4)
+
+
 @pytest.fixture
 def ros():
     """Yield an in-process test node; closed after the test."""

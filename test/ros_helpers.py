@@ -17,7 +17,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -225,14 +224,6 @@ class LifecycleClient:
     def state(self):
         """Return the node's current state id."""
         return self.call(self.get, GetState.Request()).current_state.id
-
-
-def require_workspace():
-    """Fail with a clear message when the colcon workspace is not sourced."""
-    try:
-        import fer_msgs.msg  # noqa: F401
-    except ImportError as error:
-        sys.exit(f'fer_msgs is not importable ({error}): run the tests with ./fer test')
 
 
 def first_face_of_landmark_node(ros, start_node, image, *parameters):
