@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_models.core.features import FeatureExtractor
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import face_to_msg, numpy_to_image, window_to_msg
+from fer_ros.diagnostics import status_values
 import numpy as np
 import pytest
 from ros_helpers import FEATURE_TYPE, statuses_of, WINDOW_LENGTH
@@ -58,6 +59,44 @@ def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
     log = node.output()
     assert "unsupported image encoding 'yuv422'" in log
     assert log.count("unsupported image encoding 'yuv422'") == 1, 'logged once, then counted'
+
+
+def test_landmark_node_refuses_sizes_that_would_abort_mediapipe(ros, start_node, astronaut):
+    image, _ = astronaut
+    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node = start_node('landmark_node')
+    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
+    ros.wait_for_subscribers(publisher, processes=[node])
+    good = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
+    assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
+                          timeout=20.0, processes=[node])
+    # 1x171 was upscaled to 192x32832 and a side >= 32767 went in as it was:
+    # OpenCV asserted inside MediaPipe and the process aborted (SIGABRT).
+    deadly = [
+        Image(height=1, width=171, encoding='mono8', step=171, data=bytes(171)),
+        Image(height=1, width=40000, encoding='mono8', step=40000, data=bytes(40000)),
+        Image(height=32767, width=1, encoding='mono8', step=1, data=bytes(32767)),
+        Image(height=8, width=1000, encoding='rgb8', step=3000, data=bytes(24000)),
+    ]
+    for msg in deadly:
+        publisher.publish(msg)
+        ros.spin_for(0.3)
+        assert node.alive(), f'{msg.width}x{msg.height} killed landmark_node:\n' + \
+            node.output()[-2000:]
+
+    def rejected():
+        statuses = statuses_of(diagnostics, 'landmark_node')
+        return int(status_values(statuses[-1]).get('rejected_image', 0)) if statuses else 0
+
+    assert ros.spin_until(lambda: rejected() >= len(deadly), timeout=10.0, processes=[node]), \
+        rejected()
+    landmarks.clear()
+    assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
+                          timeout=20.0, processes=[node])
+    log = node.output()
+    assert 'rejected image: image of 171x1: aspect ratio 171:1 is beyond 8:1' in log
+    assert "OpenCV's limit of 32767 px" in log
 
 
 def test_feature_buffer_survives_bad_landmarks(ros, start_node, astronaut):

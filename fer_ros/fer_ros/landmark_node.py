@@ -22,7 +22,8 @@ from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureError
 from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
 from fer_models.core.head_pose import head_pose
-from fer_models.core.landmarks import FaceMeshDetector
+from fer_models.core.landmarks import (
+    check_frame_size, FaceMeshDetector, FrameSizeError, rotate_clockwise, ROTATIONS)
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import model_file
 from fer_models.core.tracking import EveryNthPerFace, FaceTracker
@@ -46,6 +47,13 @@ PARAMETERS = (
     ParamSpec('min_tracking_confidence', 0.5,
               'Landmark tracking score below which the detector runs again.',
               min_value=0.0, max_value=1.0),
+    ParamSpec('image_rotation_deg', 0,
+              'Rotate every frame clockwise by this angle before detection, for a camera '
+              'mounted rotated: 180 for an upside-down camera, 90 when its image shows the '
+              'world turned 90 deg anticlockwise, 270 for the other way. Face Mesh needs '
+              'upright faces (on an upside-down face it fits an upright mesh, confidently '
+              'wrong). Landmarks, boxes, head pose and debug_image are in the rotated frame.',
+              choices=ROTATIONS),
     ParamSpec('refine_landmarks', False,
               'Add the 10 iris points (478 instead of 468); costs about 1 ms per face.'),
     ParamSpec('min_input_size', 192,
@@ -201,11 +209,15 @@ class LandmarkNode(ManagedNode):
             self._diagnostics.count('frames_skipped_low_power')
             return
         try:
+            # Before the pixels are touched: MediaPipe aborts the process on
+            # some sizes, which no exception handler can catch.
+            check_frame_size(msg.width, msg.height)
             rgb = image_to_rgb(msg)
-        except ConversionError as error:
+        except (ConversionError, FrameSizeError) as error:
             self._diagnostics.bad_input('image', f'rejected image: {error}')
             return
         started = time.perf_counter()
+        rgb = rotate_clockwise(rgb, self._params['image_rotation_deg'])
         faces = self._detector.detect(rgb)
         ids = self._tracker.update([face.bbox for face in faces],
                                    stamp_to_seconds(msg.header.stamp))

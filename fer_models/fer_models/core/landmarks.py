@@ -24,6 +24,73 @@ import numpy as np
 os.environ.setdefault('GLOG_minloglevel', '2')
 
 LANDMARK_MODEL = 'mediapipe_face_mesh'
+# OpenCV, inside MediaPipe too, asserts that both sides of an image it remaps
+# are below SHRT_MAX; the assertion aborts the whole process.
+OPENCV_MAX_SIDE = 32767
+# Camera frames are at most about 4:1 (32:9 panoramas); beyond 8:1 a frame is
+# not a camera image, and MediaPipe would squeeze it into a square input.
+MAX_ASPECT_RATIO = 8.0
+# Upscaling (min_input_size) never makes a side longer than this: the
+# detector's input is 128-256 px, so more only costs CPU and memory.
+MAX_UPSCALED_SIDE = 4096
+
+
+# Clockwise rotations that make a rotated camera's frames upright.
+ROTATIONS = (0, 90, 180, 270)
+
+
+class FrameSizeError(ValueError):
+    """Raised for an image whose size the detector must not be given."""
+
+
+def check_frame_size(width, height):
+    """
+    Raise FrameSizeError, with a reason fit for a log line, for an unusable frame size.
+
+    Refused: an empty side, a side that reaches OpenCV's limit
+    (OPENCV_MAX_SIDE) and an aspect ratio beyond MAX_ASPECT_RATIO. O(1): it
+    runs before the pixels are touched.
+    """
+    if width <= 0 or height <= 0:
+        raise FrameSizeError(f'empty image ({width}x{height})')
+    if max(width, height) >= OPENCV_MAX_SIDE:
+        raise FrameSizeError(f"image of {width}x{height}: a side reaches OpenCV's limit "
+                             f'of {OPENCV_MAX_SIDE} px')
+    ratio = max(width, height) / min(width, height)
+    if ratio > MAX_ASPECT_RATIO:
+        raise FrameSizeError(f'image of {width}x{height}: aspect ratio {ratio:.0f}:1 is beyond '
+                             f'{MAX_ASPECT_RATIO:g}:1, not a camera frame')
+
+
+def rotate_clockwise(image, degrees):
+    """
+    Return ``image`` rotated clockwise by ``degrees`` (one of ROTATIONS).
+
+    For a camera mounted rotated on a robot: Face Mesh finds and fits
+    upright faces, and fits an upright mesh to an upside-down face with
+    confidence, so the frame is turned upright before detection.
+    """
+    if degrees not in ROTATIONS:
+        raise ValueError(f"rotation {degrees} is not one of {', '.join(map(str, ROTATIONS))}")
+    if degrees == 0:
+        return image
+    import cv2
+    code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
+            270: cv2.ROTATE_90_COUNTERCLOCKWISE}[degrees]
+    return cv2.rotate(image, code)
+
+
+def upscale_factor(width, height, min_input_size):
+    """
+    Return the factor (>= 1) a frame is enlarged by before detection.
+
+    The shorter side is brought up to ``min_input_size`` (0: never), but no
+    side beyond MAX_UPSCALED_SIDE.
+    """
+    shorter, longer = min(width, height), max(width, height)
+    if not 0 < shorter < min_input_size:
+        return 1.0
+    return max(1.0, min(min_input_size / shorter, MAX_UPSCALED_SIDE / longer))
 
 
 @dataclass
@@ -84,7 +151,9 @@ class FaceMeshDetector:
     ``static_image_mode=False`` tracks faces between consecutive frames of a
     stream (fast); ``True`` runs the detector on every image (for datasets).
     Images whose shorter side is below ``min_input_size`` pixels are upscaled
-    first, because the short-range face detector misses faces under ~80 px.
+    first, because the short-range face detector misses faces under ~80 px
+    (``upscale_factor``). Images MediaPipe cannot take (``check_frame_size``)
+    raise FrameSizeError instead of reaching it.
     """
 
     def __init__(self, max_faces=1, min_detection_confidence=0.5,
@@ -104,15 +173,20 @@ class FaceMeshDetector:
             min_tracking_confidence=float(min_tracking_confidence))
 
     def detect(self, rgb):
-        """Return the DetectedFace list of an (H, W, 3) uint8 RGB image."""
+        """
+        Return the DetectedFace list of an (H, W, 3) uint8 RGB image.
+
+        Raises FrameSizeError for a size MediaPipe must not see (see
+        ``check_frame_size``).
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f'expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}')
         height, width = rgb.shape[:2]
+        check_frame_size(width, height)
         image = rgb
-        shorter = min(height, width)
-        if 0 < shorter < self.min_input_size:
+        scale = upscale_factor(width, height, self.min_input_size)
+        if scale > 1.0:
             import cv2
-            scale = self.min_input_size / shorter
             image = cv2.resize(rgb, (round(width * scale), round(height * scale)),
                                interpolation=cv2.INTER_CUBIC)
         result = self._mesh.process(np.ascontiguousarray(image))
