@@ -81,7 +81,7 @@ def test_landmark_node_refuses_sizes_that_would_abort_mediapipe(ros, start_node,
     ]
     for msg in deadly:
         publisher.publish(msg)
-        ros.spin_for(0.3)
+        ros.spin_for(1.1)  # one diagnostics period each: its message names the last
         assert node.alive(), f'{msg.width}x{msg.height} killed landmark_node:\n' + \
             node.output()[-2000:]
 
@@ -94,9 +94,10 @@ def test_landmark_node_refuses_sizes_that_would_abort_mediapipe(ros, start_node,
     landmarks.clear()
     assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
                           timeout=20.0, processes=[node])
-    log = node.output()
-    assert 'rejected image: image of 171x1: aspect ratio 171:1 is beyond 8:1' in log
-    assert "OpenCV's limit of 32767 px" in log
+    assert 'rejected image: image of 171x1: aspect ratio 171:1 is beyond 8:1' in node.output()
+    reported = ' '.join(s.message for s in statuses_of(diagnostics, 'landmark_node'))
+    assert "image of 40000x1: a side reaches OpenCV's limit of 32767 px" in reported
+    assert "image of 1x32767: a side reaches OpenCV's limit" in reported
 
 
 def test_feature_buffer_survives_bad_landmarks(ros, start_node, astronaut):

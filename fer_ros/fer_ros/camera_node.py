@@ -113,7 +113,8 @@ class CameraNode(ManagedNode):
     def _restart_timer(self):
         if self._timer is not None:
             self.destroy_timer(self._timer)
-        self._timer = self.create_timer(1.0 / self._params['fps'], self._tick)
+        self._timer = self.create_timer(1.0 / self._params['fps'],
+                                        self.guarded(self._tick, 'reading a frame'))
 
     def _tick(self):
         if self._source is None:

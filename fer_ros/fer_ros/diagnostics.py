@@ -15,6 +15,7 @@
 """Diagnostics and throttled error reporting shared by the fer_ros nodes."""
 
 import time
+import traceback
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
@@ -61,6 +62,7 @@ class NodeDiagnostics:
         self._errors_since_report = 0
         self._last_error = ''
         self._last_logged = {}
+        self._tracebacks_logged = set()
         self._last_report = time.monotonic()
         self._input_silence = None
 
@@ -91,14 +93,34 @@ class NodeDiagnostics:
 
     def bad_input(self, kind, message):
         """Count a rejected input and log it, at most once per period per kind."""
-        self.count(f'rejected_{kind}')
-        self._errors_since_report += 1
-        self._last_error = message
+        self._count_error(f'rejected_{kind}', message)
         now = time.monotonic()
         if now - self._last_logged.get(kind, -1e9) >= self._log_period_s:
             self._last_logged[kind] = now
             self._node.get_logger().warning(f'{message} (input dropped; further such '
                                             f'errors are counted in /diagnostics)')
+
+    def unexpected_error(self, where, error):
+        """
+        Count an exception that a callback did not expect, as bad input.
+
+        Called from inside the ``except`` block: its traceback is logged the
+        first time this kind of error happens in ``where``, then it is only
+        counted (``rejected_unexpected_error``).
+        """
+        message = f'{where}: unexpected {type(error).__name__}: {error}'
+        self._count_error('rejected_unexpected_error', message)
+        key = (where, type(error).__name__)
+        if key not in self._tracebacks_logged:
+            self._tracebacks_logged.add(key)
+            self._node.get_logger().error(
+                f'{message} (input dropped, the node keeps running; further such errors are '
+                f'counted in /diagnostics)\n{traceback.format_exc()}')
+
+    def _count_error(self, counter, message):
+        self.count(counter)
+        self._errors_since_report += 1
+        self._last_error = message
 
     def status(self):
         """Return the current DiagnosticStatus."""

@@ -16,8 +16,8 @@
 
 from fer_models.core.baseline import COLLECTING, collecting_reason
 from fer_models.core.fusion import (
-    combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES, FusionError, Stacker,
-    STACKER_FILE)
+    check_distribution, combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES,
+    FusionError, Stacker, STACKER_FILE)
 from fer_models.core.labels import UNKNOWN
 from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
 from fer_models.core.resources import model_file, shipped_model
@@ -96,6 +96,7 @@ class EmotionClassifierNode(ManagedNode):
         self._emotion_publisher = self._create_output_publisher(Emotion, 'emotion', 10)
         self._label_publisher = self.create_lifecycle_publisher(String, 'emotion/label', 10)
         self._model = None
+        self._candidate = None  # a model tried by a live change, loaded once accepted
         self._stacker = None
         self._smoother = None
         self._last_seen = {}
@@ -119,11 +120,31 @@ class EmotionClassifierNode(ManagedNode):
         self._stacker = None
         self._smoother = None
 
-    def _load_model(self):
-        path = self._params['model_path']
-        path = model_file(path) if path else default_model_path()
+    def _check_changes(self, changes):
+        # A live model change is tried before it is made: a model that does
+        # not load or disagrees with its own metadata is refused, and the
+        # node keeps the one it has.
+        if not changes.keys() & {'model_path', 'num_threads'}:
+            return None
+        path = self._model_path(changes.get('model_path', self._params['model_path']))
         try:
-            self._model = EmotionModel(path, threads=self._params['num_threads'])
+            self._candidate = EmotionModel(
+                path, threads=changes.get('num_threads', self._params['num_threads']))
+        except ModelError as error:
+            kept = f"model '{self._model.model_name}'" if self._model else 'no model'
+            self.get_logger().error(f'model change refused: {error}; keeping {kept}')
+            return f"parameter 'model_path': {error}; keeping {kept}"
+        return None
+
+    @staticmethod
+    def _model_path(parameter):
+        return model_file(parameter) if parameter else default_model_path()
+
+    def _load_model(self):
+        path = self._model_path(self._params['model_path'])
+        candidate, self._candidate = self._candidate, None
+        try:
+            self._model = candidate or EmotionModel(path, threads=self._params['num_threads'])
         except ModelError as error:
             self._model = None
             message = f'no model loaded: {error}'
@@ -180,6 +201,16 @@ class EmotionClassifierNode(ManagedNode):
                           collecting_reason(collected, needed), state)
             return
         probabilities, valence_arousal = self._model.predict(window)
+        try:
+            check_distribution(probabilities[0])
+        except FusionError as error:
+            # E.g. NaN from a finite but extreme window: it must not enter the
+            # face's smoothing state, which would answer NaN from then on.
+            self._smoother.forget(msg.face_id)
+            self._diagnostics.bad_input(
+                'model_output', f'window of face {msg.face_id}: model output refused, {error}; '
+                "the face's smoothing state is reset")
+            return
         try:
             probabilities, model_name = self._fuse(probabilities[0], msg)
         except FusionError as error:

@@ -153,7 +153,7 @@ class LandmarkNode(ManagedNode):
             self._debug_publisher = self.create_publisher(Image, 'debug_image',
                                                           qos_profile_sensor_data)
             self._emotion_subscription = self.create_subscription(
-                Emotion, 'emotion', self._on_emotion, 10)
+                Emotion, 'emotion', self.guarded(self._on_emotion, 'message on emotion'), 10)
             self.get_logger().warn('debug_image is on: annotated camera images are published '
                                    'on debug_image')
         elif not enabled and self._debug_publisher is not None:

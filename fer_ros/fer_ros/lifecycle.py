@@ -14,12 +14,14 @@
 
 """The managed (lifecycle) node every fer_ros node is built on."""
 
+import functools
 import time
 
 from fer_ros.diagnostics import (
     ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_SUBSCRIBERS_MATCHED)
 from fer_ros.input_watch import InputWatch
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 AUTOSTART = ParamSpec(
@@ -69,8 +71,10 @@ class ManagedNode(LifecycleNode):
         self._diagnostics.set_state(OK, 'unconfigured')
         self._input_watch = None
         self._input_timer = None
-        self.add_on_set_parameters_callback(lambda ps: validate_changes(specs, ps))
-        self.add_post_set_parameters_callback(self._on_parameters_set)
+        self._specs = specs
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self.guarded(self._on_parameters_set,
+                                                           'applying parameters'))
 
     @property
     def autostart(self):
@@ -149,7 +153,9 @@ class ManagedNode(LifecycleNode):
 
             self._input_timer = self.create_timer(1.0, self._check_input)
         self._input_subscription = self.create_subscription(
-            msg_type, topic, watched if watch_silence else callback, qos)
+            msg_type, topic, self.guarded(watched if watch_silence else callback,
+                                          f'message on {self.resolve_topic_name(topic)}'),
+            qos)
         return self._input_subscription
 
     def _create_output_publisher(self, msg_type, topic, qos):
@@ -185,6 +191,49 @@ class ManagedNode(LifecycleNode):
             self._input_timer = None
         self._input_watch = None
         self._diagnostics.set_input_silence(None)
+
+    def guarded(self, callback, where):
+        """
+        Return ``callback`` wrapped so that an exception cannot end the node.
+
+        rclpy lets an exception escape from a callback through the executor
+        and ends the process (every node of fer_pipeline with it). Here it
+        counts as bad input: the message is dropped, the traceback logged
+        once, and the node goes on.
+        """
+        # wraps: rclpy reads the signature (through __wrapped__) to decide
+        # what to pass, e.g. a timer's TimerInfo only to a callback taking it.
+        @functools.wraps(callback)
+        def guarded_callback(*args):
+            try:
+                return callback(*args)
+            except Exception as error:  # noqa: B902 - no input may end the node
+                self._diagnostics.unexpected_error(where, error)
+                return None
+
+        return guarded_callback
+
+    def _validate_parameters(self, parameters):
+        try:
+            result = validate_changes(self._specs, parameters)
+            if result.successful and self._configured:
+                problem = self._check_changes({p.name: p.value for p in parameters})
+                if problem:
+                    result = SetParametersResult(successful=False, reason=problem)
+            return result
+        except Exception as error:  # noqa: B902 - refuse the change, keep the node
+            self._diagnostics.unexpected_error('checking parameters', error)
+            return SetParametersResult(successful=False,
+                                       reason=f'unexpected {type(error).__name__}: {error}')
+
+    def _check_changes(self, changes):
+        """
+        Return why a live change of a configured node is refused, or None.
+
+        ``changes``: {name: new value}. Called before the change is made, so
+        a subclass can try it (e.g. load a model) and keep what it has.
+        """
+        return None
 
     def _on_parameters_set(self, parameters):
         for parameter in parameters:

@@ -32,6 +32,7 @@ never loaded on a robot.
 
 import json
 
+from fer_models.core.fusion import check_distribution, FusionError
 from fer_models.core.onnx_model import METADATA_PREFIX, ModelError, open_session
 import numpy as np
 
@@ -199,6 +200,18 @@ class CropClassifier:
         self._input_name = model_input.name
         side = model_input.shape[-1]
         self.size = side if isinstance(side, int) else CROP_SIZE
+        self._check_output()
+
+    def _check_output(self):
+        """Raise ModelError unless a crop gives a distribution over ``labels``."""
+        try:
+            output = self.predict(np.full((1, self.size, self.size), 128, np.uint8))
+            if output.shape != (1, len(self.labels)):
+                raise FusionError(f'{output.shape} outputs for the {len(self.labels)} labels of '
+                                  'fer.labels')
+            check_distribution(output[0])
+        except Exception as error:  # onnxruntime raises several unrelated types
+            raise ModelError(f'crop model {self.path}: {error}') from error
 
     def face_crop(self, image, bbox, points=None):
         """

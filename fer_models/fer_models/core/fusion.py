@@ -37,10 +37,33 @@ DEFAULT_APPEARANCE_WEIGHT = 0.6
 DEFAULT_FUSION = 'late'
 # The appearance model the pipeline runs by default (fer_models/models).
 DEFAULT_APPEARANCE_MODEL = 'ean_union.onnx'
+# How far a float32 distribution may stray from summing to 1.
+DISTRIBUTION_TOLERANCE = 1e-3
 
 
 class FusionError(ValueError):
     """Raised when probabilities cannot be fused (wrong sizes, no shared label)."""
+
+
+def check_distribution(probabilities, tolerance=DISTRIBUTION_TOLERANCE):
+    """
+    Raise FusionError unless ``probabilities`` (1-D) are a probability distribution.
+
+    Finite, each in [0, 1] and summing to 1, all within ``tolerance`` (the
+    messages carry float32). A model's output that is not (NaN from an
+    extreme input, logits from a graph without its softmax) must never
+    reach a face's smoothing state nor be published as a confidence.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if not np.all(np.isfinite(probabilities)):
+        raise FusionError('probabilities contain NaN or infinity')
+    if probabilities.size and (probabilities.min() < -tolerance
+                               or probabilities.max() > 1.0 + tolerance):
+        raise FusionError(f'probabilities outside [0, 1] (min {probabilities.min():.3g}, '
+                          f'max {probabilities.max():.3g})')
+    total = probabilities.sum()
+    if abs(total - 1.0) > tolerance:
+        raise FusionError(f'probabilities sum to {total:.4g}, not 1')
 
 
 def align(probabilities, from_labels, to_labels):
@@ -53,8 +76,7 @@ def align(probabilities, from_labels, to_labels):
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(from_labels),):
         raise FusionError(f'{probabilities.size} probabilities for {len(from_labels)} labels')
-    if not np.all(np.isfinite(probabilities)):
-        raise FusionError('probabilities contain NaN or infinity')
+    check_distribution(probabilities)
     index = {label: i for i, label in enumerate(from_labels)}
     aligned = np.array([probabilities[index[label]] if label in index else 0.0
                         for label in to_labels])

@@ -94,6 +94,35 @@ class EmotionModel:
         self.has_valence_arousal = meta.get('fer.valence_arousal', 'false') == 'true'
         self.metadata = dict(meta)
         self._input_name = self._session.get_inputs()[0].name
+        self._check_graph_against_metadata()
+
+    def _check_graph_against_metadata(self):
+        """
+        Run one window of the metadata's shape; raise ModelError if the graph disagrees.
+
+        Windows are checked against the metadata only, so metadata that lies
+        about the graph would fail on every window (onnxruntime refusing the
+        shape) or give outputs that fit no label.
+        """
+        wants = self._session.get_inputs()[0].shape
+        declared = (self.window_length, self.feature_dim)
+        for name, graph_size, size in zip(('window_length', 'feature_dim'), wants[-2:], declared):
+            if isinstance(graph_size, int) and graph_size != size:
+                raise ModelError(f'model {self.path}: fer.{name} is {size} but its graph wants '
+                                 f'{graph_size}')
+        try:
+            outputs = self._session.run(
+                None, {self._input_name: np.zeros((1,) + declared, np.float32)})
+        except Exception as error:  # onnxruntime raises several unrelated types
+            raise ModelError(f'model {self.path}: its graph refuses a window of its metadata '
+                             f'({declared[0]} x {declared[1]}): {error}') from error
+        width = outputs[0].shape[-1] if outputs[0].ndim == 2 else None
+        if outputs[0].shape != (1, len(self.labels)):
+            raise ModelError(f'model {self.path}: its graph gives {width or outputs[0].shape} '
+                             f'outputs for the {len(self.labels)} labels of fer.labels')
+        if self.has_valence_arousal and (len(outputs) < 2 or outputs[1].shape != (1, 2)):
+            raise ModelError(f'model {self.path}: fer.valence_arousal is true but its graph has '
+                             'no (N, 2) second output')
 
     def check_window(self, feature_type, window_length, feature_dim):
         """Return None if a window fits the model, else a message saying why not."""
