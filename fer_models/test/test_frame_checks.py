@@ -20,6 +20,8 @@ from fer_models.core.landmarks import (
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize('width, height, reason', [
     (0, 480, 'empty image'),

@@ -23,6 +23,8 @@ from fer_models.core.resources import shipped_model
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.pure
+
 
 def with_metadata(source, target, **changes):
     """Write a copy of the ONNX model ``source`` with some fer.* metadata changed."""
