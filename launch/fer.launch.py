@@ -17,11 +17,17 @@ Launch the fer_ros pipeline: camera, landmarks, feature windows, classifier.
 
     ros2 launch fer_ros fer.launch.py [params_file:=my.yaml] [camera_source:=/dev/video0]
         [composed:=true] [namespace:=front_camera] [log_level:=debug]
+        [respawn:=false] [respawn_delay:=1.0]
 
 ``--show-args`` lists the arguments with their defaults. The nodes are those
 of fer_ros.nodes, one process each, or all in one fer_pipeline process with
-composed:=true. A node that exits ends the launch; when it failed (exit code
-2: a parameter refused at start-up, named in its log) the launch fails too.
+composed:=true. A node process that dies (a crash, a signal, any exit code
+but 0 and 2) is started again after respawn_delay seconds, and configures
+and activates itself as at start (its 'autostart' parameter; with autostart
+false, the lifecycle manager must drive it again). A node that exits with 0
+ends the launch; with exit code 2 (a parameter refused at start-up, named in
+its log; starting it again cannot help), or any failure with respawn:=false,
+the launch fails.
 Stop it with SIGINT (Ctrl-C): SIGTERM leaves the nodes running (ros2/launch
 issue 666). Discovery stays on this machine unless
 ROS_AUTOMATIC_DISCOVERY_RANGE says otherwise.
@@ -32,10 +38,11 @@ import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from fer_ros.nodes import CAMERA_NODE, node_names
+from fer_ros.runtime import EXIT_BAD_CONFIGURATION
 from launch import LaunchDescription
 from launch.actions import (
-    DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable,
-    Shutdown)
+    DeclareLaunchArgument, LogInfo, OpaqueFunction, RegisterEventHandler,
+    SetEnvironmentVariable, Shutdown)
 from launch.conditions import evaluate_condition_expression
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
@@ -64,6 +71,19 @@ def _params_in_namespace(params_file):
     return copy.name
 
 
+def _respawn_settings(context):
+    """Return (respawn, delay in seconds) from the launch arguments."""
+    respawn = evaluate_condition_expression(context, [LaunchConfiguration('respawn')])
+    text = LaunchConfiguration('respawn_delay').perform(context)
+    try:
+        delay = float(text)
+    except ValueError:
+        delay = -1.0
+    if not 0.0 <= delay <= 3600.0:
+        raise RuntimeError(f"respawn_delay must be a number of seconds in [0, 3600], not '{text}'")
+    return respawn, delay
+
+
 def _pipeline(context):
     params_file = LaunchConfiguration('params_file').perform(context)
     camera_source = LaunchConfiguration('camera_source').perform(context)
@@ -71,9 +91,11 @@ def _pipeline(context):
     camera = camera_source.lower() != 'none'
     if namespace:
         params_file = _params_in_namespace(params_file)
+    respawn, respawn_delay = _respawn_settings(context)
     common = {
         'package': 'fer_ros', 'namespace': namespace, 'output': 'screen',
         'ros_arguments': ['--log-level', LaunchConfiguration('log_level')],
+        'respawn': respawn, 'respawn_delay': respawn_delay,
     }
     if evaluate_condition_expression(context, [LaunchConfiguration('composed')]):
         arguments = []
@@ -93,15 +115,26 @@ def _pipeline(context):
 
 
 def _end_with_node(event, context):
-    """Shut the launch down when a node exits by itself, and fail it if the node failed."""
+    """
+    Decide what a node's exit means for the launch.
+
+    0: the node was done, the launch ends. EXIT_BAD_CONFIGURATION, or any
+    failure without respawn: the launch fails. Any other failure: launch
+    respawns the node after the delay (a shutdown within it cancels that).
+    """
     if context.is_shutdown:
         return None
     name = os.path.basename(event.cmd[0])
-    if event.returncode:
+    code = event.returncode
+    respawn, delay = _respawn_settings(context)
+    if code == EXIT_BAD_CONFIGURATION or (code and not respawn):
         # launch has no action that ends it with an error: an exception in a
         # handler shuts every process down and makes ros2 launch exit with 1.
-        raise RuntimeError(f'{name} exited with code {event.returncode}; see its log above')
-    return Shutdown(reason=f'{name} exited')
+        raise RuntimeError(f'{name} exited with code {code}; see its log above')
+    if code == 0:
+        return Shutdown(reason=f'{name} exited')
+    return LogInfo(msg=f'{name} exited with code {code}; starting it again in {delay:g} s '
+                   '(respawn:=false to end the launch instead)')
 
 
 def generate_launch_description():
@@ -128,6 +161,13 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'log_level', default_value='info', choices=list(LOG_LEVELS),
             description='log level of every node'),
+        DeclareLaunchArgument(
+            'respawn', default_value='true', choices=['true', 'false'],
+            description='true: a node process that dies (crash, signal, exit code other than '
+            '0 and 2) is started again and activates itself; false: it ends the launch'),
+        DeclareLaunchArgument(
+            'respawn_delay', default_value='1.0',
+            description='seconds before a dead node process is started again (0-3600)'),
         # Camera frames exceed Fast DDS's default shared-memory segment; see
         # config/fastdds.xml. A profile chosen by the user wins.
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(

@@ -32,8 +32,9 @@ from fer_ros.nodes import NODE_NAMES
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, RUNNING
 from fer_ros.tools.bench import descendants, process_name
+from lifecycle_msgs.msg import State
 import pytest
-from ros_helpers import REPO, statuses_of
+from ros_helpers import LifecycleClient, REPO, statuses_of
 import yaml
 
 try:
@@ -211,7 +212,8 @@ def test_show_args_lists_every_argument_and_the_readme_documents_them():
                            capture_output=True, text=True, timeout=60, check=True).stdout
     arguments = [line.strip().strip("':") for line in shown.splitlines()
                  if line.startswith("    '")]
-    assert arguments == ['params_file', 'camera_source', 'composed', 'namespace', 'log_level']
+    assert arguments == ['params_file', 'camera_source', 'composed', 'namespace', 'log_level',
+                         'respawn', 'respawn_delay']
     with open(os.path.join(REPO, 'README.md')) as readme:
         text = readme.read()
     assert not [a for a in arguments if f'`{a}' not in text], 'undocumented launch argument'
@@ -248,3 +250,28 @@ def test_ctrl_c_stops_every_node_with_exit_code_0(ros, ros2_launch):
         assert re.search(rf'\[{name}-\d+\]: process has finished cleanly', output), output
     assert 'process has died' not in output, output
     assert not [pid for pid in nodes if os.path.exists(f'/proc/{pid}')], 'node left behind'
+
+
+def test_a_killed_node_comes_back_active_and_emotions_return(ros, ros2_launch):
+    """respawn:=true (the default): SIGKILL, as the kernel's OOM killer or an abort would."""
+    emotions = ros.record(Emotion, 'emotion')
+    launch = ros2_launch('camera_source:=sample', 'respawn_delay:=0.5')
+    wait_for_emotions(ros, emotions)
+    killed = next(pid for pid in descendants(launch.pid) if process_name(pid) == 'landmark_node')
+    os.kill(killed, signal.SIGKILL)
+    ros.spin_for(1.0)  # windows already in flight
+    emotions.clear()
+    wait_for_emotions(ros, emotions, timeout=60.0)
+    assert launch.poll() is None, launch.communicate(timeout=10)[0]
+    nodes = {process_name(pid): pid for pid in descendants(launch.pid)}
+    assert sorted(nodes) == sorted(NODE_NAMES)
+    assert nodes['landmark_node'] != killed
+    # It configured and activated itself again, as at start-up.
+    assert LifecycleClient(ros, 'landmark_node').state() == State.PRIMARY_STATE_ACTIVE
+    os.killpg(launch.pid, signal.SIGINT)  # Ctrl-C, twice (see the test above)
+    time.sleep(0.1)
+    os.killpg(launch.pid, signal.SIGINT)
+    output, _ = launch.communicate(timeout=30)
+    assert f'landmark_node exited with code {-signal.SIGKILL}; starting it again' in output, \
+        output
+    assert launch.returncode == 0, output
