@@ -115,6 +115,28 @@ def test_invalid_start_up_value_exits_with_a_clear_message(start_node):
     assert 'wobble' in process.output()
 
 
+@pytest.mark.parametrize('node_name, name, value, expected, given', [
+    ('camera_node', 'fps', 30, 'a double', 'an integer (30); write 30.0'),
+    ('landmark_node', 'max_faces', 1.5, 'an integer', 'a double (1.5)'),
+    ('landmark_node', 'debug_image', 'yes', 'a bool', "a string ('yes')"),
+    ('feature_buffer_node', 'window_length', 'eight', 'an integer', "a string ('eight')"),
+    ('emotion_classifier_node', 'model_path', 3, 'a string', 'an integer (3)'),
+])
+def test_a_wrong_type_in_the_yaml_exits_2_with_one_fatal_line(start_node, tmp_path, node_name,
+                                                              name, value, expected, given):
+    params = tmp_path / 'params.yaml'
+    params.write_text(yaml.safe_dump({node_name: {'ros__parameters': {name: value}}}))
+    extra = ('-p', 'source:=none') if node_name == 'camera_node' else ()
+    process = start_node(node_name, '--ros-args', '--params-file', str(params), *extra)
+    assert process.process.wait(timeout=30) == EXIT_BAD_CONFIGURATION, process.output()
+    output = process.output()
+    fatal = [line for line in output.splitlines() if 'FATAL' in line]
+    assert len(fatal) == 1, output
+    assert (f"{node_name}: parameter '{name}' expects {expected}, got {given}"
+            in fatal[0]), fatal[0]
+    assert 'Traceback' not in output
+
+
 def test_readme_documents_every_parameter():
     from fer_ros import camera_node, emotion_classifier_node, feature_buffer_node, landmark_node
     readme = open(os.path.join(REPO, 'README.md')).read()

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.parameter import Parameter
 
 
 class ParameterError(ValueError):
@@ -74,20 +76,51 @@ class ParamSpec:
         return None
 
 
+def type_name(value):
+    """Return the ROS parameter type of a Python value with its article ('a double')."""
+    name = Parameter.Type.from_parameter_value(value).name.lower().replace('_', ' ')
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def type_problem(node_name, spec, given):
+    """
+    Return the one-line reason a value of the wrong type is refused.
+
+    ``given``: the rclpy Parameter that was given (from a YAML file or the
+    command line), or None when it is not known.
+    """
+    expected = type_name(spec.default)
+    message = f"{node_name}: parameter '{spec.name}' expects {expected}"
+    if given is None:
+        return message
+    message += f', got {type_name(given.value)} ({given.value!r})'
+    if expected == 'a double' and isinstance(given.value, int) and not isinstance(
+            given.value, bool):
+        message += f'; write {float(given.value)!r}'
+    return message
+
+
 def declare_parameters(node, specs):
     """
     Declare every ParamSpec on ``node``; return {name: value}.
 
-    Raises ParameterError for a value outside its choices, and warns about
+    Raises ParameterError, naming the node, for a value of the wrong type,
+    out of range or outside its choices, and warns about
     overrides (from a YAML file or the command line) that name no parameter
     of this node, which are otherwise silently ignored by rclpy.
     """
     values = {}
     for spec in specs:
-        value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        try:
+            value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        except InvalidParameterTypeException:
+            given = getattr(node, '_parameter_overrides', {}).get(spec.name)
+            raise ParameterError(type_problem(node.get_name(), spec, given)) from None
+        except InvalidParameterValueException as error:
+            raise ParameterError(f'{node.get_name()}: {error}') from None
         problem = spec.check(value)
         if problem:
-            raise ParameterError(problem)
+            raise ParameterError(f'{node.get_name()}: {problem}')
         values[spec.name] = value
     known = {spec.name for spec in specs} | {'use_sim_time', 'start_type_description_service'}
     # rclpy keeps overrides for undeclared names without telling anyone.

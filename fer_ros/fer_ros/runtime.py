@@ -22,7 +22,7 @@ import sys
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 from fer_ros.parameters import ParameterError
 import rclpy
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
@@ -134,7 +134,8 @@ def spin_nodes(node_factories, args=None, publishes_images=True):
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ParameterError, InvalidParameterValueException) as error:
+    except (ParameterError, InvalidParameterValueException,
+            InvalidParameterTypeException) as error:
         rclpy.logging.get_logger('fer_ros').fatal(f'invalid configuration: {error}')
         code = EXIT_BAD_CONFIGURATION
     finally:
