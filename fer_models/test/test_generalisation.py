@@ -82,7 +82,7 @@ def test_the_shipped_defaults_are_what_the_committed_study_chose():
         fusion = json.load(handle)['fusion']
     modes = fusion['modes']
     assert DEFAULT_FUSION == max(modes, key=lambda name: modes[name]['lodo_mean'])
-    assert DEFAULT_APPEARANCE_WEIGHT == fusion['shipped_late_weight']
+    assert DEFAULT_APPEARANCE_WEIGHT == fusion['shipped_appearance_weight']
     assert DEFAULT_CONFIDENCE_THRESHOLD == fusion['calibration'][DEFAULT_FUSION][
         'confidence_threshold']
 

@@ -392,7 +392,7 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
     """
     Return the LODO scores of each fusion mode and the stacker fitted on all targets.
 
-    For each held-out dataset, whatever is learnt (the late-fusion weight,
+    For each held-out dataset, whatever is learnt (late fusion's appearance_weight,
     the stacker) is fitted on the *other* datasets' held-out predictions,
     which came from models that did not train on them either.
     """
@@ -433,8 +433,8 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
     # counts once, whatever its size), as the selection criterion weighs them.
     held_out = [present & (samples.datasets == d) & ~((samples.datasets == 'fer2013') & (
         samples.parts == 'train')) for d in DATASETS]
-    shipped_weight = max(weights, key=lambda w: np.mean([accuracy(late(w), rows)
-                                                         for rows in held_out]))
+    shipped_appearance_weight = max(
+        weights, key=lambda w: np.mean([accuracy(late(w), rows) for rows in held_out]))
     calibration_of_modes = {}
     for name, by_target in held_out_probabilities.items():
         # As for the landmark recipes: pooled over the held-out datasets whose
@@ -448,11 +448,11 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
                 probabilities, truth, THRESHOLD_PRECISION),
             'reliability_sources': calibration.reliability(probabilities, truth)}
     return {
-        'shipped_late_weight': round(float(shipped_weight), 2),
+        'shipped_appearance_weight': round(float(shipped_appearance_weight), 2),
         'calibration': calibration_of_modes, 'threshold_precision': THRESHOLD_PRECISION,
         'modes': {name: {'lodo': reports, 'lodo_mean': round(float(np.mean(
             [reports[d]['accuracy'] for d in DATASETS])), 4)} for name, reports in modes.items()},
-        'late_weights_chosen_on_other_datasets': chosen_weights,
+        'appearance_weights_chosen_on_other_datasets': chosen_weights,
         'stacker': {'labels': list(LABELS), 'inputs': ['landmark', 'appearance'],
                     'weights': weights_all.round(6).tolist(), 'bias': bias_all.round(6).tolist(),
                     'fitted_on': 'the leave-one-dataset-out held-out predictions of both paths '

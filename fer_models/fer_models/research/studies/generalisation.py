@@ -463,7 +463,7 @@ def fusion_section(fusion):
              + ' Late fusion: a weighted mean whose weight is chosen on the other '
              "datasets' held-out predictions (chosen: "
              + ', '.join(f'{TITLES[d]} {w:g}' for d, w in
-                         fusion['late_weights_chosen_on_other_datasets'].items())
+                         fusion['appearance_weights_chosen_on_other_datasets'].items())
              + "). Stacked: a logistic regression on both paths' log-probabilities, "
              "fitted on the other datasets' held-out predictions. Every image counts "
              '(no face = error).', '']
@@ -477,7 +477,7 @@ def fusion_section(fusion):
     best = best_mode(fusion)
     lines += ['', f'Best by the criterion: **{best}**. The shipped late-fusion weight, the '
               'best mean over the three held-out datasets: '
-              f"**{fusion['shipped_late_weight']:g}** on the appearance path.", '',
+              f"**{fusion['shipped_appearance_weight']:g}** on the appearance path.", '',
               f'Confusion matrices of **{best}** per held-out dataset: '
               + ', '.join(f'`{default_figure(d)}`' for d in DATASETS)
               + '. Its most frequent confusions (true -> answered, share of the true '
