@@ -168,7 +168,7 @@ def markdown(report):
         f"{report['images']} TFEID stills, {report['split']}. Landmark recipe: "
         f"{report['landmark_recipe']}. Appearance model: `{report['appearance_model_name']}`. "
         f"{report['date']}; reproduce with "
-        '`./fer run python -m fer_models.research.fusion_study`.', '',
+        '`./fer train fusion`.', '',
         '| pipeline | accuracy | macro-F1 |', '| --- | --- | --- |']
     for name, row in report['rows'].items():
         lines.append(f"| {name} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} |")
