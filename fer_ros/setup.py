@@ -42,6 +42,7 @@ setup(
             'landmark_node = fer_ros.landmark_node:main',
             'feature_buffer_node = fer_ros.feature_buffer_node:main',
             'emotion_classifier_node = fer_ros.emotion_classifier_node:main',
+            'hri_bridge_node = fer_ros.hri_bridge_node:main',
             'fer_pipeline = fer_ros.pipeline:main',
             'fer_launch = fer_ros.tools.launcher:main',
             'emotion_monitor = fer_ros.emotion_monitor:main',

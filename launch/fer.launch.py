@@ -17,17 +17,18 @@ Launch the fer_ros pipeline: camera, landmarks, feature windows, classifier.
 
     ros2 launch fer_ros fer.launch.py [params_file:=my.yaml] [camera_source:=/dev/video0]
         [composed:=true] [namespace:=front_camera] [log_level:=debug]
-        [respawn:=false] [respawn_delay:=1.0]
+        [respawn:=false] [respawn_delay:=1.0] [hri:=true]
 
 ``--show-args`` lists the arguments with their defaults. The nodes are those
 of fer_ros.nodes, one process each, or all in one fer_pipeline process with
-composed:=true. A node process that dies (a crash, a signal, any exit code
-but 0 and 2) is started again after respawn_delay seconds, and configures
-and activates itself as at start (its 'autostart' parameter; with autostart
-false, the lifecycle manager must drive it again). A node that exits with 0
-ends the launch; with exit code 2 (a parameter refused at start-up, named in
-its log; starting it again cannot help), or any failure with respawn:=false,
-the launch fails.
+composed:=true; hri:=true adds hri_bridge_node, the REP-155 (ROS4HRI)
+output under /humans/faces, which needs hri_msgs. A node process that dies
+(a crash, a signal, any exit code but 0 and 2) is started again after
+respawn_delay seconds, and configures and activates itself as at start (its
+'autostart' parameter; with autostart false, the lifecycle manager must
+drive it again). A node that exits with 0 ends the launch; with exit code 2
+(a parameter refused at start-up, named in its log; starting it again cannot
+help), or any failure with respawn:=false, the launch fails.
 Stop it with SIGINT (Ctrl-C): SIGTERM leaves the nodes running (ros2/launch
 issue 666). Discovery stays on this machine unless
 ROS_AUTOMATIC_DISCOVERY_RANGE says otherwise.
@@ -89,6 +90,7 @@ def _pipeline(context):
     camera_source = LaunchConfiguration('camera_source').perform(context)
     namespace = LaunchConfiguration('namespace').perform(context)
     camera = camera_source.lower() != 'none'
+    hri = evaluate_condition_expression(context, [LaunchConfiguration('hri')])
     if namespace:
         params_file = _params_in_namespace(params_file)
     respawn, respawn_delay = _respawn_settings(context)
@@ -99,6 +101,8 @@ def _pipeline(context):
     }
     if evaluate_condition_expression(context, [LaunchConfiguration('composed')]):
         arguments = []
+        if hri:
+            arguments.append('--hri')
         if not camera:
             arguments.append('--no-camera')
         elif camera_source:
@@ -106,7 +110,7 @@ def _pipeline(context):
         return [Node(executable='fer_pipeline', parameters=[params_file], arguments=arguments,
                      **common)]
     nodes = []
-    for name in node_names(camera):
+    for name in node_names(camera, hri):
         parameters = [params_file]
         if name == CAMERA_NODE and camera_source:
             parameters.append({'source': camera_source})
@@ -158,6 +162,10 @@ def generate_launch_description():
             'namespace', default_value='',
             description='namespace of the nodes and their topics, e.g. front_camera for '
             'one pipeline per camera (/diagnostics stays global)'),
+        DeclareLaunchArgument(
+            'hri', default_value='false', choices=['true', 'false'],
+            description='true: also publish the REP-155 (ROS4HRI) face topics under '
+            '/humans/faces (hri_bridge_node; needs the hri_msgs package)'),
         DeclareLaunchArgument(
             'log_level', default_value='info', choices=list(LOG_LEVELS),
             description='log level of every node'),

@@ -212,8 +212,8 @@ def test_show_args_lists_every_argument_and_the_readme_documents_them():
                            capture_output=True, text=True, timeout=60, check=True).stdout
     arguments = [line.strip().strip("':") for line in shown.splitlines()
                  if line.startswith("    '")]
-    assert arguments == ['params_file', 'camera_source', 'composed', 'namespace', 'log_level',
-                         'respawn', 'respawn_delay']
+    assert arguments == ['params_file', 'camera_source', 'composed', 'namespace', 'hri',
+                         'log_level', 'respawn', 'respawn_delay']
     with open(os.path.join(REPO, 'README.md')) as readme:
         text = readme.read()
     assert not [a for a in arguments if f'`{a}' not in text], 'undocumented launch argument'

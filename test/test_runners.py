@@ -20,7 +20,7 @@ import subprocess
 import time
 
 from fer_msgs.msg import Emotion
-from fer_ros.nodes import node_class, NODE_NAMES
+from fer_ros.nodes import ALL_NODE_NAMES, HRI_BRIDGE_NODE, node_class, NODE_NAMES
 from fer_ros.runtime import (
     DDS_PROFILE_VARIABLE, executable, EXIT_BAD_CONFIGURATION, IMAGE_DDS_PROFILE, SMALL_DDS_PROFILE,
     use_fer_dds_defaults)
@@ -64,8 +64,8 @@ def test_only_image_publishers_take_the_large_dds_segment(monkeypatch, tmp_path)
 
 def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):
     with open(CONFIG) as config:
-        assert list(yaml.safe_load(config)) == list(NODE_NAMES), \
-            'config/fer.yaml sections differ from fer_ros.nodes.NODE_NAMES'
+        assert list(yaml.safe_load(config)) == list(ALL_NODE_NAMES), \
+            'config/fer.yaml sections differ from fer_ros.nodes.ALL_NODE_NAMES'
     for name in NODE_NAMES:
         assert os.access(executable(name), os.X_OK), f'{name} is not installed'
         node = node_class(name)(context=ros.context)
@@ -76,6 +76,8 @@ def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):
     assert all(c[1:4] == ['--ros-args', '--params-file', CONFIG] for c in commands)
     assert commands[0][-2:] == ['-p', 'source:=sample']
     assert len(node_commands(CONFIG, camera=False)) == len(NODE_NAMES) - 1
+    assert [os.path.basename(c[0]) for c in node_commands(CONFIG, hri=True)] == [
+        *NODE_NAMES, HRI_BRIDGE_NODE]
     with open(f'{REPO}/launch/fer.launch.py') as launch_file:
         assert 'from fer_ros.nodes import' in launch_file.read()
 

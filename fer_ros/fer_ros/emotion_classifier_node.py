@@ -14,6 +14,7 @@
 
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
+from fer_models.core.affect import valence_arousal as derived_valence_arousal
 from fer_models.core.baseline import COLLECTING, collecting_reason
 from fer_models.core.fusion import (
     check_distribution, combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES,
@@ -226,8 +227,12 @@ class EmotionClassifierNode(ManagedNode):
             published, top = self._smoother.update(msg.face_id, probabilities)
             label, confidence, reason = decide(self._model.labels, published, top,
                                                self._params['confidence_threshold'])
+        if valence_arousal is not None:
+            valence_arousal = valence_arousal[0]
+        elif label != UNKNOWN:
+            valence_arousal = derived_valence_arousal(self._model.labels, published)
         self._publish(msg, label, confidence, self._model.labels, published, model_name,
-                      None if valence_arousal is None else valence_arousal[0], reason, state)
+                      valence_arousal, reason, state)
 
     def _publish(self, window, label, confidence, labels, probabilities, model_name,
                  valence_arousal, reason, neutral_baseline):

@@ -16,8 +16,9 @@
 The nodes of the fer_ros pipeline, in data-flow order.
 
 The one list that launch/fer.launch.py, fer_launch and fer_pipeline start
-from. Each entry's name is at once the node's default name, its executable
-and its module in fer_ros, and the section of config/fer.yaml it reads.
+from, and the optional REP-155 bridge. Each entry's name is at once the
+node's default name, its executable and its module in fer_ros, and the
+section of config/fer.yaml it reads.
 """
 
 import importlib
@@ -34,10 +35,22 @@ _PIPELINE = (
 
 NODE_NAMES = tuple(name for name, _ in _PIPELINE)
 
+# Optional, after the pipeline: the REP-155 (ROS4HRI) output, which needs
+# hri_msgs (hri:=true, --hri).
+HRI_BRIDGE_NODE = 'hri_bridge_node'
+_OPTIONAL = ((HRI_BRIDGE_NODE, 'HriBridgeNode'),)
+ALL_NODE_NAMES = NODE_NAMES + tuple(name for name, _ in _OPTIONAL)
 
-def node_names(camera=True):
-    """Return the nodes to start; without camera_node when frames come from elsewhere."""
-    return tuple(name for name in NODE_NAMES if camera or name != CAMERA_NODE)
+
+def node_names(camera=True, hri=False):
+    """
+    Return the nodes to start.
+
+    Without camera_node when frames come from elsewhere; with hri_bridge_node
+    when the REP-155 output is asked for.
+    """
+    names = tuple(name for name in NODE_NAMES if camera or name != CAMERA_NODE)
+    return names + ((HRI_BRIDGE_NODE,) if hri else ())
 
 
 def node_class(name):
@@ -47,5 +60,5 @@ def node_class(name):
     Imported on demand: the launch file and fer_launch only need the names,
     and must not load MediaPipe or onnxruntime.
     """
-    class_name = dict(_PIPELINE)[name]
+    class_name = dict(_PIPELINE + _OPTIONAL)[name]
     return getattr(importlib.import_module(f'fer_ros.{name}'), class_name)

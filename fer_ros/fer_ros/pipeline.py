@@ -15,7 +15,7 @@
 """
 fer_pipeline: the four nodes composed in one process (lowest latency).
 
-    fer_pipeline [--source SRC] --ros-args --params-file config/fer.yaml
+    fer_pipeline [--source SRC] [--no-camera] [--hri] --ros-args --params-file config/fer.yaml
 
 Nodes share a single-threaded executor; parameters come from the same YAML as
 the multi-process launch (each node reads its own section).
@@ -38,6 +38,9 @@ def parse_arguments(argv):
                         '/dev/video0, an image folder, a video file, none)')
     parser.add_argument('--no-camera', action='store_true',
                         help='do not start camera_node (frames come from a driver or a bag)')
+    parser.add_argument('--hri', action='store_true',
+                        help='also run hri_bridge_node: the REP-155 (ROS4HRI) face topics '
+                        '(needs hri_msgs)')
     return parser.parse_args(remove_ros_args(argv)[1:])
 
 
@@ -51,7 +54,7 @@ def main(argv=None):
     factories = [
         functools.partial(node_class(name),
                           parameter_overrides=camera_overrides if name == CAMERA_NODE else [])
-        for name in node_names(camera=not options.no_camera)]
+        for name in node_names(camera=not options.no_camera, hri=options.hri)]
     sys.exit(spin_nodes(factories, args=argv))
 
 

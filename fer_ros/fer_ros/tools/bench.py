@@ -36,6 +36,8 @@ before any fer_ros code runs.
 
 Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
        [--out DIR]  (writes bench.json, bench.md, latency_histogram.png)
+       ./fer bench --scenarios composed-1face-30fps composed-1face-30fps-hri
+                              (the REP-155 output's extra CPU per frame)
        ./fer bench --soak S   (one long processes-1face-30fps run: memory
                                growth and latency drift over S seconds)
        ./fer bench --label TEXT   (names the run in its JSON, for --history)
@@ -75,18 +77,24 @@ FLOOR_MAX_S = 20.0
 
 @dataclass(frozen=True)
 class Scenario:
-    """One benchmark run: runner mode, faces in the stream, input rate."""
+    """One benchmark run: runner mode, faces in the stream, input rate, options."""
 
     mode: str
     faces: int
     fps: float
     low_power: bool = False
+    # With hri_bridge_node (the REP-155 output; needs hri_msgs).
+    hri: bool = False
 
     @property
     def name(self):
-        """Return e.g. ``processes-1face-30fps`` (``-lowpower`` with the low-power preset)."""
+        """
+        Return e.g. ``processes-1face-30fps``.
+
+        ``-lowpower`` with the low-power preset, ``-hri`` with the REP-155 output.
+        """
         return (f'{self.mode}-{self.faces}face-{self.fps:g}fps'
-                + ('-lowpower' if self.low_power else ''))
+                + ('-lowpower' if self.low_power else '') + ('-hri' if self.hri else ''))
 
 
 SCENARIOS = (
@@ -94,6 +102,12 @@ SCENARIOS = (
     Scenario('composed', 1, 30.0), Scenario('composed', 2, 30.0),
     Scenario('processes', 1, 60.0), Scenario('composed', 1, 60.0),
     Scenario('composed', 1, 30.0, low_power=True),
+)
+# Run only when named (--scenarios): they need hri_msgs. The extra CPU of the
+# REP-155 output is the difference to the same scenario without -hri.
+OPTIONAL_SCENARIOS = (
+    Scenario('processes', 1, 30.0, hri=True), Scenario('composed', 1, 30.0, hri=True),
+    Scenario('composed', 2, 30.0, hri=True),
 )
 
 
@@ -348,6 +362,8 @@ def run_scenario(scenario, duration_s, warmup_s, workdir):
         command = [executable('fer_launch'), '--params-file', params]
     else:
         command = [executable('fer_pipeline'), '--ros-args', '--params-file', params]
+    if scenario.hri:
+        command.insert(1, '--hri')
     runner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = subprocess.Popen([sys.executable, '-m', 'fer_ros.tools.bench', '--probe', probe_out,
                               '--duration', str(duration_s), '--warmup', str(warmup_s)])
@@ -739,7 +755,9 @@ def main(argv=None):
     parser.add_argument('--warmup', type=float, default=5.0,
                         help='seconds before measuring (default 5)')
     parser.add_argument('--scenarios', nargs='*', default=None,
-                        help=f"subset of: {' '.join(s.name for s in SCENARIOS)}")
+                        help=f"subset of: {' '.join(s.name for s in SCENARIOS)} (the default), "
+                        f"or the REP-155 output's "
+                        f"{' '.join(s.name for s in OPTIONAL_SCENARIOS)} (needs hri_msgs)")
     parser.add_argument('--out', default='bench_out', help='output folder (default bench_out)')
     parser.add_argument('--json', default=None, help='JSON path (default OUT/bench.json)')
     parser.add_argument('--soak', type=float, default=None, metavar='S',
@@ -780,8 +798,8 @@ def main(argv=None):
             parser.error('--soak needs a positive number of seconds')
         options.duration = options.soak
         options.scenarios = options.scenarios or ['processes-1face-30fps']
-    by_name = {s.name: s for s in SCENARIOS}
-    names = options.scenarios or list(by_name)
+    by_name = {s.name: s for s in SCENARIOS + OPTIONAL_SCENARIOS}
+    names = options.scenarios or [s.name for s in SCENARIOS]
     unknown = [n for n in names if n not in by_name]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")

@@ -15,7 +15,7 @@
 """
 fer_launch: each node in its own process, driven by one YAML file.
 
-    fer_launch [--params-file config/fer.yaml] [--source SRC] [--no-camera]
+    fer_launch [--params-file config/fer.yaml] [--source SRC] [--no-camera] [--hri]
 
 The same processes and parameters as launch/fer.launch.py, for machines
 without ros2launch (launch_ros is not installable from PyPI). Ctrl-C or
@@ -35,10 +35,10 @@ from fer_ros.runtime import (
     default_params_file, executable, stop_on_signals, use_fer_dds_defaults)
 
 
-def node_commands(params_file, source=None, camera=True):
+def node_commands(params_file, source=None, camera=True, hri=False):
     """Return the command line of each node process."""
     commands = []
-    for name in node_names(camera):
+    for name in node_names(camera, hri):
         command = [executable(name), '--ros-args', '--params-file', params_file]
         if name == CAMERA_NODE and source is not None:
             command += ['-p', f'source:={source}']
@@ -59,6 +59,8 @@ def main(argv=None):
                         help='YAML parameter file (default: the installed config/fer.yaml)')
     parser.add_argument('--source', help="camera_node 'source' override")
     parser.add_argument('--no-camera', action='store_true', help='do not start camera_node')
+    parser.add_argument('--hri', action='store_true',
+                        help='also start hri_bridge_node (REP-155 topics; needs hri_msgs)')
     options = parser.parse_args(argv)
     params_file = os.path.abspath(options.params_file or default_params_file())
     if not os.path.isfile(params_file):
@@ -67,7 +69,8 @@ def main(argv=None):
     use_fer_dds_defaults()
     stopping = stop_on_signals()
     processes = [subprocess.Popen(c, preexec_fn=_die_with_parent)
-                 for c in node_commands(params_file, options.source, not options.no_camera)]
+                 for c in node_commands(params_file, options.source,
+                                        not options.no_camera, options.hri)]
     code = 0
     try:
         while not stopping:
