@@ -15,8 +15,11 @@
 """Face landmark detection with MediaPipe Face Mesh (runs offline, on CPU)."""
 
 from dataclasses import dataclass
+import importlib.util
 import math
 import os
+import sys
+import types
 
 import numpy as np
 
@@ -144,6 +147,28 @@ def bbox_of(points, image_width, image_height):
     return (x0, y0, float(xs.max()) - x0, float(ys.max()) - y0)
 
 
+# mediapipe's package __init__ imports its drawing helpers, which import
+# matplotlib at module level; nothing here draws with them.
+_MEDIAPIPE_DRAWING = ('mediapipe.python.solutions.drawing_utils',
+                      'mediapipe.python.solutions.drawing_styles')
+
+
+def import_mediapipe():
+    """
+    Return the mediapipe module, also where matplotlib is not installed.
+
+    The runtime-only install (requirements-runtime.txt) has no matplotlib:
+    there mediapipe's two drawing modules are registered as empty modules
+    before the import, so that Face Mesh loads without it. With matplotlib
+    installed, mediapipe is imported unchanged.
+    """
+    if importlib.util.find_spec('matplotlib') is None:
+        for name in _MEDIAPIPE_DRAWING:
+            sys.modules.setdefault(name, types.ModuleType(name))
+    import mediapipe
+    return mediapipe
+
+
 class FaceMeshDetector:
     """
     MediaPipe Face Mesh behind a small numpy interface.
@@ -160,7 +185,7 @@ class FaceMeshDetector:
                  min_tracking_confidence=0.5, refine_landmarks=False,
                  static_image_mode=False, min_input_size=192):
         """Create the MediaPipe graph; see the class docstring."""
-        import mediapipe as mp
+        mp = import_mediapipe()
 
         self.num_points = 478 if refine_landmarks else 468
         self.landmark_model = f'{LANDMARK_MODEL}_{self.num_points}'
