@@ -45,6 +45,7 @@ def astronaut_points():
     return found
 
 
+@pytest.mark.pure
 def test_label_mapping_names_hri_msgs_constants():
     assert {label: expression_of(label) for label in BASIC_LABELS} == {
         'neutral': 'neutral', 'happy': 'happy', 'sad': 'sad', 'surprise': 'surprised',
@@ -80,6 +81,7 @@ def test_landmarks_outside_the_image_are_clipped_and_flagged(astronaut_points):
         landmarks70(points[:68])
 
 
+@pytest.mark.pure
 def test_normalised_roi_is_clipped():
     assert normalised_roi((64, 48, 320, 240), 640, 480) == pytest.approx((0.1, 0.1, 0.6, 0.6))
     assert normalised_roi((-10, 400, 100, 200), 640, 480) == pytest.approx(
@@ -93,6 +95,7 @@ def tokens():
     return lambda: next(names)
 
 
+@pytest.mark.pure
 def test_ids_are_stable_while_tracked_and_lost_after_the_timeout():
     registry = FaceRegistry(0.5, new_token=tokens())
     assert registry.update([1], 0.0) == (['aaaa1'], [])
@@ -104,6 +107,7 @@ def test_ids_are_stable_while_tracked_and_lost_after_the_timeout():
     assert registry.expire(1.2) == ['aaaa2'] and registry.tracked == []
 
 
+@pytest.mark.pure
 def test_a_restarted_tracker_never_reuses_a_lost_id():
     registry = FaceRegistry(0.5, new_token=tokens())
     registry.update([1], 0.0)
@@ -112,6 +116,7 @@ def test_a_restarted_tracker_never_reuses_a_lost_id():
     assert registry.update([1, 2], 2.1) == (['bbbb2'], [])
 
 
+@pytest.mark.pure
 def test_thousands_of_faces_leave_nothing_behind():
     registry = FaceRegistry(0.5)
     seen = set()
@@ -123,6 +128,7 @@ def test_thousands_of_faces_leave_nothing_behind():
     assert len(registry._faces) <= 3
 
 
+@pytest.mark.pure
 def test_valence_arousal_points_and_expectation():
     labels = BASIC_LABELS
     for index, label in enumerate(labels):
