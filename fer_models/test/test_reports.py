@@ -31,7 +31,7 @@ from fer_models.research import render
 from fer_models.research.neutral_baseline import load_sequences
 from fer_models.research.protocol import DATASETS
 from fer_models.research.studies import (
-    appearance, ean, fusion, generalisation, head_pose, landmark, neutral)
+    appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral)
 import pytest
 
 pytestmark = pytest.mark.pure
@@ -112,6 +112,14 @@ def test_fusion_on_tfeid():
 
 def test_head_pose():
     assert head_pose.markdown(study('head_pose.json')) == committed(REPORTS, 'head_pose.md')
+
+
+def test_faceapi_teacher():
+    result = study('faceapi_teacher.json')
+    text = faceapi.markdown(result['conversion_check'], result['accuracy'])
+    if f'on a {os.cpu_count()}-core' not in committed(REPORTS, 'faceapi_teacher.md'):
+        pytest.skip('the report names the cores of the machine that renders it')
+    assert text == committed(REPORTS, 'faceapi_teacher.md')
 
 
 def test_a_changed_number_changes_the_report():

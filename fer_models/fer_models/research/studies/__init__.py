@@ -35,6 +35,9 @@ Current studies (cross-dataset protocol of ``research.protocol``):
   ``reports/appearance_union_kdwheel.md``, ``models/ean_union.md``.
 * ``head_pose``: accuracy against head angle, the classifier's gate.
   ``./fer train head-pose`` -> ``reports/head_pose.md``.
+* ``faceapi``: face-api.js's expression model converted to PyTorch, checked
+  against the original in Node, and its accuracy as a teacher.
+  ``./fer train faceapi report`` -> ``reports/faceapi_teacher.md``.
 * ``neutral``: per-person neutral baseline on TFEID; ships
   ``landmark_neutral.onnx``. ``./fer train neutral [run|ship|render]`` ->
   ``reports/neutral_baseline.md``, ``models/landmark_neutral.md``.
