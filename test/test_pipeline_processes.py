@@ -24,15 +24,24 @@ The blank gap outlasts the trackers' timeouts, so every performer must get
 a new face_id. The shipped model was trained on all TFEID performers, so
 this checks the pipeline end to end, not the model's generalisation (see
 the model card for subject-independent accuracy).
+
+The nodes run in a namespace of this test's own: the graph answers "what
+does /camera_node publish?" for just one node of that name, the first in its
+participant order, and a domain can hold others (a concurrent test run on
+the same ROS_DOMAIN_ID, a node of an earlier run shutting down): the privacy
+check once read such a node's publishers (only its TransitionEvent) instead
+of this camera's.
 """
 
 import os
+import uuid
 
 import cv2
 from fer_msgs.msg import Emotion, FaceLandmarksArray
-from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.msg import Transition, TransitionEvent
 import numpy as np
 import pytest
+from rclpy.node import Node
 from ros_helpers import LifecycleClient, REPO, TAIWANESE
 from std_msgs.msg import String
 from stills import RELIABLE_STILLS
@@ -60,8 +69,8 @@ def make_stream(folder):
         os.symlink(target, folder / f'{index:04d}{os.path.splitext(target)[1]}')
 
 
-def write_params(path, frames_dir):
-    """Write the shipped config with test overrides; return its path."""
+def write_params(path, frames_dir, namespace):
+    """Write the shipped config with test overrides for nodes in ``namespace``; return its path."""
     with open(os.path.join(REPO, 'config', 'fer.yaml')) as config:
         params = yaml.safe_load(config)
     params['camera_node']['ros__parameters'].update(
@@ -70,7 +79,7 @@ def write_params(path, frames_dir):
     params['feature_buffer_node']['ros__parameters'].update(
         window_length=WINDOW_LENGTH, face_timeout_s=0.3)
     with open(path, 'w') as out:
-        yaml.safe_dump(params, out)
+        yaml.safe_dump({f'{namespace}/{node}': section for node, section in params.items()}, out)
     return str(path)
 
 
@@ -78,34 +87,35 @@ def test_four_node_processes_recognise_posed_expressions(ros, start_node, tmp_pa
     frames_dir = tmp_path / 'frames'
     frames_dir.mkdir()
     make_stream(frames_dir)
-    params = write_params(tmp_path / 'params.yaml', frames_dir)
-    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
-    emotions = ros.record(Emotion, 'emotion')
-    labels = ros.record(String, 'emotion/label')
-    nodes = [start_node(name, '--ros-args', '--params-file', params)
+    ns = f'/pipeline_{uuid.uuid4().hex[:8]}'
+    params = write_params(tmp_path / 'params.yaml', frames_dir, ns)
+    landmarks = ros.record(FaceLandmarksArray, f'{ns}/fer/landmarks')
+    emotions = ros.record(Emotion, f'{ns}/emotion')
+    labels = ros.record(String, f'{ns}/emotion/label')
+    in_namespace = ('--ros-args', '-r', f'__ns:={ns}', '--params-file', params)
+    nodes = [start_node(name, *in_namespace)
              for name in ('landmark_node', 'feature_buffer_node', 'emotion_classifier_node')]
     graph = ros.node
 
     def connected():
-        return (graph.count_subscribers('camera/image_raw') >= 1
-                and graph.count_publishers('fer/landmarks') >= 1
-                and graph.count_subscribers('fer/landmarks') >= 2
-                and graph.count_subscribers('fer/features') >= 1
-                and graph.count_publishers('emotion') >= 1
-                and graph.count_publishers('emotion/label') >= 1)
+        return (graph.count_subscribers(f'{ns}/camera/image_raw') >= 1
+                and graph.count_publishers(f'{ns}/fer/landmarks') >= 1
+                and graph.count_subscribers(f'{ns}/fer/landmarks') >= 2
+                and graph.count_subscribers(f'{ns}/fer/features') >= 1
+                and graph.count_publishers(f'{ns}/emotion') >= 1
+                and graph.count_publishers(f'{ns}/emotion/label') >= 1)
 
     assert ros.spin_until(connected, timeout=30.0, processes=nodes), 'graph not connected'
     # Both sides of every connection matched (each node's own report), and
     # the camera held back until its frames have somewhere to go.
-    camera = start_node('camera_node', '--ros-args', '--params-file', params,
-                        '-p', 'autostart:=false')
+    camera = start_node('camera_node', *in_namespace, '-p', 'autostart:=false')
     nodes.append(camera)
     ros.wait_for_recorders(processes=nodes)
     for name, inputs, outputs in (('camera_node', 0, 1), ('landmark_node', 1, 2),
                                   ('feature_buffer_node', 1, 1),
                                   ('emotion_classifier_node', 1, 1)):
-        ros.wait_for_connections(name, inputs, outputs, processes=nodes)
-    lifecycle = LifecycleClient(ros, 'camera_node')
+        ros.wait_for_connections(f'{ns}/{name}', inputs, outputs, processes=nodes)
+    lifecycle = LifecycleClient(ros, f'{ns[1:]}/camera_node')
     assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
     expected_face_frames = FACE_FRAMES * len(SEQUENCE)
@@ -157,31 +167,52 @@ def test_four_node_processes_recognise_posed_expressions(ros, start_node, tmp_pa
             assert 0.0 < emotion.latency_ms < 2000.0
             assert len(emotion.probabilities) == len(emotion.labels) == 7
             assert abs(sum(emotion.probabilities) - 1.0) < 1e-3
-            assert np.isnan(emotion.valence) and np.isnan(emotion.arousal)
+            # Derived from the probabilities (README, REP-155 output).
+            assert -1 <= emotion.valence <= 1 and -1 <= emotion.arousal <= 1
     assert [s.data for s in labels] == [e.label for e in emotions]
     assert all(node.alive() for node in nodes)
-    # The graph is DDS discovery's view: under load it may still be catching
-    # up with the camera process's endpoints; the check itself stays strict.
-    ros.spin_until(lambda: 'sensor_msgs/msg/Image' in publisher_types(graph, 'camera_node'),
-                   timeout=10.0)
-    assert_only_camera_publishes_pixels(graph)
+    # A node named camera_node elsewhere on the domain, with a TransitionEvent
+    # publisher only (as a camera_node of another run shutting down has): the
+    # check must read this test's camera_node, not that one.
+    impostor = Node('camera_node', context=ros.context, enable_rosout=False,
+                    start_parameter_services=False)
+    impostor.create_publisher(TransitionEvent, '/camera_node/transition_event', 10)
+    try:
+        # The graph is DDS discovery's view: under load it may still be catching
+        # up with the processes' endpoints; the check itself stays strict.
+        ros.spin_until(lambda: ('camera_node', '/') in graph.get_node_names_and_namespaces()
+                       and 'sensor_msgs/msg/Image' in publisher_types(graph, 'camera_node', ns),
+                       timeout=10.0)
+        assert_only_camera_publishes_pixels(graph, ns)
+    finally:
+        impostor.destroy_node()
 
 
 PIXEL_TYPES = {'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage'}
+NODES = ('camera_node', 'landmark_node', 'feature_buffer_node', 'emotion_classifier_node')
 
 
-def publisher_types(graph, node_name):
+def publisher_types(graph, node_name, namespace):
     """Return the message types a node publishes, as the graph knows them."""
-    return {t for _, types in graph.get_publisher_names_and_types_by_node(node_name, '/')
+    return {t for _, types in graph.get_publisher_names_and_types_by_node(node_name, namespace)
             for t in types}
 
 
-def assert_only_camera_publishes_pixels(graph):
+def assert_only_camera_publishes_pixels(graph, namespace):
     """Privacy: images never leave camera_node and landmark_node's input."""
-    published = {name: publisher_types(graph, name)
-                 for name in ('camera_node', 'landmark_node', 'feature_buffer_node',
-                              'emotion_classifier_node')}
-    assert 'sensor_msgs/msg/Image' in published['camera_node']
-    for name in ('landmark_node', 'feature_buffer_node', 'emotion_classifier_node'):
+    in_namespace = sorted(name for name, ns in graph.get_node_names_and_namespaces()
+                          if ns == namespace)
+    assert in_namespace == sorted(NODES), in_namespace  # one node of each name: unambiguous
+    published = {name: publisher_types(graph, name, namespace) for name in NODES}
+    assert 'sensor_msgs/msg/Image' in published['camera_node'], published['camera_node']
+    for name in NODES[1:]:
         assert published[name], f'{name} not found in the graph'
         assert not published[name] & PIXEL_TYPES, f'{name} publishes pixels: {published[name]}'
+    # The same from the topics' side: every pixel publisher in the namespace is camera_node.
+    pixel_topics = [topic for topic, types in graph.get_topic_names_and_types()
+                    if topic.startswith(f'{namespace}/') and set(types) & PIXEL_TYPES]
+    assert pixel_topics == [f'{namespace}/camera/image_raw'], pixel_topics
+    for topic in pixel_topics:
+        owners = {(p.node_namespace, p.node_name)
+                  for p in graph.get_publishers_info_by_topic(topic)}
+        assert owners == {(namespace, 'camera_node')}, f'{topic} published by {owners}'
