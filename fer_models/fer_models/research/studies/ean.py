@@ -485,11 +485,7 @@ def rerun_section():
         'convolutional neural networks. CVPR.',
         '- Hinton, G., Vinyals, O., Dean, J. (2015). Distilling the knowledge in a neural '
         'network. arXiv:1503.02531.',
-        '- Goodfellow, I. et al. (2013). Challenges in representation learning (FER2013). '
-        'ICONIP.',
-        '- Lucey, P. et al. (2010). The Extended Cohn-Kanade dataset (CK+). CVPR workshops.',
-        '- Chen, L.-F., Yen, Y.-S. (2007). Taiwanese Facial Expression Image Database. '
-        'National Yang-Ming University.',
+        *render.bullets(render.DATASET_REFERENCES.values()),
         '',
     ]
 
