@@ -24,6 +24,7 @@ from fer_ros.diagnostics import status_values
 import numpy as np
 from ros_helpers import REPO, statuses_of
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 CONFIG = os.path.join(REPO, 'config', 'fer.yaml')
 
@@ -88,7 +89,9 @@ def test_a_silent_input_with_a_matched_publisher_is_reported_and_clears(ros, sta
         last_status() and last_status().message
     assert 'no message on /fer/landmarks' in buffer.output()
 
-    publisher.publish(FaceLandmarksArray())
+    # A real stamp: a zero one is warned about (test_stamps.py).
+    stamp = ros.node.get_clock().now().to_msg()
+    publisher.publish(FaceLandmarksArray(header=Header(stamp=stamp)))
     assert ros.spin_until(lambda: last_status().level == DiagnosticStatus.OK, timeout=5.0,
                           processes=[buffer]), last_status().message
     assert 'messages arrive again' in buffer.output()

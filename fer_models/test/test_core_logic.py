@@ -163,3 +163,15 @@ def test_shipped_models_are_found_from_a_source_checkout_without_ament():
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             env={**environment, 'PYTHONPATH': source}, timeout=60)
     assert result.stdout.strip() == 'True', result.stderr[-1000:]
+
+
+def test_windows_keep_at_most_max_faces_whatever_the_time():
+    windows = FaceWindows(window_length=2, face_timeout_s=1.0, max_faces=3)
+    for face_id in range(10):  # stamps that never move: only the count can expire faces
+        windows.push(face_id, np.zeros(4, np.float32), 0.0)
+        windows.forget_stale(0.0)
+    assert windows.face_ids == [7, 8, 9]
+    windows.push(7, np.zeros(4, np.float32), 0.0)  # seen again: now the most recent
+    windows.push(10, np.zeros(4, np.float32), 0.0)
+    assert windows.forget_stale(0.0) == [8]
+    assert sorted(windows.face_ids) == [7, 9, 10]

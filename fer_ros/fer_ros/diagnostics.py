@@ -63,6 +63,8 @@ class NodeDiagnostics:
         self._last_error = ''
         self._last_logged = {}
         self._tracebacks_logged = set()
+        self._warned = set()
+        self._warning = None
         self._last_report = time.monotonic()
         self._input_silence = None
 
@@ -117,6 +119,20 @@ class NodeDiagnostics:
                 f'{message} (input dropped, the node keeps running; further such errors are '
                 f'counted in /diagnostics)\n{traceback.format_exc()}')
 
+    def warn_once(self, kind, message):
+        """
+        Count a condition of the input (``kind``) and report it as WARN this period.
+
+        Logged the first time only: a driver that stamps 0 does it on every
+        frame.
+        """
+        self.count(kind)
+        self._warning = message
+        if kind not in self._warned:
+            self._warned.add(kind)
+            self._node.get_logger().warning(f'{message} (logged once; counted as {kind} in '
+                                            '/diagnostics)')
+
     def _count_error(self, counter, message):
         self.count(counter)
         self._errors_since_report += 1
@@ -133,6 +149,8 @@ class NodeDiagnostics:
             level = WARN
             message = (f'{self._errors_since_report} bad input(s) in the last {elapsed:.1f} s; '
                        f'last: {self._last_error}')
+        if self._warning and level < WARN:
+            level, message = WARN, self._warning
         rates = {f'{k}_per_s': f'{(v - self._counters_at_report.get(k, 0)) / elapsed:.1f}'
                  for k, v in self._counters.items()}
         values = {**{k: str(v) for k, v in self._counters.items()}, **rates,
@@ -151,5 +169,6 @@ class NodeDiagnostics:
         array.status = [self.status()]
         self._publisher.publish(array)
         self._errors_since_report = 0
+        self._warning = None
         self._counters_at_report = dict(self._counters)
         self._last_report = time.monotonic()

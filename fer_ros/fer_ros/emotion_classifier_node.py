@@ -28,9 +28,9 @@ from fer_models.core.smoothing import (
 from fer_msgs.msg import Emotion, FeatureWindow
 from fer_ros.conversions import (
     ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose,
-    msg_to_neutral_baseline, msg_to_window, stamp_to_seconds)
+    msg_to_neutral_baseline, msg_to_window)
 from fer_ros.diagnostics import ERROR, OK
-from fer_ros.lifecycle import ManagedNode
+from fer_ros.lifecycle import ManagedNode, MAX_FACES_KEPT
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
@@ -62,6 +62,7 @@ PARAMETERS = (
     ParamSpec('face_timeout_s', 2.0,
               'Forget the smoothing history of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
+    MAX_FACES_KEPT,
     ParamSpec('fusion', DEFAULT_FUSION,
               'Which path decides: landmark (the landmark model alone), appearance (the '
               'appearance probabilities landmark_node attaches, see its appearance_model_path), '
@@ -101,6 +102,7 @@ class EmotionClassifierNode(ManagedNode):
         self._stacker = None
         self._smoother = None
         self._last_seen = {}
+        self._window_time = 0.0
 
     def _configure(self):
         self._load_model()
@@ -181,6 +183,7 @@ class EmotionClassifierNode(ManagedNode):
 
     def _on_window(self, msg):
         self._diagnostics.count('windows_received')
+        self._window_time = self._frame_time(msg.header.stamp)
         if self._model is None:
             self._diagnostics.bad_input('window', 'no model loaded')
             return
@@ -245,7 +248,7 @@ class EmotionClassifierNode(ManagedNode):
         self._label_publisher.publish(String(data=label))
         self._diagnostics.count('emotions_published')
         self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')
-        self._forget_stale_faces(window.face_id, stamp_to_seconds(window.header.stamp))
+        self._forget_stale_faces(window.face_id, self._window_time)
 
     def _fuse(self, landmark_probabilities, msg):
         mode = self._params['fusion']
@@ -265,9 +268,11 @@ class EmotionClassifierNode(ManagedNode):
         return fused, f'{self._model.model_name}+{appearance.model_name}'
 
     def _forget_stale_faces(self, face_id, now):
-        self._last_seen[face_id] = now
+        self._last_seen.pop(face_id, None)
+        self._last_seen[face_id] = now  # the dict's order: least recently seen first
         timeout = self._params['face_timeout_s']
-        self._last_seen = {f: t for f, t in self._last_seen.items() if now - t <= timeout}
+        recent = [(f, t) for f, t in self._last_seen.items() if now - t <= timeout]
+        self._last_seen = dict(recent[-self._params['max_faces_kept']:])
         self._smoother.forget_all_except(self._last_seen)
         self._diagnostics.set_value('faces', len(self._last_seen))
 

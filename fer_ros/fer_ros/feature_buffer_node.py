@@ -21,10 +21,9 @@ from fer_models.core.features import (
 from fer_models.core.window import FaceWindows
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
-    ConversionError, landmarks_to_points, msg_to_appearance, msg_to_head_pose, stamp_to_seconds,
-    window_to_msg)
+    ConversionError, landmarks_to_points, msg_to_appearance, msg_to_head_pose, window_to_msg)
 from fer_ros.diagnostics import OK
-from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 
@@ -69,6 +68,7 @@ PARAMETERS = (
     ParamSpec('face_timeout_s', 1.0,
               'Forget the window of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
+    MAX_FACES_KEPT,
     INPUT_TIMEOUT,
 )
 
@@ -103,7 +103,8 @@ class FeatureBufferNode(ManagedNode):
 
     def _forget_faces(self):
         self._windows = FaceWindows(self._params['window_length'], self._params['stride'],
-                                    self._params['face_timeout_s'])
+                                    self._params['face_timeout_s'],
+                                    self._params['max_faces_kept'])
         self._baselines = None
         if self._params['neutral_baseline'] == AUTO:
             self._baselines = FaceBaselines(self._params['baseline_frames'],
@@ -111,7 +112,7 @@ class FeatureBufferNode(ManagedNode):
 
     def _on_landmarks(self, msg):
         self._diagnostics.count('landmark_arrays_received')
-        now = stamp_to_seconds(msg.header.stamp)
+        now = self._frame_time(msg.header.stamp)
         for face in msg.faces:
             try:
                 points = landmarks_to_points(face)

@@ -29,8 +29,7 @@ from fer_models.core.resources import model_file
 from fer_models.core.tracking import EveryNthPerFace, FaceTracker
 from fer_msgs.msg import Emotion, FaceLandmarksArray
 from fer_ros.conversions import (
-    Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, numpy_to_image,
-    stamp_to_seconds)
+    Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, numpy_to_image)
 from fer_ros.diagnostics import ERROR, OK
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParamSpec
@@ -220,7 +219,7 @@ class LandmarkNode(ManagedNode):
         rgb = rotate_clockwise(rgb, self._params['image_rotation_deg'])
         faces = self._detector.detect(rgb)
         ids = self._tracker.update([face.bbox for face in faces],
-                                   stamp_to_seconds(msg.header.stamp))
+                                   self._frame_time(msg.header.stamp))
         height, width = rgb.shape[:2]
         poses = [self._head_pose(face, width, height) for face in faces]
         self._publisher.publish(faces_to_msg(

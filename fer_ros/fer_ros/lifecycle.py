@@ -19,6 +19,7 @@ import time
 
 from fer_ros.diagnostics import (
     ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_SUBSCRIBERS_MATCHED)
+from fer_ros.frame_clock import FrameClock
 from fer_ros.input_watch import InputWatch
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
 from rcl_interfaces.msg import SetParametersResult
@@ -35,6 +36,13 @@ INPUT_TIMEOUT = ParamSpec(
     'upstream is not running or paused, or this node was restarted after a crash and its '
     'input broke (README: Troubleshooting). 0 disables the check.',
     min_value=0.0, max_value=3600.0)
+
+
+MAX_FACES_KEPT = ParamSpec(
+    'max_faces_kept', 16,
+    'Most faces whose state is kept; beyond it the face seen longest ago is forgotten. '
+    'Bounds memory when face ids churn or stamps do not advance, besides face_timeout_s.',
+    min_value=1, max_value=1024)
 
 
 class ManagedNode(LifecycleNode):
@@ -71,6 +79,7 @@ class ManagedNode(LifecycleNode):
         self._diagnostics.set_state(OK, 'unconfigured')
         self._input_watch = None
         self._input_timer = None
+        self._frame_clock = FrameClock()
         self._specs = specs
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self.guarded(self._on_parameters_set,
@@ -96,6 +105,7 @@ class ManagedNode(LifecycleNode):
 
     def on_activate(self, state):
         """Start the data flow."""
+        self._frame_clock = FrameClock()
         self._diagnostics.set_state_if_ok('active')
         self._activate()
         self._active = True
@@ -157,6 +167,21 @@ class ManagedNode(LifecycleNode):
                                           f'message on {self.resolve_topic_name(topic)}'),
             qos)
         return self._input_subscription
+
+    def _frame_time(self, stamp):
+        """
+        Return the time per-face state ages by, for a message stamped ``stamp``.
+
+        The stamps' time while they behave; zero, frozen or jumping stamps are
+        warned about once (and counted on /diagnostics), and arrival time
+        fills in (see FrameClock).
+        """
+        now, problem = self._frame_clock.update(stamp.sec + stamp.nanosec * 1e-9,
+                                                time.monotonic())
+        if problem:
+            kind, message = problem
+            self._diagnostics.warn_once(f'stamps_{kind}', message)
+        return now
 
     def _create_output_publisher(self, msg_type, topic, qos):
         """Return the node's main output, a lifecycle publisher."""

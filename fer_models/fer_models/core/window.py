@@ -25,16 +25,18 @@ class FaceWindows:
 
     ``push`` returns a full window every ``stride`` frames once the buffer of
     that face is full. Faces not pushed for ``face_timeout_s`` are forgotten by
-    ``forget_stale``.
+    ``forget_stale``, and so are the least recently pushed faces beyond
+    ``max_faces`` (None: no limit).
     """
 
-    def __init__(self, window_length, stride=1, face_timeout_s=1.0):
+    def __init__(self, window_length, stride=1, face_timeout_s=1.0, max_faces=None):
         """Create empty buffers; see the class docstring for the parameters."""
-        if window_length < 1 or stride < 1:
-            raise ValueError('window_length and stride must be at least 1')
+        if window_length < 1 or stride < 1 or (max_faces is not None and max_faces < 1):
+            raise ValueError('window_length, stride and max_faces must be at least 1')
         self.window_length = window_length
         self.stride = stride
         self.face_timeout_s = face_timeout_s
+        self.max_faces = max_faces
         self._frames = {}
         self._since_emit = {}
         self._last_seen = {}
@@ -55,7 +57,8 @@ class FaceWindows:
             frames = self._frames[face_id] = deque(maxlen=self.window_length)
             self._since_emit[face_id] = self.stride - 1
         frames.append(features)
-        self._last_seen[face_id] = now
+        self._last_seen.pop(face_id, None)
+        self._last_seen[face_id] = now  # the dict's order: least recently pushed first
         self._since_emit[face_id] += 1
         if len(frames) < self.window_length or self._since_emit[face_id] < self.stride:
             return None
@@ -63,8 +66,12 @@ class FaceWindows:
         return np.stack(frames)
 
     def forget_stale(self, now):
-        """Drop the buffers of faces unseen for face_timeout_s; return their ids."""
+        """Drop the faces unseen for face_timeout_s, or beyond max_faces; return their ids."""
         stale = [f for f, t in self._last_seen.items() if now - t > self.face_timeout_s]
+        if self.max_faces is not None:
+            expired = set(stale)
+            kept = [f for f in self._last_seen if f not in expired]
+            stale += kept[:max(0, len(kept) - self.max_faces)]
         for face_id in stale:
             del self._frames[face_id], self._since_emit[face_id], self._last_seen[face_id]
         return stale

@@ -1,0 +1,81 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Stamps that do not behave: per-face state stays bounded and faces are not reset."""
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
+from fer_ros.conversions import face_to_msg
+from fer_ros.diagnostics import status_values
+from ros_helpers import statuses_of
+from std_msgs.msg import Header
+
+
+def landmarks(face, face_id, stamp):
+    """Return a FaceLandmarksArray of the astronaut's face under ``face_id``."""
+    return FaceLandmarksArray(header=Header(stamp=stamp), faces=[
+        face_to_msg(face, face_id, 'mediapipe_face_mesh_468', Header(stamp=stamp), 512, 512)])
+
+
+def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node, astronaut):
+    _, face = astronaut
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node = start_node('feature_buffer_node', '--ros-args', '-p', 'max_faces_kept:=8')
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
+    # A driver without a clock, and face ids that keep changing: with every
+    # stamp 0 no face ever timed out (887 faces after 30 s on a robot).
+    for face_id in range(60):
+        publisher.publish(landmarks(face, face_id, Time()))
+        ros.spin_for(0.01)
+
+    def latest():
+        statuses = statuses_of(diagnostics, 'feature_buffer_node')
+        return status_values(statuses[-1]) if statuses else {}
+
+    assert ros.spin_until(lambda: int(latest().get('landmark_arrays_received', 0)) == 60,
+                          timeout=10.0, processes=[node]), latest()
+    assert int(latest()['faces_buffered']) <= 8, latest()['faces_buffered']
+    assert int(latest()['stamps_zero']) == 60
+    assert any(s.level == DiagnosticStatus.WARN and 'header stamps are zero' in s.message
+               for s in statuses_of(diagnostics, 'feature_buffer_node'))
+    assert node.output().count('header stamps are zero') == 1, 'warned once, then counted'
+
+
+def test_one_stamp_far_in_the_future_resets_no_face(ros, start_node, astronaut):
+    _, face = astronaut
+    windows = ros.record(FeatureWindow, 'fer/features')
+    node = start_node('feature_buffer_node', '--ros-args', '-p', 'window_length:=4')
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
+
+    def now():
+        return ros.node.get_clock().now().to_msg()
+
+    for _ in range(4):
+        publisher.publish(landmarks(face, 1, now()))
+        ros.spin_for(0.03)
+    assert ros.spin_until(lambda: windows, timeout=10.0, processes=[node])
+    future = now()
+    future.sec += 1_000_000
+    publisher.publish(landmarks(face, 2, future))
+    ros.spin_for(0.3)
+    published = sum(w.face_id == 1 for w in windows)
+    # One more frame of face 1 continues its full window: it was not expired
+    # by the future stamp (before, its buffer was dropped and refilled).
+    publisher.publish(landmarks(face, 1, now()))
+    assert ros.spin_until(lambda: sum(w.face_id == 1 for w in windows) > published,
+                          timeout=5.0, processes=[node]), 'face 1 lost its window'
+    assert 'header stamp jumped' in node.output()
