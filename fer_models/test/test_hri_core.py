@@ -146,7 +146,7 @@ def test_valence_arousal_points_and_expectation():
 @pytest.mark.parametrize('label, sign', [('happy', 1), ('sad', -1)])
 def test_valence_on_real_posed_faces(label, sign):
     """Happy TFEID faces through the pipeline's code get positive valence, sad ones negative."""
-    from fer_models.research.affect_report import affect_by_class
+    from fer_models.research.studies.affect import affect_by_class
     from fer_models.research.evaluate import read_labels
     from fer_models.research.pipeline_params import load
 

@@ -31,7 +31,7 @@ from fer_models.research import render
 from fer_models.research.neutral_baseline import load_sequences
 from fer_models.research.protocol import DATASETS
 from fer_models.research.studies import (
-    appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral)
+    affect, appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral)
 import pytest
 
 pytestmark = pytest.mark.pure
@@ -112,6 +112,11 @@ def test_fusion_on_tfeid():
 
 def test_head_pose():
     assert head_pose.markdown(study('head_pose.json')) == committed(REPORTS, 'head_pose.md')
+
+
+def test_valence_and_arousal():
+    assert affect.markdown(study('valence_arousal.json')) == committed(REPORTS,
+                                                                       'valence_arousal.md')
 
 
 def test_faceapi_teacher():

@@ -35,6 +35,9 @@ Current studies (cross-dataset protocol of ``research.protocol``):
   ``reports/appearance_union_kdwheel.md``, ``models/ean_union.md``.
 * ``head_pose``: accuracy against head angle, the classifier's gate.
   ``./fer train head-pose`` -> ``reports/head_pose.md``.
+* ``affect``: valence and arousal per true class on labelled stills, through
+  the shipped pipeline. ``./fer train affect --images DIR --labels CSV --out
+  fer_models/reports/valence_arousal`` -> ``reports/valence_arousal.md``.
 * ``faceapi``: face-api.js's expression model converted to PyTorch, checked
   against the original in Node, and its accuracy as a teacher.
   ``./fer train faceapi report`` -> ``reports/faceapi_teacher.md``.

@@ -31,6 +31,7 @@ COMMANDS = {
     'fusion': ('fusion', 'late fusion on TFEID stills (superseded by generalisation fusion)'),
     'neutral': ('neutral', 'per-person neutral baseline (run, ship, render)'),
     'head-pose': ('head_pose', 'accuracy against head angle: the classifier gate'),
+    'affect': ('affect', 'valence and arousal per true class on labelled stills'),
     'faceapi': ('faceapi', "face-api.js's model as a teacher: conversion check, accuracy"),
 }
 # ``./fer train ean union ...`` and ``union-report`` are the appearance study's.

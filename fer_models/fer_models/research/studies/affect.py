@@ -15,7 +15,7 @@
 """
 Valence and arousal per true class on labelled stills, through the pipeline's code.
 
-    ./fer run python -m fer_models.research.affect_report \
+    ./fer train affect \
         --images ../shared/data/taiwanese --labels ../shared/data/taiwanese/labels.csv \
         --name TFEID --out fer_models/reports/valence_arousal
 
@@ -30,7 +30,6 @@ valence or arousal) and images without a face are counted, not averaged.
 """
 
 import argparse
-import json
 import math
 import os
 import shlex
@@ -38,6 +37,7 @@ import sys
 
 from fer_models.core.affect import VALENCE_AROUSAL, valence_arousal
 from fer_models.core.labels import UNKNOWN
+from fer_models.research import render
 from fer_models.research.evaluate import (
     add_pipeline_options, load_rgb, NO_FACE, pipeline_from_options, read_labels,
     StillImageClassifier)
@@ -125,20 +125,18 @@ def main(argv=None):
         points, left_out, pipeline = affect_by_class(
             options.images, read_labels(options.labels), params)
     except (OSError, ValueError, RuntimeError) as error:
-        print(f'affect_report: {error}', file=sys.stderr)
+        print(f'affect: {error}', file=sys.stderr)
         return 2
     report = {
         'dataset': options.name or os.path.basename(os.path.abspath(options.images)),
         'pipeline': pipeline, 'caveat': options.caveat,
-        'command': 'python -m fer_models.research.affect_report ' + shlex.join(
+        'command': './fer train affect ' + shlex.join(
             argv if argv is not None else sys.argv[1:]),
         'classes': summarise(points, left_out),
     }
-    with open(f'{options.out}.json', 'w') as out:
-        json.dump(report, out, indent=1)
+    render.write_json(f'{options.out}.json', report)
     text = markdown(report)
-    with open(f'{options.out}.md', 'w') as out:
-        out.write(text)
+    render.write_text(f'{options.out}.md', text)
     print(text)
     return 0
 
