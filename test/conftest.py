@@ -19,11 +19,20 @@ import os
 import pytest
 
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+# Test runs take a DDS domain from these (measurement tools use 200-232).
+TEST_DOMAINS = range(100, 200)
 
 
 def pytest_configure(config):
-    """Stop with a clear message when the workspace is not sourced (the pure lane needs none)."""
+    """
+    Stop with a clear message when the workspace is not sourced (the pure lane needs none).
+
+    Unless ROS_DOMAIN_ID is set, the run claims a DDS domain of its own for
+    the whole session (fer_ros.tools.dds_domain: a lock, and no ROS node
+    already there): two test runs on one machine that picked the same domain
+    at random saw each other's nodes, and a node looked up by name could be
+    the other run's.
+    """
     if getattr(config, 'pure_lane', False):
         return
     try:
@@ -31,6 +40,12 @@ def pytest_configure(config):
     except ImportError as error:
         pytest.exit(f'fer_msgs is not importable ({error}): run the tests with ./fer test, '
                     'or the pure lane alone with -m pure', returncode=4)
+    if 'ROS_DOMAIN_ID' not in os.environ:
+        from fer_ros.tools.dds_domain import claimed_dds_domain
+
+        claim = claimed_dds_domain(TEST_DOMAINS)
+        claim.__enter__()
+        config.add_cleanup(lambda: claim.__exit__(None, None, None))
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from fer_ros.tools import bag_tools, bench
 from fer_ros.tools.bags import read_messages
 from fer_ros.tools.dds_domain import claimed_dds_domain
 import pytest
+import rclpy
+from rclpy.node import Node
 from ros_helpers import TAIWANESE
 from rosbags.rosbag2 import Reader
 from stills import RELIABLE_STILLS
@@ -116,12 +118,23 @@ def test_a_measurement_claims_its_dds_domain_exclusively(ros):
         assert os.environ['ROS_DOMAIN_ID'] == str(first)
         with claimed_dds_domain(spare, look_s=0.5) as second:
             assert second != first
-            with pytest.raises(RuntimeError, match='claimed by another measurement'):
+            with pytest.raises(RuntimeError, match='claimed by another run'):
                 with claimed_dds_domain(spare, look_s=0.5):
                     pass
     assert os.environ['ROS_DOMAIN_ID'] == str(own)
-    # A domain with ROS nodes on it (this test's own) is skipped, lock or not.
-    with pytest.raises(RuntimeError, match=f'{own} in use by /fer_test'):
+    # A domain with a ROS node on it is skipped, though nobody holds its lock.
+    other = rclpy.Context()
+    rclpy.init(context=other, domain_id=spare.stop)
+    node = Node('fer_other_run', context=other)
+    try:
+        with pytest.raises(RuntimeError, match=f'{spare.stop} in use by /fer_other_run'):
+            with claimed_dds_domain(range(spare.stop, spare.stop + 1)):
+                pass
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=other)
+    # This test run's own domain is taken (claimed by the run, with this test's node on it).
+    with pytest.raises(RuntimeError, match=f'no free DDS domain in {own}-{own}: {own} '):
         with claimed_dds_domain(range(own, own + 1)):
             pass
 

@@ -100,7 +100,7 @@ def claimed_dds_domain(domains=PRIVATE_DOMAINS, look_s=LOOK_SECONDS):
     for domain in random.sample(list(domains), len(domains)):
         descriptor = _try_lock(domain)
         if descriptor is None:
-            skipped[domain] = 'claimed by another measurement'
+            skipped[domain] = 'claimed by another run'
             continue
         others = nodes_on_domain(domain, look_s)
         if others:
