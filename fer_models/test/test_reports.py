@@ -122,8 +122,6 @@ def test_valence_and_arousal():
 def test_faceapi_teacher():
     result = study('faceapi_teacher.json')
     text = faceapi.markdown(result['conversion_check'], result['accuracy'])
-    if f'on a {os.cpu_count()}-core' not in committed(REPORTS, 'faceapi_teacher.md'):
-        pytest.skip('the report names the cores of the machine that renders it')
     assert text == committed(REPORTS, 'faceapi_teacher.md')
 
 

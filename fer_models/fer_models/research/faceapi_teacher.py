@@ -431,6 +431,28 @@ def teacher_scores(root=None):
             truth = landmarks.labels[keep].astype(str)
             for variant, faces in grey_versions(rgb[keep]).items():
                 result[f'{name} {crop}{variant}'] = scores(probabilities(faces, model), truth)
+    result.update(fer2013_union_scores())
+    return result
+
+
+def fer2013_union_scores():
+    """
+    Return the teacher's accuracy on FER2013 train and test as distillation feeds them.
+
+    Its input there: the union's aligned crops at 112 px (union_logits). A
+    teacher that had learnt FER2013 train would score higher on train than
+    on test.
+    """
+    from fer_models.research.aligned import load_union
+
+    table = load_union()
+    found = np.exp(union_logits(len(table.images)))
+    found = found[:, [protocol.LABELS.index(label) for label in FACEAPI_LABELS]]
+    result = {}
+    for part in (protocol.TRAIN, protocol.TEST):
+        rows = (table.datasets == 'fer2013') & (table.parts == part)
+        result[f'fer2013 {part}, aligned 112 px grey (distillation input)'] = scores(
+            found[rows], table.labels[rows].astype(str))
     return result
 
 
