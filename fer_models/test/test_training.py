@@ -19,7 +19,7 @@ import os
 
 from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT
 from fer_models.core.onnx_model import EmotionModel
-from fer_models.research import evaluate
+from fer_models.research import evaluate, pipeline_params
 from fer_models.research.datasets import data_root, load_dataset
 from fer_models.research.landmark_training import train_landmark
 import pytest
@@ -81,7 +81,8 @@ def test_eval_command_runs_the_appearance_and_fusion_pipelines(tmp_path, pipelin
     assert evaluate.main(['--images', TFEID, '--labels', str(labels), '--json', str(out),
                           '--pipeline', pipeline]) == 0
     report = json.loads(out.read_text())
-    assert report['pipeline'] == pipeline and report['n'] == 2 and report['n_no_face'] == 0
+    assert report['pipeline'] == pipeline_params.PIPELINE_NAMES[pipeline]
+    assert report['n'] == 2 and report['n_no_face'] == 0
     assert report['appearance_model'].endswith('ean_union.onnx')
     assert report['appearance_weight'] == (DEFAULT_APPEARANCE_WEIGHT if pipeline == 'fusion'
                                            else None)
