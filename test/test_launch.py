@@ -252,26 +252,29 @@ def test_ctrl_c_stops_every_node_with_exit_code_0(ros, ros2_launch):
     assert not [pid for pid in nodes if os.path.exists(f'/proc/{pid}')], 'node left behind'
 
 
-def test_a_killed_node_comes_back_active_and_emotions_return(ros, ros2_launch):
+@pytest.mark.parametrize('composed, victim', [('false', 'landmark_node'),
+                                              ('true', 'fer_pipeline')])
+def test_a_killed_node_comes_back_active_and_emotions_return(ros, ros2_launch, composed,
+                                                             victim):
     """respawn:=true (the default): SIGKILL, as the kernel's OOM killer or an abort would."""
     emotions = ros.record(Emotion, 'emotion')
-    launch = ros2_launch('camera_source:=sample', 'respawn_delay:=0.5')
+    launch = ros2_launch('camera_source:=sample', 'respawn_delay:=0.5', f'composed:={composed}')
     wait_for_emotions(ros, emotions)
-    killed = next(pid for pid in descendants(launch.pid) if process_name(pid) == 'landmark_node')
+    killed = next(pid for pid in descendants(launch.pid) if process_name(pid) == victim)
     os.kill(killed, signal.SIGKILL)
     ros.spin_for(1.0)  # windows already in flight
     emotions.clear()
     wait_for_emotions(ros, emotions, timeout=60.0)
     assert launch.poll() is None, launch.communicate(timeout=10)[0]
-    nodes = {process_name(pid): pid for pid in descendants(launch.pid)}
-    assert sorted(nodes) == sorted(NODE_NAMES)
-    assert nodes['landmark_node'] != killed
+    processes = {process_name(pid): pid for pid in descendants(launch.pid)}
+    assert sorted(processes) == (['fer_pipeline'] if composed == 'true' else sorted(NODE_NAMES))
+    assert processes[victim] != killed
     # It configured and activated itself again, as at start-up.
     assert LifecycleClient(ros, 'landmark_node').state() == State.PRIMARY_STATE_ACTIVE
     os.killpg(launch.pid, signal.SIGINT)  # Ctrl-C, twice (see the test above)
     time.sleep(0.1)
     os.killpg(launch.pid, signal.SIGINT)
     output, _ = launch.communicate(timeout=30)
-    assert f'landmark_node exited with code {-signal.SIGKILL}; starting it again' in output, \
+    assert f'{victim} exited with code {-signal.SIGKILL}; starting it again' in output, \
         output
     assert launch.returncode == 0, output
