@@ -246,3 +246,14 @@ def first_face_of_landmark_node(ros, start_node, image, *parameters):
     assert ros.spin_until(lambda: publisher.publish(frame) or any(a.faces for a in landmarks),
                           timeout=30.0, processes=[node]), node.output()[-3000:]
     return node, next(a for a in landmarks if a.faces).faces[0]
+
+
+def landmarks_of(face, face_id, stamp, width=512, height=512):
+    """Return a FaceLandmarksArray of one DetectedFace under ``face_id``, stamped ``stamp``."""
+    from fer_msgs.msg import FaceLandmarksArray
+    from fer_ros.conversions import face_to_msg
+    from std_msgs.msg import Header
+
+    return FaceLandmarksArray(header=Header(stamp=stamp), faces=[
+        face_to_msg(face, face_id, 'mediapipe_face_mesh_468', Header(stamp=stamp), width,
+                    height)])

@@ -14,7 +14,7 @@
 
 """InputWatch: when silence on a node's input is worth a warning."""
 
-from fer_ros.input_watch import InputWatch
+from fer_ros.input_watch import InputWatch, ReportedStatus, UpstreamStatus
 
 
 def test_silence_with_a_matched_publisher_is_reported_after_the_timeout():
@@ -45,3 +45,41 @@ def test_a_message_ends_the_silence_and_restarts_the_clock():
     assert not watch.silent
     assert watch.check(12.0, timeout_s=5.0, publishers=1) is None
     assert watch.check(12.5, timeout_s=5.0, publishers=1) is not None
+
+
+def upstream_of(*nodes):
+    """Return a callable giving these UpstreamStatus entries."""
+    return lambda: list(nodes)
+
+
+def test_an_idle_node_upstream_is_named_with_what_it_says():
+    watch = InputWatch('/fer/landmarks', now=0.0)
+    idle = UpstreamStatus('/landmark_node', ReportedStatus(
+        'no message on /camera/image_raw for 6 s', published_per_s=0.0))
+    report = watch.check(6.0, timeout_s=5.0, publishers=1, upstream=upstream_of(idle))
+    assert report == ('no message on /fer/landmarks for 6 s: /landmark_node publishes nothing '
+                      '(no message on /camera/image_raw for 6 s)')
+    assert 'DDS input broke' not in report
+
+
+def test_a_busy_node_upstream_means_this_nodes_input_broke():
+    watch = InputWatch('/fer/landmarks', now=0.0)
+    busy = UpstreamStatus('/landmark_node', ReportedStatus('tracking 1 face(s)', 30.0))
+    report = watch.check(6.0, timeout_s=5.0, publishers=1, upstream=upstream_of(busy))
+    assert report.startswith('no message on /fer/landmarks for 6 s although /landmark_node '
+                             "publishes: this node's DDS input broke")
+
+
+def test_a_publisher_without_diagnostics_leaves_both_causes_open():
+    watch = InputWatch('/camera/image_raw', now=0.0)
+    player = UpstreamStatus('/rosbag2_player')
+    report = watch.check(6.0, timeout_s=5.0, publishers=1, upstream=upstream_of(player))
+    assert 'although 1 publisher(s) are matched: the source is paused, or' in report
+
+
+def test_upstream_is_only_asked_when_the_input_is_silent():
+    def unexpected():
+        raise AssertionError('asked while the input is fine')
+
+    watch = InputWatch('/fer/features', now=0.0)
+    assert watch.check(1.0, timeout_s=5.0, publishers=1, upstream=unexpected) is None

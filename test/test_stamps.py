@@ -17,16 +17,8 @@
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import face_to_msg
 from fer_ros.diagnostics import status_values
-from ros_helpers import statuses_of
-from std_msgs.msg import Header
-
-
-def landmarks(face, face_id, stamp):
-    """Return a FaceLandmarksArray of the astronaut's face under ``face_id``."""
-    return FaceLandmarksArray(header=Header(stamp=stamp), faces=[
-        face_to_msg(face, face_id, 'mediapipe_face_mesh_468', Header(stamp=stamp), 512, 512)])
+from ros_helpers import landmarks_of, statuses_of
 
 
 def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node, astronaut):
@@ -38,7 +30,7 @@ def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node,
     # A driver without a clock, and face ids that keep changing: with every
     # stamp 0 no face ever timed out (887 faces after 30 s on a robot).
     for face_id in range(60):
-        publisher.publish(landmarks(face, face_id, Time()))
+        publisher.publish(landmarks_of(face, face_id, Time()))
         ros.spin_for(0.01)
 
     def latest():
@@ -65,17 +57,17 @@ def test_one_stamp_far_in_the_future_resets_no_face(ros, start_node, astronaut):
         return ros.node.get_clock().now().to_msg()
 
     for _ in range(4):
-        publisher.publish(landmarks(face, 1, now()))
+        publisher.publish(landmarks_of(face, 1, now()))
         ros.spin_for(0.03)
     assert ros.spin_until(lambda: windows, timeout=10.0, processes=[node])
     future = now()
     future.sec += 1_000_000
-    publisher.publish(landmarks(face, 2, future))
+    publisher.publish(landmarks_of(face, 2, future))
     ros.spin_for(0.3)
     published = sum(w.face_id == 1 for w in windows)
     # One more frame of face 1 continues its full window: it was not expired
     # by the future stamp (before, its buffer was dropped and refilled).
-    publisher.publish(landmarks(face, 1, now()))
+    publisher.publish(landmarks_of(face, 1, now()))
     assert ros.spin_until(lambda: sum(w.face_id == 1 for w in windows) > published,
                           timeout=5.0, processes=[node]), 'face 1 lost its window'
     assert 'header stamp jumped' in node.output()

@@ -138,7 +138,7 @@ class CameraNode(ManagedNode):
         msg = numpy_into_image(self._frame_msg, frame, self._source.encoding)
         msg.header.stamp = stamp
         msg.header.frame_id = self._params['frame_id']
-        self._publisher.publish(msg)
+        self._publish_output(msg)
         self._diagnostics.count('frames_published')
         self._diagnostics.set_state(OK, f'publishing {self._source.description}')
 

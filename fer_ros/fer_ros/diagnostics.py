@@ -22,9 +22,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
+STALE = DiagnosticStatus.STALE
 # Endpoints DDS matched on a node's own side of its connections (ManagedNode).
 INPUT_PUBLISHERS_MATCHED = 'input_publishers_matched'
 OUTPUT_SUBSCRIBERS_MATCHED = 'output_subscribers_matched'
+# Messages a node published on its main output (ManagedNode._publish_output).
+OUTPUT_PUBLISHED = 'output_published'
 
 
 def status_values(status):
@@ -67,6 +70,7 @@ class NodeDiagnostics:
         self._warning = None
         self._last_report = time.monotonic()
         self._input_silence = None
+        self._input_silence_level = WARN
 
     def set_state(self, level, message):
         """Set the node's persistent level and message, e.g. (ERROR, 'no model')."""
@@ -77,9 +81,10 @@ class NodeDiagnostics:
         if self._state[0] == OK:
             self._state = (OK, message)
 
-    def set_input_silence(self, report):
-        """Report a silent input (WARN) until called with None."""
+    def set_input_silence(self, report, level=WARN):
+        """Report a silent input (at ``level``: WARN, or STALE) until called with None."""
         self._input_silence = report
+        self._input_silence_level = level
 
     def count(self, name, amount=1):
         """Add ``amount`` to the counter ``name`` (reported as a value)."""
@@ -143,8 +148,9 @@ class NodeDiagnostics:
         now = time.monotonic()
         elapsed = max(now - self._last_report, 1e-6)
         level, message = self._state
+        # STALE (3) ranks above ERROR (2) in numbers, not in meaning.
         if self._input_silence and level < WARN:
-            level, message = WARN, self._input_silence
+            level, message = self._input_silence_level, self._input_silence
         if self._errors_since_report and level < WARN:
             level = WARN
             message = (f'{self._errors_since_report} bad input(s) in the last {elapsed:.1f} s; '

@@ -29,8 +29,8 @@ from fer_msgs.msg import Emotion, FeatureWindow
 from fer_ros.conversions import (
     ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose,
     msg_to_neutral_baseline, msg_to_window)
-from fer_ros.diagnostics import ERROR, OK
-from fer_ros.lifecycle import ManagedNode, MAX_FACES_KEPT
+from fer_ros.diagnostics import ERROR, OK, STALE
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
@@ -63,6 +63,7 @@ PARAMETERS = (
               'Forget the smoothing history of a face unseen for this long (frame time).',
               min_value=0.0, max_value=600.0),
     MAX_FACES_KEPT,
+    INPUT_TIMEOUT,
     ParamSpec('fusion', DEFAULT_FUSION,
               'Which path decides: landmark (the landmark model alone), appearance (the '
               'appearance probabilities landmark_node attaches, see its appearance_model_path), '
@@ -110,9 +111,10 @@ class EmotionClassifierNode(ManagedNode):
         self._smoother = self._make_smoother()
 
     def _activate(self):
-        # Windows come only while a face is seen: silence is normal here.
+        # Windows come only while a face is seen: a silent input is no fault,
+        # but the last /emotion is stale, and /diagnostics says so.
         self._create_input_subscription(
-            FeatureWindow, 'fer/features', self._on_window, 10, watch_silence=False)
+            FeatureWindow, 'fer/features', self._on_window, 10, silence_level=STALE)
 
     def _deactivate(self):
         self._smoother = self._make_smoother()
@@ -244,7 +246,7 @@ class EmotionClassifierNode(ManagedNode):
             window.header, window.face_id, label, confidence, labels, probabilities, model_name,
             valence_arousal, self.get_clock().now().nanoseconds * 1e-9, msg_to_head_pose(window),
             reason, neutral_baseline)
-        self._emotion_publisher.publish(emotion)
+        self._publish_output(emotion)
         self._label_publisher.publish(String(data=label))
         self._diagnostics.count('emotions_published')
         self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')

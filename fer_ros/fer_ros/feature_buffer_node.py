@@ -128,7 +128,7 @@ class FeatureBufferNode(ManagedNode):
                 continue
             if baseline is not None:
                 frames = frames - baseline.reference()
-            self._publisher.publish(window_to_msg(
+            self._publish_output(window_to_msg(
                 self._extractor.window(frames), face.face_id, self._feature_type, msg.header,
                 msg_to_appearance(face), msg_to_head_pose(face), baseline))
             self._diagnostics.count('windows_published')

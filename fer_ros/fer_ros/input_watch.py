@@ -13,7 +13,9 @@
 # limitations under the License.
 
 
-"""When a node's input topic has gone quiet although somebody publishes on it."""
+"""When a node's input topic has gone quiet, and which node upstream is to blame."""
+
+from dataclasses import dataclass
 
 
 class InputWatch:
@@ -22,9 +24,11 @@ class InputWatch:
 
     The report names the likely cause: with no publisher matched, the node
     upstream is not running (or, after a crash, discovery did not reach this
-    node); with a publisher matched, the source is paused or this node's DDS
-    input broke when it was restarted after a crash (Fast DDS shared memory,
-    see README: Troubleshooting).
+    node); with a publisher matched that says on /diagnostics that it
+    publishes nothing, that node and its own message (e.g. its input is
+    silent too); with one that publishes, this node's DDS input broke when
+    it was restarted after a crash (Fast DDS shared memory, see README:
+    Troubleshooting); with a publisher that reports nothing, either.
     """
 
     def __init__(self, topic, now):
@@ -49,12 +53,16 @@ class InputWatch:
         self._silent = False
         return ended
 
-    def check(self, now, timeout_s, publishers):
+    def check(self, now, timeout_s, publishers, upstream=None):
         """
         Return the silence report at ``now``, or None while the input is fine.
 
         ``timeout_s`` of 0 disables the check; ``publishers`` is the number
-        of publishers matched on the topic.
+        of publishers matched on the topic. ``upstream``, called only when
+        the input is silent, returns an UpstreamStatus of each node that
+        publishes on the topic (``status`` None for a node that reports no
+        diagnostics, e.g. a bag player), so the report can name the node
+        that went idle instead of blaming this node's input.
         """
         quiet_s = now - self._last_message
         self._silent = timeout_s > 0 and quiet_s >= timeout_s
@@ -64,6 +72,32 @@ class InputWatch:
         if publishers == 0:
             return (f'{silence}: no publisher is matched (is the node upstream running? '
                     'After a crash, see README: Troubleshooting)')
+        nodes = upstream() if upstream is not None else []
+        idle = [n for n in nodes if n.status is not None and n.status.published_per_s == 0]
+        if idle:
+            return f'{silence}: ' + '; '.join(
+                f'{n.name} publishes nothing ({n.status.message})' for n in idle)
+        busy = [n for n in nodes if n.status is not None and n.status.published_per_s]
+        if busy:
+            return (f"{silence} although {', '.join(n.name for n in busy)} publishes: this "
+                    "node's DDS input broke when it was restarted after a crash (README: "
+                    'Troubleshooting)')
         return (f'{silence} although {publishers} publisher(s) are matched: the source is '
                 "paused, or this node's DDS input broke when it was restarted after a crash "
                 '(README: Troubleshooting)')
+
+
+@dataclass(frozen=True)
+class ReportedStatus:
+    """What a node last said on /diagnostics: its message and its output rate."""
+
+    message: str
+    published_per_s: float  # None when it does not report one
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    """A node publishing on a watched topic, and its last ReportedStatus (or None)."""
+
+    name: str
+    status: ReportedStatus = None

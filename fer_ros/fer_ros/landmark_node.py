@@ -222,7 +222,7 @@ class LandmarkNode(ManagedNode):
                                    self._frame_time(msg.header.stamp))
         height, width = rgb.shape[:2]
         poses = [self._head_pose(face, width, height) for face in faces]
-        self._publisher.publish(faces_to_msg(
+        self._publish_output(faces_to_msg(
             faces, ids, self._detector.landmark_model, msg.header, width, height,
             self._appearances(rgb, faces, ids), poses))
         if self._debug_publisher is not None:

@@ -17,10 +17,12 @@
 import functools
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from fer_ros.diagnostics import (
-    ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_SUBSCRIBERS_MATCHED)
+    ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_PUBLISHED,
+    OUTPUT_SUBSCRIBERS_MATCHED, status_values, WARN)
 from fer_ros.frame_clock import FrameClock
-from fer_ros.input_watch import InputWatch
+from fer_ros.input_watch import InputWatch, ReportedStatus, UpstreamStatus
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -79,6 +81,9 @@ class ManagedNode(LifecycleNode):
         self._diagnostics.set_state(OK, 'unconfigured')
         self._input_watch = None
         self._input_timer = None
+        self._upstream_subscription = None
+        self._upstream_statuses = {}
+        self._silence_level = WARN
         self._frame_clock = FrameClock()
         self._specs = specs
         self.add_on_set_parameters_callback(self._validate_parameters)
@@ -145,15 +150,24 @@ class ManagedNode(LifecycleNode):
             self._configured = False
             self._cleanup()
 
-    def _create_input_subscription(self, msg_type, topic, callback, qos, watch_silence=True):
+    def _create_input_subscription(self, msg_type, topic, callback, qos, watch_silence=True,
+                                   silence_level=WARN):
         """
         Subscribe ``callback`` to the node's input until deactivation.
 
-        With ``watch_silence`` a silent input is reported.
+        With ``watch_silence`` a silent input is reported at ``silence_level``
+        (WARN; STALE for an input that stops whenever nobody is in view),
+        naming the node upstream that went idle: what the publishers say on
+        /diagnostics is kept meanwhile.
         """
         if watch_silence:
             watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
             self._input_watch = watch
+            self._silence_level = silence_level
+            self._upstream_statuses = {}
+            self._upstream_subscription = self.create_subscription(
+                DiagnosticArray, '/diagnostics',
+                self.guarded(self._on_diagnostics, 'message on /diagnostics'), 10)
 
             def watched(msg):
                 if watch.message_seen(time.monotonic()):
@@ -184,9 +198,33 @@ class ManagedNode(LifecycleNode):
         return now
 
     def _create_output_publisher(self, msg_type, topic, qos):
-        """Return the node's main output, a lifecycle publisher."""
+        """
+        Create the node's main output, a lifecycle publisher; publish with ``_publish_output``.
+
+        Its messages are counted (``output_published``, ``…_per_s``) so the
+        nodes downstream can tell an idle upstream from a broken input.
+        """
         self._output_publisher = self.create_lifecycle_publisher(msg_type, topic, qos)
+        self._diagnostics.count(OUTPUT_PUBLISHED, 0)
         return self._output_publisher
+
+    def _publish_output(self, msg):
+        """Publish ``msg`` on the node's main output and count it."""
+        self._output_publisher.publish(msg)
+        self._diagnostics.count(OUTPUT_PUBLISHED)
+
+    def _on_diagnostics(self, array):
+        for status in array.status:
+            rate = status_values(status).get(OUTPUT_PUBLISHED + '_per_s')
+            self._upstream_statuses[status.name] = ReportedStatus(
+                status.message, None if rate is None else float(rate))
+
+    def _upstream(self, topic):
+        """Return an UpstreamStatus of each node publishing on ``topic``."""
+        names = [f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+                 for info in self.get_publishers_info_by_topic(topic)]
+        return [UpstreamStatus(name, self._upstream_statuses.get(name)) for name in names
+                if name != self.get_fully_qualified_name()]
 
     def _report_connections(self):
         if self._output_publisher is not None:
@@ -202,10 +240,14 @@ class ManagedNode(LifecycleNode):
         watch = self._input_watch
         was_silent = watch.silent
         report = watch.check(time.monotonic(), self._params['input_timeout_s'],
-                             self._input_subscription.get_publisher_count())
-        self._diagnostics.set_input_silence(report)
+                             self._input_subscription.get_publisher_count(),
+                             lambda: self._upstream(watch.topic))
+        self._diagnostics.set_input_silence(report, self._silence_level)
         if report and not was_silent:
-            self.get_logger().warning(report)
+            # A STALE input is no fault (nobody in view): not worth a warning.
+            log = self.get_logger().warning if self._silence_level == WARN else \
+                self.get_logger().info
+            log(report)
 
     def _stop_input(self):
         if self._input_subscription is not None:
@@ -214,6 +256,9 @@ class ManagedNode(LifecycleNode):
         if self._input_timer is not None:
             self.destroy_timer(self._input_timer)
             self._input_timer = None
+        if self._upstream_subscription is not None:
+            self.destroy_subscription(self._upstream_subscription)
+            self._upstream_subscription = None
         self._input_watch = None
         self._diagnostics.set_input_silence(None)
 
