@@ -175,3 +175,11 @@ def test_windows_keep_at_most_max_faces_whatever_the_time():
     windows.push(10, np.zeros(4, np.float32), 0.0)
     assert windows.forget_stale(0.0) == [8]
     assert sorted(windows.face_ids) == [7, 9, 10]
+
+
+def test_tracker_keeps_at_most_max_tracks_whatever_the_time():
+    tracker = FaceTracker(iou_threshold=0.3, timeout_s=0.5, max_tracks=3)
+    for index in range(10):  # a new face in each frame, and a clock that never moves
+        tracker.update([(100 * index, 0, 50, 50)], 0.0)
+    assert len(tracker.active_ids) == 3
+    assert tracker.active_ids[-1] == 10  # the face in view is never the one dropped

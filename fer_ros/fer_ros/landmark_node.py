@@ -31,7 +31,7 @@ from fer_msgs.msg import Emotion, FaceLandmarksArray
 from fer_ros.conversions import (
     Appearance, ConversionError, faces_to_msg, image_to_rgb, NO_HEAD_POSE, numpy_to_image)
 from fer_ros.diagnostics import ERROR, OK
-from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
@@ -86,6 +86,7 @@ PARAMETERS = (
               "face and attach that face's latest probabilities on the others (saves about "
               '0.7 ms of CPU per face on each skipped frame). 1: every frame.',
               min_value=1, max_value=30),
+    MAX_FACES_KEPT,
     INPUT_TIMEOUT,
 )
 
@@ -134,7 +135,8 @@ class LandmarkNode(ManagedNode):
     def _configure(self):
         self._build_detector()
         self._tracker = FaceTracker(self._params['track_iou_threshold'],
-                                    self._params['track_timeout_s'])
+                                    self._params['track_timeout_s'],
+                                    self._params['max_faces_kept'])
         self._load_appearance_model()
 
     def _activate(self):
@@ -273,6 +275,7 @@ class LandmarkNode(ManagedNode):
         self._appearance_refresh.every_n = self._params['appearance_every_n_frames']
         self._tracker.iou_threshold = self._params['track_iou_threshold']
         self._tracker.timeout_s = self._params['track_timeout_s']
+        self._tracker.max_tracks = self._params['max_faces_kept']
 
 
 def main(args=None):

@@ -45,13 +45,16 @@ class FaceTracker:
     A track missing from the frames for longer than ``timeout_s`` (frame
     time, from the first frame without it) is forgotten, so a face that
     leaves and comes back gets a new id. A pause in processing does not
-    expire a face that is still there. Ids start at 1 and only grow.
+    expire a face that is still there. Beyond ``max_tracks`` (None: no
+    limit) the tracks missing longest are forgotten too, whatever the time
+    says. Ids start at 1 and only grow.
     """
 
-    def __init__(self, iou_threshold=0.3, timeout_s=0.5):
+    def __init__(self, iou_threshold=0.3, timeout_s=0.5, max_tracks=None):
         """Create a tracker; see the class docstring for the parameters."""
         self.iou_threshold = iou_threshold
         self.timeout_s = timeout_s
+        self.max_tracks = max_tracks
         self._tracks = []
         self._next_id = 1
 
@@ -89,6 +92,11 @@ class FaceTracker:
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[bi] = track.face_id
+        if self.max_tracks is not None and len(self._tracks) > self.max_tracks:
+            missing = sorted((t for t in self._tracks if t.missing_since is not None),
+                             key=lambda t: t.missing_since)
+            dropped = {id(t) for t in missing[:len(self._tracks) - self.max_tracks]}
+            self._tracks = [t for t in self._tracks if id(t) not in dropped]
         return ids
 
 
