@@ -121,7 +121,7 @@ def test_valence_and_arousal():
 
 def test_faceapi_teacher():
     result = study('faceapi_teacher.json')
-    text = faceapi.markdown(result['conversion_check'], result['accuracy'])
+    text = faceapi.markdown(result['conversion_check'], result['accuracy'], result['union'])
     assert text == committed(REPORTS, 'faceapi_teacher.md')
 
 

