@@ -143,6 +143,25 @@ class RosTestNode:
             self.executor.spin_once(timeout_sec=0.02)
         return predicate()
 
+    def publishers_of(self, node_name, namespace, ready, timeout=10.0, processes=()):
+        """
+        Return ``{topic: set(types)}`` a remote node publishes, once ``ready`` accepts it.
+
+        DDS announces a node's name (ros_discovery_info) separately from its
+        endpoints, so data can flow before the graph knows which node sent it:
+        wait for the name and for the topics the caller knows must be there,
+        then let the caller check the whole listing strictly.
+        """
+        def published():
+            if (node_name, namespace) not in self.node.get_node_names_and_namespaces():
+                return None
+            return {topic: set(types) for topic, types in
+                    self.node.get_publisher_names_and_types_by_node(node_name, namespace)}
+
+        found = self.spin_until(lambda: ready(published() or {}), timeout, processes)
+        assert found, f'{namespace}{node_name} not in the graph after {timeout} s: {published()}'
+        return published()
+
     def wait_for_subscribers(self, publisher, count=1, timeout=15.0, processes=()):
         """Wait until ``publisher`` is matched by ``count`` subscriptions."""
         ok = self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout,

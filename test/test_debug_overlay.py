@@ -32,8 +32,8 @@ def test_debug_image_is_the_only_pixel_topic_and_shows_the_face(ros, start_node,
     frame = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
     assert ros.spin_until(lambda: publisher.publish(frame) or overlays, timeout=30.0,
                           processes=[node]), node.output()[-3000:]
-    published = {topic: set(types) for topic, types in
-                 ros.node.get_publisher_names_and_types_by_node('landmark_node', '/')}
+    published = ros.publishers_of('landmark_node', '/', lambda topics: '/debug_image' in topics,
+                                  processes=[node])
     pixel_topics = {topic for topic, types in published.items() if types & PIXEL_TYPES}
     assert pixel_topics == {'/debug_image'}, published
     drawn = image_to_rgb(overlays[0])
