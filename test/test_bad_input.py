@@ -26,8 +26,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 
-def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
-    image, _ = astronaut
+def answering_landmark_node(ros, start_node, image):
+    """Start landmark_node and feed it ``image`` until it finds the face in it."""
     landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
     diagnostics = ros.record(DiagnosticArray, '/diagnostics')
     node = start_node('landmark_node')
@@ -38,6 +38,12 @@ def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
     # node's side has matched this publisher are lost.
     assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
                           timeout=20.0, processes=[node])
+    return node, publisher, good, landmarks, diagnostics
+
+
+def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
+    node, publisher, good, landmarks, diagnostics = answering_landmark_node(
+        ros, start_node, astronaut[0])
     landmarks.clear()
     bad = [
         Image(height=4, width=4, encoding='yuv422', step=8, data=bytes(32)),
@@ -62,15 +68,8 @@ def test_landmark_node_survives_bad_images(ros, start_node, astronaut):
 
 
 def test_landmark_node_refuses_sizes_that_would_abort_mediapipe(ros, start_node, astronaut):
-    image, _ = astronaut
-    landmarks = ros.record(FaceLandmarksArray, 'fer/landmarks')
-    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
-    node = start_node('landmark_node')
-    publisher = ros.publisher(Image, 'camera/image_raw', sensor_qos=True)
-    ros.wait_for_subscribers(publisher, processes=[node])
-    good = numpy_to_image(image, 'rgb8', Header(frame_id='camera'))
-    assert ros.spin_until(lambda: publisher.publish(good) or any(a.faces for a in landmarks),
-                          timeout=20.0, processes=[node])
+    node, publisher, good, landmarks, diagnostics = answering_landmark_node(
+        ros, start_node, astronaut[0])
     # 1x171 was upscaled to 192x32832 and a side >= 32767 went in as it was:
     # OpenCV asserted inside MediaPipe and the process aborted (SIGABRT).
     deadly = [
