@@ -19,7 +19,8 @@ import os
 
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.core.resources import shipped_model
-from fer_models.research.lodo import balanced_rows, Samples, score
+from fer_models.research.lodo import (
+    balanced_rows, fusion_of, own_class_answers, own_classes_score, Samples, score)
 from fer_models.research.protocol import LABELS
 import numpy as np
 
@@ -43,6 +44,72 @@ def test_an_image_without_a_face_counts_as_an_error():
     assert report['accuracy'] == 0.5
     assert report['accuracy_on_detected'] == round(2 / 3, 4)
     assert 'no_face' in report['predicted_labels']
+
+
+def samples_of(datasets, targets, found=None):
+    count = len(targets)
+    parts = ['test' if dataset == 'fer2013' else '' for dataset in datasets]
+    return Samples(datasets=np.array(datasets), parts=np.array(parts),
+                   groups=np.array([f'{d}:{i}' for i, d in enumerate(datasets)]),
+                   targets=np.array(targets),
+                   found=np.ones(count, bool) if found is None else np.array(found),
+                   points=np.zeros((count, 468, 3)), sizes=np.ones((count, 2)),
+                   files=np.array([str(i) for i in range(count)]))
+
+
+def test_a_set_without_neutral_is_scored_over_its_own_six_classes():
+    happy, sad, surprise, neutral = (LABELS.index(name) for name in
+                                     ('happy', 'sad', 'surprise', 'neutral'))
+    # CK+48-like: happy, sad, surprise faces (no neutral); the last one has no face.
+    samples = samples_of(['ckplus48'] * 5, [happy, sad, surprise, happy, sad],
+                         found=[True, True, True, True, False])
+    probabilities = np.full((5, len(LABELS)), 0.01)
+    probabilities[0, [neutral, happy]] = 0.6, 0.3  # neutral first, happy second: right
+    probabilities[1, [neutral, happy]] = 0.6, 0.3  # neutral first, happy second: wrong
+    probabilities[2, surprise] = 0.9               # right both ways
+    probabilities[3, sad] = 0.9                    # a non-neutral mistake stays one
+    probabilities[4, sad] = 0.9                    # no face: an error both ways
+    strict = score(samples, np.ones(5, bool), probabilities)
+    own = own_classes_score(samples, np.ones(5, bool), probabilities)
+    assert strict['accuracy'] == 0.2
+    assert own['accuracy'] == 0.4
+    neutral_column = own['predicted_labels'].index('neutral')
+    assert sum(row[neutral_column] for row in own['confusion']) == 0
+    assert sum(row[neutral_column] for row in strict['confusion']) == 2
+    # A set with every class scores the same both ways.
+    every = samples_of(['taiwanese'] * len(LABELS), list(range(len(LABELS))))
+    uniform = np.eye(len(LABELS))[[neutral] * len(LABELS)]
+    assert own_classes_score(every, np.ones(len(LABELS), bool), uniform) == score(
+        every, np.ones(len(LABELS), bool), uniform)
+    answers = own_class_answers(samples_of(['ckplus48'] * 3 + ['taiwanese'] * 2,
+                                           [happy, sad, surprise, neutral, happy]),
+                                np.eye(len(LABELS))[[neutral, sad, surprise, neutral, neutral]]
+                                + np.eye(len(LABELS))[[happy] * 5] * 0.5)
+    assert answers.tolist() == [happy, sad, surprise, neutral, neutral]
+
+
+def test_the_fixed_criterion_chooses_the_fusion_weight_without_rewarding_missing_classes():
+    from fer_models.research.studies.generalisation import fixed_criterion
+
+    neutral, happy, sad = (LABELS.index(name) for name in ('neutral', 'happy', 'sad'))
+    datasets = ['fer2013'] * 2 + ['taiwanese'] * 2 + ['ckplus48'] * 2
+    samples = samples_of(datasets, [neutral, happy, neutral, sad, happy, sad])
+    landmark = np.eye(len(LABELS))[[neutral, happy, neutral, sad, neutral, neutral]] * 0.6
+    appearance = np.eye(len(LABELS))[[happy, happy, happy, sad, happy, sad]] * 0.6
+    entry = fusion_of(samples, landmark + 0.05, appearance + 0.05)
+    strict, fixed = entry['modes'], entry['fixed']['modes']
+    # On CK+48 the landmark path answers neutral twice: 0 % strict; its second
+    # choices (happy, sad tie at 0.05: the first, happy) give 50 % over six classes.
+    assert strict['landmark']['lodo']['ckplus48']['accuracy'] == 0.0
+    assert fixed['landmark']['lodo']['ckplus48']['accuracy'] == 0.5
+    assert fixed['landmark']['lodo']['fer2013'] == strict['landmark']['lodo']['fer2013']
+    assert set(entry['fixed']['appearance_weights_chosen_on_other_datasets']) == set(
+        entry['appearance_weights_chosen_on_other_datasets'])
+    assert 0.0 <= entry['fixed']['appearance_weight'] <= 1.0
+    result = {'lodo': strict['landmark']['lodo'],
+              'lodo_own_classes': {'ckplus48': fixed['landmark']['lodo']['ckplus48']}}
+    assert fixed_criterion(result) == np.mean([strict['landmark']['lodo'][d]['accuracy']
+                                               for d in ('fer2013', 'taiwanese')] + [0.5])
 
 
 def test_the_shipped_landmark_model_says_how_it_was_chosen_and_calibrated():

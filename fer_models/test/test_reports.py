@@ -131,3 +131,13 @@ def test_a_changed_number_changes_the_report():
     changed['fusion']['modes']['late']['lodo_mean'] += 0.01
     figures = ['a.png']
     assert generalisation.markdown(changed, figures) != generalisation.markdown(result, figures)
+
+
+def test_the_generalisation_report_gives_both_criteria():
+    result = study('generalisation.json')
+    figures = ['a.png']
+    text = generalisation.markdown(result, figures)
+    assert 'mean LODO (fixed)' in text and 'CK+48, six classes' in text
+    changed = copy.deepcopy(result)
+    changed['landmark'][0]['lodo_own_classes']['ckplus48']['accuracy'] += 0.01
+    assert generalisation.markdown(changed, figures) != text

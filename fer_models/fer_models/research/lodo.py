@@ -183,14 +183,19 @@ def predict_probabilities(model, features):
         return model(torch.as_tensor(features[:, None, :], dtype=torch.float32)).numpy()
 
 
-def score(samples, test, probabilities):
+def score(samples, test, probabilities, classes=None):
     """
     Return the classification report of ``test`` rows; no face counts as an error.
 
     ``probabilities``: (N, 7) over every sample (rows without a face ignored).
+    ``classes``: label indices the answer is restricted to (the argmax over
+    those columns only); every label when None.
     """
     rows = np.flatnonzero(test)
-    predicted = np.where(samples.found[rows], probabilities[rows].argmax(axis=1), -1)
+    candidates = probabilities[rows]
+    if classes is not None:
+        candidates = np.where(np.isin(np.arange(len(LABELS)), classes), candidates, -np.inf)
+    predicted = np.where(samples.found[rows], candidates.argmax(axis=1), -1)
     names = [LABELS[p] if p >= 0 else 'no_face' for p in predicted]
     truth = [LABELS[t] for t in samples.targets[rows]]
     report = classification_report(truth, names, list(LABELS))
@@ -198,6 +203,42 @@ def score(samples, test, probabilities):
     report['accuracy_on_detected'] = round(float(
         (predicted[detected] == samples.targets[rows][detected]).mean()), 4)
     return report
+
+
+def own_classes(samples, test):
+    """Return the label indices that occur among the targets of the ``test`` rows."""
+    return np.unique(samples.targets[np.flatnonzero(test)])
+
+
+def own_classes_score(samples, test, probabilities):
+    """
+    Return the report of ``test`` rows with answers restricted to their own classes.
+
+    A held-out set without some class (CK+48 has no neutral) is scored
+    over the classes it has: each image's answer is the most probable of
+    those classes, so a model gains nothing from never answering a class
+    the set lacks. A set with every class scores as ``score`` does.
+    """
+    return score(samples, test, probabilities, own_classes(samples, test))
+
+
+def lacks_classes(samples, test):
+    """Return True when the ``test`` rows lack some label (their own-class score differs)."""
+    return len(own_classes(samples, test)) < len(LABELS)
+
+
+def held_out_run(samples, recipe, features, target, seed=0):
+    """
+    Train a recipe without ``target`` (LODO); return (test, validation, probabilities, epoch).
+
+    ``test`` and ``validation`` are row masks, ``probabilities`` (N, 7) over
+    every sample and ``epoch`` the early-stopping epoch.
+    """
+    train, test = leave_one_dataset_out(samples.datasets, samples.parts, samples.groups, target)
+    fit, validation = validation_split(train & samples.found, samples.groups, seed=seed)
+    model, epoch = fit_landmark_model(recipe, features, samples.targets, samples.datasets, fit,
+                                      validation, seed)
+    return test, validation, predict_probabilities(model, features), epoch
 
 
 def evaluate_landmark_recipe(samples, recipe, folds=5, seed=0, progress=print):
@@ -215,14 +256,14 @@ def evaluate_landmark_recipe(samples, recipe, folds=5, seed=0, progress=print):
     lodo_probabilities = np.full((len(samples), len(LABELS)), np.nan, np.float32)
     validation_sets = {}
     for target in DATASETS:
-        train, test = leave_one_dataset_out(samples.datasets, samples.parts, groups, target)
-        fit, validation = validation_split(train & usable, groups, seed=seed)
-        model, epoch = fit_landmark_model(recipe, features, targets, samples.datasets, fit,
-                                          validation, seed)
-        probabilities = predict_probabilities(model, features)
+        test, validation, probabilities, epoch = held_out_run(samples, recipe, features, target,
+                                                              seed)
         lodo_probabilities[test] = probabilities[test]
         validation_sets[target] = (np.flatnonzero(validation), probabilities[validation])
         result['lodo'][target] = score(samples, test, probabilities) | {'best_epoch': epoch}
+        if lacks_classes(samples, test):
+            result.setdefault('lodo_own_classes', {})[target] = own_classes_score(
+                samples, test, probabilities)
         progress(f"{recipe.name}: LODO {target} {result['lodo'][target]['accuracy']:.3f} "
                  f'(epoch {epoch})')
     for dataset in DATASETS:
@@ -388,13 +429,26 @@ def appearance_lodo_probabilities(samples, model_paths):
     return out
 
 
+def own_class_answers(samples, probabilities):
+    """Return (N,) answers, each the argmax over the classes its row's dataset has."""
+    answers = probabilities.argmax(axis=1)
+    for dataset in np.unique(samples.datasets):
+        rows = samples.datasets == dataset
+        if lacks_classes(samples, rows):
+            answers[rows] = np.where(np.isin(np.arange(len(LABELS)), own_classes(samples, rows)),
+                                     probabilities[rows], -np.inf).argmax(axis=1)
+    return answers
+
+
 def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
     """
     Return the LODO scores of each fusion mode and the stacker fitted on all targets.
 
     For each held-out dataset, whatever is learnt (late fusion's appearance_weight,
     the stacker) is fitted on the *other* datasets' held-out predictions,
-    which came from models that did not train on them either.
+    which came from models that did not train on them either. ``fixed``
+    holds the same under the fixed criterion: datasets lacking a class
+    (CK+48) scored over their own classes, the weights chosen that way.
     """
     present = samples.found & ~np.isnan(landmark[:, 0]) & ~np.isnan(appearance[:, 0])
     inputs = np.zeros((len(samples), 2 * len(LABELS)))
@@ -404,12 +458,15 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
     def late(weight):
         return (1 - weight) * np.nan_to_num(landmark) + weight * np.nan_to_num(appearance)
 
-    def accuracy(probabilities, rows):
-        return float((probabilities[rows].argmax(axis=1) == targets[rows]).mean())
+    def accuracy(probabilities, rows, fixed=False):
+        answers = own_class_answers(samples, probabilities) if fixed else probabilities.argmax(
+            axis=1)
+        return float((answers[rows] == targets[rows]).mean())
 
     modes = {name: {} for name in ('landmark', 'appearance', 'late', 'stacked')}
+    fixed_modes = {name: {} for name in modes}
     held_out_probabilities = {name: {} for name in modes}
-    chosen_weights = {}
+    chosen_weights, fixed_weights = {}, {}
     for target in DATASETS:
         test = samples.datasets == target
         if target == 'fer2013':
@@ -417,6 +474,8 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
         others = present & ~test & ~((samples.datasets == 'fer2013') & (samples.parts == 'train'))
         weight = max(weights, key=lambda w: accuracy(late(w), others))
         chosen_weights[target] = float(weight)
+        fixed_weight = max(weights, key=lambda w: accuracy(late(w), others, fixed=True))
+        fixed_weights[target] = float(fixed_weight)
         stacker = calibration.fit_stacker(inputs[others], targets[others], len(LABELS))
         stacked = np.full_like(landmark, np.nan)
         stacked[present] = calibration.stack(inputs[present], *stacker)
@@ -426,6 +485,10 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
             modes[name][target] = score(samples, test, np.nan_to_num(probabilities))
             held_out_probabilities[name][target] = (np.nan_to_num(probabilities[test]),
                                                     targets[test])
+            if name == 'late':
+                probabilities = np.where(present[:, None], late(fixed_weight), np.nan)
+            fixed_modes[name][target] = own_classes_score(samples, test,
+                                                          np.nan_to_num(probabilities))
     everything = present & ~((samples.datasets == 'fer2013') & (samples.parts == 'train'))
     weights_all, bias_all = calibration.fit_stacker(inputs[everything], targets[everything],
                                                     len(LABELS))
@@ -435,6 +498,8 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
         samples.parts == 'train')) for d in DATASETS]
     shipped_appearance_weight = max(
         weights, key=lambda w: np.mean([accuracy(late(w), rows) for rows in held_out]))
+    fixed_appearance_weight = max(weights, key=lambda w: np.mean(
+        [accuracy(late(w), rows, fixed=True) for rows in held_out]))
     calibration_of_modes = {}
     for name, by_target in held_out_probabilities.items():
         # As for the landmark recipes: pooled over the held-out datasets whose
@@ -449,6 +514,11 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
             'reliability_sources': calibration.reliability(probabilities, truth)}
     return {
         'shipped_appearance_weight': round(float(shipped_appearance_weight), 2),
+        'fixed': {'appearance_weight': round(float(fixed_appearance_weight), 2),
+                  'appearance_weights_chosen_on_other_datasets': fixed_weights,
+                  'modes': {name: {'lodo': reports, 'lodo_mean': round(float(np.mean(
+                      [reports[d]['accuracy'] for d in DATASETS])), 4)}
+                      for name, reports in fixed_modes.items()}},
         'calibration': calibration_of_modes, 'threshold_precision': THRESHOLD_PRECISION,
         'modes': {name: {'lodo': reports, 'lodo_mean': round(float(np.mean(
             [reports[d]['accuracy'] for d in DATASETS])), 4)} for name, reports in modes.items()},
