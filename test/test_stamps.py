@@ -14,6 +14,8 @@
 
 """Stamps that do not behave: per-face state stays bounded and faces are not reset."""
 
+import itertools
+
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
@@ -29,18 +31,22 @@ def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node,
     ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
     # A driver without a clock, and face ids that keep changing: with every
     # stamp 0 no face ever timed out (887 faces after 30 s on a robot).
-    for face_id in range(60):
-        publisher.publish(landmarks_of(face, face_id, Time()))
-        ros.spin_for(0.01)
+    face_ids = itertools.count()
 
     def latest():
         statuses = statuses_of(diagnostics, 'feature_buffer_node')
         return status_values(statuses[-1]) if statuses else {}
 
-    assert ros.spin_until(lambda: int(latest().get('landmark_arrays_received', 0)) == 60,
-                          timeout=10.0, processes=[node]), latest()
-    assert int(latest()['faces_buffered']) <= 8, latest()['faces_buffered']
-    assert int(latest()['stamps_zero']) == 60
+    def sixty_received():
+        publisher.publish(landmarks_of(face, next(face_ids), Time()))
+        return int(latest().get('landmark_arrays_received', 0)) >= 60
+
+    # Paced on what the node counts, not on what was sent: a busy node's
+    # queue may drop a few arrays, and every one it gets is a new face.
+    assert ros.spin_until(sixty_received, timeout=20.0, processes=[node]), latest()
+    counts = latest()
+    assert int(counts['faces_buffered']) <= 8, counts['faces_buffered']
+    assert int(counts['stamps_zero']) == int(counts['landmark_arrays_received']), counts
     assert any(s.level == DiagnosticStatus.WARN and 'header stamps are zero' in s.message
                for s in statuses_of(diagnostics, 'feature_buffer_node'))
     assert node.output().count('header stamps are zero') == 1, 'warned once, then counted'
