@@ -17,7 +17,7 @@ Launch the fer_ros pipeline: camera, landmarks, feature windows, classifier.
 
     ros2 launch fer_ros fer.launch.py [params_file:=my.yaml] [camera_source:=/dev/video0]
         [composed:=true] [namespace:=front_camera] [log_level:=debug]
-        [respawn:=false] [respawn_delay:=1.0] [hri:=true]
+        [respawn:=false] [respawn_delay:=1.0] [hri:=true] [neutral_baseline:=auto]
 
 ``--show-args`` lists the arguments with their defaults. The nodes are those
 of fer_ros.nodes, one process each, or all in one fer_pipeline process with
@@ -39,6 +39,7 @@ import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from fer_ros.nodes import CAMERA_NODE, node_names
+from fer_ros.parameters import PIPELINE_PARAMETERS
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
 from launch import LaunchDescription
 from launch.actions import (
@@ -48,6 +49,7 @@ from launch.conditions import evaluate_condition_expression
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 import yaml
 
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
@@ -94,6 +96,14 @@ def _pipeline(context):
     if namespace:
         params_file = _params_in_namespace(params_file)
     respawn, respawn_delay = _respawn_settings(context)
+    # Pipeline-wide parameters given as launch arguments: every node gets
+    # them (rclpy would read 'off' as a boolean without the explicit type).
+    pipeline_wide = {}
+    for name in PIPELINE_PARAMETERS:
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            pipeline_wide[name] = ParameterValue(value, value_type=str)
+    overrides = [pipeline_wide] if pipeline_wide else []
     common = {
         'package': 'fer_ros', 'namespace': namespace, 'output': 'screen',
         'ros_arguments': ['--log-level', LaunchConfiguration('log_level')],
@@ -107,11 +117,11 @@ def _pipeline(context):
             arguments.append('--no-camera')
         elif camera_source:
             arguments += ['--source', camera_source]
-        return [Node(executable='fer_pipeline', parameters=[params_file], arguments=arguments,
-                     **common)]
+        return [Node(executable='fer_pipeline', parameters=[params_file, *overrides],
+                     arguments=arguments, **common)]
     nodes = []
     for name in node_names(camera, hri):
-        parameters = [params_file]
+        parameters = [params_file, *overrides]
         if name == CAMERA_NODE and camera_source:
             parameters.append({'source': camera_source})
         nodes.append(Node(executable=name, name=name, parameters=parameters, **common))
@@ -166,6 +176,11 @@ def generate_launch_description():
             'hri', default_value='false', choices=['true', 'false'],
             description='true: also publish the REP-155 (ROS4HRI) face topics under '
             '/humans/faces (hri_bridge_node; needs the hri_msgs package)'),
+        DeclareLaunchArgument(
+            'neutral_baseline', default_value='', choices=['', 'off', 'auto'],
+            description="every node's neutral_baseline: auto reads each face against its "
+            'resting face (landmark_neutral.onnx unless the YAML names a model_path); empty '
+            'keeps the YAML value'),
         DeclareLaunchArgument(
             'log_level', default_value='info', choices=list(LOG_LEVELS),
             description='log level of every node'),

@@ -28,6 +28,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_msgs.msg import Emotion
+from fer_ros.diagnostics import status_values
 from fer_ros.nodes import NODE_NAMES
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, RUNNING
@@ -166,6 +167,55 @@ def test_composed_in_a_namespace_is_one_process_with_every_node(composed_launch,
 
 
 @launch_pytest.fixture
+def neutral_baseline_launch():
+    """Run the default launch on the sample face with only neutral_baseline:=auto set."""
+    return fer_launch(camera_source='sample', neutral_baseline='auto')
+
+
+@pytest.mark.launch(fixture=neutral_baseline_launch)
+def test_neutral_baseline_argument_alone_runs_the_neutral_model(neutral_baseline_launch, ros):
+    emotions = ros.record(Emotion, 'emotion')
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    # Answered once the sample face's baseline is ready (20 still frames).
+    assert ros.spin_until(lambda: any(e.neutral_baseline == 'ready' for e in emotions), 60.0), \
+        [(e.label, e.reason, e.model_name) for e in emotions[-3:]]
+    ready = [e for e in emotions if e.neutral_baseline == 'ready']
+    assert ready[-1].model_name == 'landmark_neutral+ean_union', ready[-1].model_name
+    assert all(e.model_name.startswith('landmark_neutral') for e in emotions)
+
+    def model_path():
+        statuses = statuses_of(diagnostics, 'emotion_classifier_node')
+        return status_values(statuses[-1]).get('model_path', '') if statuses else ''
+
+    assert ros.spin_until(lambda: model_path().endswith('landmark_neutral.onnx'), 10.0), \
+        model_path()
+    for node in ('feature_buffer_node', 'emotion_classifier_node'):
+        assert ros.parameters(f'/{node}', ['neutral_baseline']) == {'neutral_baseline': 'auto'}
+    yield
+
+
+@launch_pytest.fixture
+def neutral_baseline_yaml_launch(tmp_path):
+    """Run the pipeline composed, its YAML's only change neutral_baseline: auto in '/**'."""
+    with open(default_params_file()) as config:
+        params = yaml.safe_load(config)
+    assert params['/**']['ros__parameters']['neutral_baseline'] == 'off'
+    params['/**']['ros__parameters']['neutral_baseline'] = 'auto'
+    path = tmp_path / 'auto.yaml'
+    path.write_text(yaml.safe_dump(params))
+    return fer_launch(camera_source='sample', composed='true', params_file=str(path))
+
+
+@pytest.mark.launch(fixture=neutral_baseline_yaml_launch)
+def test_one_yaml_line_runs_the_neutral_model_composed(neutral_baseline_yaml_launch, ros):
+    emotions = ros.record(Emotion, 'emotion')
+    assert ros.spin_until(lambda: any(e.neutral_baseline == 'ready' for e in emotions), 60.0), \
+        [(e.label, e.reason, e.model_name) for e in emotions[-3:]]
+    assert emotions[-1].model_name == 'landmark_neutral+ean_union', emotions[-1].model_name
+    yield
+
+
+@launch_pytest.fixture
 def cameraless_launch():
     """Run the launch without camera_node, waiting for frames from elsewhere."""
     return fer_launch(camera_source='none')
@@ -213,7 +263,7 @@ def test_show_args_lists_every_argument_and_the_readme_documents_them():
     arguments = [line.strip().strip("':") for line in shown.splitlines()
                  if line.startswith("    '")]
     assert arguments == ['params_file', 'camera_source', 'composed', 'namespace', 'hri',
-                         'log_level', 'respawn', 'respawn_delay']
+                         'neutral_baseline', 'log_level', 'respawn', 'respawn_delay']
     with open(os.path.join(REPO, 'README.md')) as readme:
         text = readme.read()
     assert not [a for a in arguments if f'`{a}' not in text], 'undocumented launch argument'

@@ -14,15 +14,19 @@
 
 """The neutral baseline over real DDS: feature buffer states, the classifier's answers."""
 
+from diagnostic_msgs.msg import DiagnosticArray
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.resources import shipped_model
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import faces_to_msg, msg_to_window, window_to_msg
+from fer_ros.diagnostics import status_values
 from fer_ros.emotion_monitor import emotion_line
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
 import numpy as np
 import pytest
-from ros_helpers import FEATURE_TYPE, WINDOW_LENGTH
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from ros_helpers import FEATURE_TYPE, statuses_of, WINDOW_LENGTH
 from std_msgs.msg import Header
 
 RELATIVE_FEATURE_TYPE = f'{FEATURE_TYPE}/neutral'
@@ -122,8 +126,8 @@ def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
     extractor = FeatureExtractor(FEATURE_TYPE)
     frame = extractor.frame(face.points, image.shape[1], image.shape[0])
     emotions = ros.record(Emotion, 'emotion')
-    node = start_node('emotion_classifier_node', '--ros-args', '-p',
-                      f'model_path:={RELATIVE_MODEL}', '-p', 'fusion:=landmark')
+    node = start_node('emotion_classifier_node', '--ros-args', '-p', 'neutral_baseline:=auto',
+                      '-p', f'model_path:={RELATIVE_MODEL}', '-p', 'fusion:=landmark')
     publisher = ros.publisher(FeatureWindow, 'fer/features')
     ros.wait_for_subscribers(publisher, processes=[node])
     collecting = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 1,
@@ -144,6 +148,8 @@ def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
     refusal = f"feature_type '{FEATURE_TYPE}' (model wants '{RELATIVE_FEATURE_TYPE}')"
     assert ros.spin_until(lambda: publisher.publish(absolute) or refusal in node.output(),
                           timeout=10.0, processes=[node])
+    assert "neutral_baseline 'off', this node has 'auto': set it once for both" in \
+        node.output(), node.output()[-2000:]
     # Ready: the model answers; a face exactly at its resting features is neutral.
     at_rest = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 3,
                             RELATIVE_FEATURE_TYPE, Header())
@@ -155,3 +161,60 @@ def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
         Emotion.NEUTRAL, '', 'ready')
     assert len(answered.probabilities) == 7
     assert not any(e.face_id == 2 for e in emotions)
+
+
+@pytest.mark.parametrize('parameters, fix', [
+    (['model_path:=landmark_neutral.onnx'], "set neutral_baseline to 'auto'"),
+    (['neutral_baseline:=auto', 'model_path:=landmark_default.onnx'],
+     "set neutral_baseline to 'off'"),
+], ids=['relative-model-with-off', 'absolute-model-with-auto'])
+def test_classifier_refuses_a_model_for_the_other_baseline_mode_at_start(
+        start_node, parameters, fix):
+    arguments = [item for p in parameters for item in ('-p', p)]
+    process = start_node('emotion_classifier_node', '--ros-args', *arguments)
+    assert process.process.wait(timeout=20) == EXIT_BAD_CONFIGURATION
+    fatal = [line for line in process.output().splitlines() if 'FATAL' in line]
+    assert len(fatal) == 1, process.output()
+    assert "emotion_classifier_node: parameter 'model_path'" in fatal[0], fatal
+    assert fix in fatal[0] and 'neutral_baseline' in fatal[0], fatal
+
+
+def set_parameters(ros, node_name, **values):
+    """Set parameters of a running node in one call, through its service; return the result."""
+    client = AsyncParameterClient(ros.node, node_name)
+    assert client.wait_for_services(timeout_sec=15.0)
+    future = client.set_parameters_atomically(
+        [Parameter(name, value=value) for name, value in values.items()])
+    assert ros.spin_until(future.done, timeout=30.0), f'{node_name} did not answer'
+    return future.result().result
+
+
+def test_classifier_refuses_a_live_mismatched_pair_and_follows_neutral_baseline(
+        ros, start_node):
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node = start_node('emotion_classifier_node')
+    name = 'emotion_classifier_node'
+
+    def model_loaded(model_name):
+        return ros.spin_until(lambda: any(
+            status_values(s).get('model_name') == model_name
+            for s in statuses_of(diagnostics, name)[-1:]), timeout=15.0, processes=[node])
+
+    assert model_loaded('landmark_default'), node.output()[-2000:]
+    refused = set_parameters(ros, name, model_path='landmark_neutral.onnx')
+    assert not refused.successful
+    assert "parameter 'model_path'" in refused.reason, refused.reason
+    assert "set neutral_baseline to 'auto'" in refused.reason, refused.reason
+    assert "keeping model 'landmark_default'" in refused.reason, refused.reason
+    assert ros.parameters(name, ['model_path'])['model_path'] == ''
+    # neutral_baseline alone is enough: an empty model_path follows it.
+    assert set_parameters(ros, name, neutral_baseline='auto').successful
+    assert model_loaded('landmark_neutral'), node.output()[-2000:]
+    refused = set_parameters(ros, name, model_path='landmark_default.onnx')
+    assert not refused.successful and "set neutral_baseline to 'off'" in refused.reason
+    assert ros.parameters(name, ['model_path', 'neutral_baseline']) == {
+        'model_path': '', 'neutral_baseline': 'auto'}
+    # Both at once is a consistent pair.
+    assert set_parameters(ros, name, neutral_baseline='off',
+                          model_path='landmark_baseline.onnx').successful
+    assert model_loaded('landmark_baseline'), node.output()[-2000:]

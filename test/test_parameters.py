@@ -21,6 +21,7 @@ from fer_ros.emotion_classifier_node import EmotionClassifierNode
 from fer_ros.feature_buffer_node import FeatureBufferNode
 from fer_ros.landmark_node import LandmarkNode
 from fer_ros.nodes import node_class, NODE_NAMES
+from fer_ros.parameters import PIPELINE_PARAMETERS
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
 import pytest
 from rclpy.parameter import Parameter
@@ -52,8 +53,14 @@ def make_node(ros):
 def test_yaml_holds_every_parameter_with_its_default(make_node, node_class):
     node = make_node(node_class, **({'source': 'none'} if node_class is CameraNode else {}))
     with open(CONFIG) as config:
-        section = yaml.safe_load(config)[node.get_name()]['ros__parameters']
+        params = yaml.safe_load(config)
+    every_node = params['/**']['ros__parameters']
+    assert set(every_node) == set(PIPELINE_PARAMETERS)
     declared = {name for name in node._parameters if name not in BUILTIN}
+    # A pipeline-wide value is set once, in '/**', not again in a node's section.
+    section = params[node.get_name()]['ros__parameters']
+    assert not set(section) & set(every_node), f'{node.get_name()} repeats a /** parameter'
+    section = {**{k: v for k, v in every_node.items() if k in declared}, **section}
     assert declared == set(section), f'{node.get_name()}: YAML and declared parameters differ'
     for name in declared:
         descriptor = node.describe_parameter(name)

@@ -15,9 +15,12 @@
 """The per-face neutral baseline estimator, on a real face's features."""
 
 from fer_models.core.baseline import (
-    COLLECTING, collecting_reason, FaceBaselines, frame_motion, NeutralBaseline, READY)
+    AUTO, COLLECTING, collecting_reason, DEFAULT_MODELS, FaceBaselines, frame_motion,
+    mode_mismatch, mode_of_feature_type, NeutralBaseline, OFF, READY)
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.landmarks import detect_single_face
+from fer_models.core.onnx_model import EmotionModel
+from fer_models.core.resources import shipped_model
 from fer_models.core.window import FaceWindows
 import numpy as np
 import pytest
@@ -129,3 +132,21 @@ def test_bad_settings_are_refused(frames_needed, max_motion):
 
 def test_collecting_reason():
     assert collecting_reason(12, 30) == 'collecting neutral baseline 12/30 frames'
+
+
+def test_each_mode_defaults_to_the_shipped_model_that_reads_its_features():
+    for mode, name in DEFAULT_MODELS.items():
+        model = EmotionModel(shipped_model(name))
+        assert mode_of_feature_type(model.feature_type) == mode, name
+        assert mode_mismatch(mode, model.model_name, model.feature_type) is None
+
+
+@pytest.mark.parametrize('mode, model, fix', [
+    (OFF, 'landmark_neutral.onnx', "set neutral_baseline to 'auto'"),
+    (AUTO, 'landmark_default.onnx', "set neutral_baseline to 'off'"),
+])
+def test_a_model_for_the_other_mode_is_a_mismatch_that_says_the_fix(mode, model, fix):
+    loaded = EmotionModel(shipped_model(model))
+    problem = mode_mismatch(mode, loaded.model_name, loaded.feature_type)
+    assert problem and fix in problem and loaded.model_name in problem, problem
+    assert DEFAULT_MODELS[mode] in problem

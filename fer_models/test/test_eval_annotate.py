@@ -103,7 +103,7 @@ def test_eval_reads_a_users_params_file_and_refuses_what_stills_cannot_run(
     code, report = run_eval(tmp_path, astronaut, '--params-file', str(user_yaml))
     assert code == 0 and report['pipeline'] == 'appearance'
     assert report['params']['source'] == str(user_yaml)
-    params['feature_buffer_node']['ros__parameters']['neutral_baseline'] = 'auto'
+    params['/**']['ros__parameters']['neutral_baseline'] = 'auto'  # config/fer.yaml's place
     user_yaml.write_text(yaml.safe_dump(params))
     assert run_eval(tmp_path, astronaut, '--params-file', str(user_yaml))[0] == 2
     assert 'needs a face track' in capsys.readouterr().err

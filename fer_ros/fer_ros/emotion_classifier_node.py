@@ -15,12 +15,14 @@
 """emotion_classifier_node: feature windows in, smoothed expressions out."""
 
 from fer_models.core.affect import valence_arousal as derived_valence_arousal
-from fer_models.core.baseline import COLLECTING, collecting_reason
+from fer_models.core.baseline import (
+    COLLECTING, collecting_reason, DEFAULT_MODELS, mode_mismatch, mode_of_feature_type)
+from fer_models.core.features import FeatureError
 from fer_models.core.fusion import (
     check_distribution, combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES,
     FusionError, Stacker, STACKER_FILE)
 from fer_models.core.labels import UNKNOWN
-from fer_models.core.onnx_model import default_model_path, EmotionModel, ModelError
+from fer_models.core.onnx_model import EmotionModel, ModelError
 from fer_models.core.resources import model_file, shipped_model
 from fer_models.core.smoothing import (
     decide, DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_MAX_HEAD_ANGLE_DEG, pose_gate,
@@ -30,17 +32,20 @@ from fer_ros.conversions import (
     ConversionError, emotion_to_msg, msg_to_appearance, msg_to_head_pose,
     msg_to_neutral_baseline, msg_to_window)
 from fer_ros.diagnostics import ERROR, OK, STALE
-from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT
-from fer_ros.parameters import ParamSpec
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT, NEUTRAL_BASELINE
+from fer_ros.parameters import ParameterError, ParamSpec
 from fer_ros.runtime import run_node
 import numpy as np
 from std_msgs.msg import String
 
 PARAMETERS = (
     ParamSpec('model_path', '',
-              'ONNX expression model exported by fer_models (empty: the shipped default '
-              'model; a bare file name such as landmark_neutral.onnx: that shipped model). '
-              'Its metadata fixes labels, feature type and window size.'),
+              'ONNX expression model exported by fer_models (empty: the shipped model for '
+              'neutral_baseline, landmark_default.onnx for off, landmark_neutral.onnx for '
+              'auto; a bare file name such as landmark_default.onnx: that shipped model). '
+              'Its metadata fixes labels, feature type and window size; a model whose '
+              'feature type does not fit neutral_baseline is refused.'),
+    NEUTRAL_BASELINE,
     ParamSpec('num_threads', 1, 'onnxruntime intra-op threads.', min_value=1, max_value=16),
     ParamSpec('smoothing', 'ema',
               'Temporal smoothing of probabilities: ema (exponential moving average), '
@@ -82,6 +87,27 @@ PARAMETERS = (
 )
 
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
+_MODEL_PARAMETERS = {'model_path', 'num_threads', 'neutral_baseline'}
+
+
+class BaselineMismatch(ModelError):
+    """Raised for a model that reads other features than neutral_baseline makes."""
+
+
+def open_model(settings):
+    """
+    Return the EmotionModel that ``settings`` (parameter values) name.
+
+    Raises ModelError for a model that does not load, BaselineMismatch for
+    one whose features do not fit neutral_baseline.
+    """
+    mode = settings['neutral_baseline']
+    model = EmotionModel(model_file(settings['model_path'] or DEFAULT_MODELS[mode]),
+                         threads=settings['num_threads'])
+    problem = mode_mismatch(mode, model.model_name, model.feature_type)
+    if problem:
+        raise BaselineMismatch(problem)
+    return model
 
 
 class EmotionClassifierNode(ManagedNode):
@@ -104,6 +130,18 @@ class EmotionClassifierNode(ManagedNode):
         self._smoother = None
         self._last_seen = {}
         self._window_time = 0.0
+        # A model that cannot read the windows neutral_baseline makes is a
+        # configuration error, refused at start like a value out of range; a
+        # missing or broken model is reported by configure and can be fixed live.
+        try:
+            model = open_model(self._params)
+        except BaselineMismatch as error:
+            raise ParameterError(f"{self.get_name()}: parameter 'model_path': {error}") from None
+        except ModelError:
+            model = None
+        # Loaded already: configure takes it, unless a lifecycle manager
+        # configures later, after parameters may have changed.
+        self._candidate = model if self.autostart else None
 
     def _configure(self):
         self._load_model()
@@ -129,27 +167,24 @@ class EmotionClassifierNode(ManagedNode):
         # A live model change is tried before it is made: a model that does
         # not load or disagrees with its own metadata is refused, and the
         # node keeps the one it has.
-        if not changes.keys() & {'model_path', 'num_threads'}:
+        if not changes.keys() & _MODEL_PARAMETERS:
             return None
-        path = self._model_path(changes.get('model_path', self._params['model_path']))
         try:
-            self._candidate = EmotionModel(
-                path, threads=changes.get('num_threads', self._params['num_threads']))
+            self._candidate = open_model({**self._params, **changes})
         except ModelError as error:
             kept = f"model '{self._model.model_name}'" if self._model else 'no model'
+            names = sorted(changes.keys() & {'model_path', 'neutral_baseline'}) or ['model_path']
             self.get_logger().error(f'model change refused: {error}; keeping {kept}')
-            return f"parameter 'model_path': {error}; keeping {kept}"
+            return (f"parameter {' and '.join(repr(n) for n in names)}: {error}; "
+                    f'keeping {kept}')
         return None
 
-    @staticmethod
-    def _model_path(parameter):
-        return model_file(parameter) if parameter else default_model_path()
-
     def _load_model(self):
-        path = self._model_path(self._params['model_path'])
+        path = model_file(self._params['model_path']
+                          or DEFAULT_MODELS[self._params['neutral_baseline']])
         candidate, self._candidate = self._candidate, None
         try:
-            self._model = candidate or EmotionModel(path, threads=self._params['num_threads'])
+            self._model = candidate or open_model(self._params)
         except ModelError as error:
             self._model = None
             message = f'no model loaded: {error}'
@@ -165,6 +200,7 @@ class EmotionClassifierNode(ManagedNode):
         self._diagnostics.set_state(OK, f"model '{model.model_name}' loaded")
         self._diagnostics.set_value('model_path', model.path)
         self._diagnostics.set_value('model_name', model.model_name)
+        self._diagnostics.set_value('neutral_baseline', self._params['neutral_baseline'])
 
     def _load_stacker(self):
         self._stacker = None
@@ -191,7 +227,7 @@ class EmotionClassifierNode(ManagedNode):
             return
         problem = self._model.check_window(msg.feature_type, msg.window_length, msg.feature_dim)
         if problem:
-            self._diagnostics.bad_input('window', problem)
+            self._diagnostics.bad_input('window', problem + self._baseline_hint(msg.feature_type))
             return
         try:
             window = msg_to_window(msg)
@@ -239,6 +275,18 @@ class EmotionClassifierNode(ManagedNode):
         self._publish(msg, label, confidence, self._model.labels, published, model_name,
                       valence_arousal, reason, state)
 
+    def _baseline_hint(self, feature_type):
+        """Say how to fix windows made with another neutral_baseline than this node's."""
+        try:
+            mode = mode_of_feature_type(feature_type)
+        except FeatureError:
+            return ''
+        if mode == self._params['neutral_baseline']:
+            return ''
+        return (f"; the windows come from neutral_baseline '{mode}', this node has "
+                f"'{self._params['neutral_baseline']}': set it once for both nodes "
+                "(the parameter file's '/**' section, or ros2 launch neutral_baseline:=...)")
+
     def _publish(self, window, label, confidence, labels, probabilities, model_name,
                  valence_arousal, reason, neutral_baseline):
         """Publish the Emotion (and its label) answering one FeatureWindow."""
@@ -281,7 +329,7 @@ class EmotionClassifierNode(ManagedNode):
     def _apply_parameters(self, names):
         if names & {'fusion', 'stacker_path'}:
             self._load_stacker()
-        if names & {'model_path', 'num_threads'}:
+        if names & _MODEL_PARAMETERS:
             self._load_model()
             self._smoother = self._make_smoother()
         elif names & _SMOOTHER_PARAMETERS:

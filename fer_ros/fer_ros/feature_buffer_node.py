@@ -15,7 +15,7 @@
 """feature_buffer_node: per-face sliding windows of landmark features."""
 
 from fer_models.core.baseline import (
-    AUTO, DEFAULT_FRAMES_NEEDED, DEFAULT_MAX_MOTION, FaceBaselines, MODES, OFF, READY)
+    AUTO, DEFAULT_FRAMES_NEEDED, DEFAULT_MAX_MOTION, FaceBaselines, READY)
 from fer_models.core.features import (
     FeatureError, FeatureExtractor, FeatureSpec, NEUTRAL_REFERENCE)
 from fer_models.core.window import FaceWindows
@@ -23,7 +23,7 @@ from fer_msgs.msg import FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import (
     ConversionError, landmarks_to_points, msg_to_appearance, msg_to_head_pose, window_to_msg)
 from fer_ros.diagnostics import OK
-from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT
+from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode, MAX_FACES_KEPT, NEUTRAL_BASELINE
 from fer_ros.parameters import ParamSpec
 from fer_ros.runtime import run_node
 
@@ -45,14 +45,7 @@ PARAMETERS = (
               "velocity. Must match the classifier's model (with neutral_baseline auto, "
               f"the model's feature type ends in /{NEUTRAL_REFERENCE}: give it without).",
               validator=absolute_feature_type),
-    ParamSpec('neutral_baseline', OFF,
-              "off: windows of absolute features. auto: estimate each face's resting "
-              'features from its first low-motion frames (see baseline_frames, '
-              'baseline_max_motion) and publish features relative to them, feature type '
-              f'<feature_type>/{NEUTRAL_REFERENCE}, for a model trained on such features '
-              '(landmark_neutral.onnx); windows are marked collecting until the estimate '
-              'is ready.',
-              choices=MODES),
+    NEUTRAL_BASELINE,
     ParamSpec('baseline_frames', DEFAULT_FRAMES_NEEDED,
               'Low-motion frames a face needs before its neutral baseline is ready '
               '(neutral_baseline auto; at 30 fps, 20 frames take at least 0.7 s).',

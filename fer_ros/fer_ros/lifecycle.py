@@ -18,6 +18,8 @@ import functools
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from fer_models.core.baseline import AUTO, DEFAULT_MODELS, MODES, OFF
+from fer_models.core.features import NEUTRAL_REFERENCE
 from fer_ros.diagnostics import (
     ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_PUBLISHED,
     OUTPUT_SUBSCRIBERS_MATCHED, status_values, WARN)
@@ -45,6 +47,19 @@ MAX_FACES_KEPT = ParamSpec(
     'Most faces whose state is kept; beyond it the face seen longest ago is forgotten. '
     'Bounds memory when face ids churn or stamps do not advance, besides face_timeout_s.',
     min_value=1, max_value=1024)
+
+NEUTRAL_BASELINE = ParamSpec(
+    'neutral_baseline', OFF,
+    'Pipeline-wide, read by feature_buffer_node and emotion_classifier_node: set it once, '
+    "in the parameter file's '/**' section or with ros2 launch's neutral_baseline:=auto. "
+    "off: windows of absolute features; the classifier's default model is "
+    f"{DEFAULT_MODELS[OFF]}. auto: feature_buffer_node estimates each face's resting features "
+    'from its first low-motion frames (see baseline_frames, baseline_max_motion) and publishes '
+    f'features relative to them, feature type <feature_type>/{NEUTRAL_REFERENCE}, windows marked '
+    f"collecting until the estimate is ready; the classifier's default model is "
+    f'{DEFAULT_MODELS[AUTO]}. A model_path whose model reads the other kind of features is '
+    'refused (at start: exit code 2).',
+    choices=MODES)
 
 
 class ManagedNode(LifecycleNode):

@@ -22,6 +22,12 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.parameter import Parameter
 
 
+# Parameters read by more than one node, so that one setting configures the
+# pipeline: a YAML's '/**' section (or one launch argument) sets them for
+# every node, and a node without them must not warn that they are unknown.
+PIPELINE_PARAMETERS = ('neutral_baseline',)
+
+
 class ParameterError(ValueError):
     """Raised at start-up for a parameter value that the node cannot use."""
 
@@ -123,6 +129,7 @@ def declare_parameters(node, specs):
             raise ParameterError(f'{node.get_name()}: {problem}')
         values[spec.name] = value
     known = {spec.name for spec in specs} | {'use_sim_time', 'start_type_description_service'}
+    known |= set(PIPELINE_PARAMETERS)
     # rclpy keeps overrides for undeclared names without telling anyone.
     unknown = sorted(set(getattr(node, '_parameter_overrides', {})) - known)
     if unknown:

@@ -45,12 +45,16 @@ later neutral frames then look like its opposite; a track that never holds
 still stays ``collecting`` (and its face ``unknown`` in the classifier).
 """
 
+from fer_models.core.features import FeatureSpec, NEUTRAL_REFERENCE
 import numpy as np
 
-# Values of the feature buffer's neutral_baseline parameter.
+# Values of the pipeline's neutral_baseline parameter (feature buffer and classifier).
 OFF = 'off'
 AUTO = 'auto'
 MODES = (OFF, AUTO)
+# The shipped landmark model each mode takes when no model is named: a model
+# reads either absolute or baseline-relative features, never both.
+DEFAULT_MODELS = {OFF: 'landmark_default.onnx', AUTO: 'landmark_neutral.onnx'}
 # Baseline states, as carried by fer_msgs FeatureWindow and Emotion (with OFF).
 COLLECTING = 'collecting'
 READY = 'ready'
@@ -69,6 +73,28 @@ def check_settings(frames_needed, max_motion):
     """Raise ValueError for settings no baseline can use."""
     if frames_needed < 1 or max_motion < 0:
         raise ValueError('frames_needed must be at least 1 and max_motion not negative')
+
+
+def mode_of_feature_type(feature_type):
+    """Return the neutral_baseline mode whose windows a model of ``feature_type`` reads."""
+    return AUTO if FeatureSpec.parse(feature_type).reference == NEUTRAL_REFERENCE else OFF
+
+
+def mode_mismatch(mode, model_name, feature_type):
+    """
+    Return why a model of ``feature_type`` cannot serve ``mode``, or None.
+
+    A model trained on features relative to the resting face, fed absolute
+    ones (or the reverse), answers about the wrong features on every frame.
+    """
+    wanted = mode_of_feature_type(feature_type)
+    if wanted == mode:
+        return None
+    kind = {AUTO: 'features relative to the resting face', OFF: 'absolute features'}
+    return (f"model '{model_name}' reads {kind[wanted]} ('{feature_type}') but "
+            f"neutral_baseline '{mode}' makes {kind[mode]}: set neutral_baseline to "
+            f"'{wanted}' (once for every node, in the parameter file's '/**' section), or "
+            f"model_path to a model for '{mode}' (empty: the shipped {DEFAULT_MODELS[mode]})")
 
 
 def collecting_reason(collected, needed):

@@ -113,6 +113,8 @@ def load(path=None):
     classifier = _section(params, 'emotion_classifier_node', path)
     landmark = _section(params, 'landmark_node', path)
     buffer = _section(params, 'feature_buffer_node', path)
+    # neutral_baseline is pipeline-wide ('/**'); a node section still sets it for that node.
+    every_node = _section(params, '/**', path)
     defaults = PipelineParams(path)
     chosen = PipelineParams(
         path,
@@ -127,7 +129,8 @@ def load(path=None):
         max_head_angle_deg=float(classifier.get('max_head_angle_deg',
                                                 defaults.max_head_angle_deg)),
         min_input_size=int(landmark.get('min_input_size', defaults.min_input_size)),
-        neutral_baseline=str(buffer.get('neutral_baseline', defaults.neutral_baseline)))
+        neutral_baseline=str(buffer.get('neutral_baseline', every_node.get(
+            'neutral_baseline', defaults.neutral_baseline))))
     check(chosen)
     return chosen
 

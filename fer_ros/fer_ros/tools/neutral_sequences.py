@@ -89,8 +89,8 @@ def write_params(path, model_path, neutral_baseline, baseline_frames):
     """Write the shipped parameters with one arm's landmark-only settings; return the path."""
     params = shipped_params()
     params['landmark_node']['ros__parameters']['appearance_model_path'] = ''
-    buffer = params['feature_buffer_node']['ros__parameters']
-    buffer.update({'neutral_baseline': neutral_baseline, 'baseline_frames': baseline_frames})
+    params['/**']['ros__parameters']['neutral_baseline'] = neutral_baseline
+    params['feature_buffer_node']['ros__parameters']['baseline_frames'] = baseline_frames
     classifier = params['emotion_classifier_node']['ros__parameters']
     classifier.update({'model_path': model_path, 'fusion': 'landmark'})
     with open(path, 'w') as handle:

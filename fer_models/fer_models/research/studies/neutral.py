@@ -205,9 +205,11 @@ def model_card(result, sequences, facts, exported):
         "Landmark-path classifier for **baseline-relative** features: each frame's "
         "`dlib68:coords+geometric` features minus the same face's resting (neutral) "
         f'features. Feature type `{exported.feature_type}`: the classifier refuses it for '
-        'absolute windows and the absolute models refuse relative ones. Use it with '
-        "`feature_buffer_node`'s `neutral_baseline: auto` and "
-        f"`emotion_classifier_node`'s `model_path: {SHIPPED_NAME}.onnx`.", '',
+        'absolute windows and the absolute models refuse relative ones. The pipeline '
+        'runs it when `neutral_baseline: auto` is set (once, for every node: '
+        "`ros2 launch fer_ros fer.launch.py neutral_baseline:=auto` or the parameter file's "
+        "`/**` section) and the classifier's `model_path` is left empty; with "
+        '`neutral_baseline: off` the classifier refuses it.', '',
         '## What it reads, and what it does not', '',
         "It reads how a face's **displayed** configuration differs from that face at "
         'rest. FER reads displayed expressions, not feelings: a smile is not happiness, '
