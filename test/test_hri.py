@@ -80,7 +80,7 @@ def write_params(path, sections):
         params = yaml.safe_load(source)
     for node, values in sections.items():
         params[node]['ros__parameters'].update(values)
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     return str(path)
 
 

@@ -85,7 +85,7 @@ def write_params(path, sections):
         section = params[node]['ros__parameters']
         assert all(section[k] != v for k, v in values.items()), f'{values} changes nothing'
         section.update(values)
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     return str(path)
 
 
@@ -202,7 +202,7 @@ def neutral_baseline_yaml_launch(tmp_path):
     assert params['/**']['ros__parameters']['neutral_baseline'] == 'off'
     params['/**']['ros__parameters']['neutral_baseline'] = 'auto'
     path = tmp_path / 'auto.yaml'
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     return fer_launch(camera_source='sample', composed='true', params_file=str(path))
 
 

@@ -79,7 +79,10 @@ def write_params(path, frames_dir, namespace):
     params['feature_buffer_node']['ros__parameters'].update(
         window_length=WINDOW_LENGTH, face_timeout_s=0.3)
     with open(path, 'w') as out:
-        yaml.safe_dump({f'{namespace}/{node}': section for node, section in params.items()}, out)
+        # '/**' (pipeline-wide) matches in any namespace already; it stays last
+        # (sort_keys=False), so that -p values, which join it, win.
+        yaml.safe_dump({node if node.startswith('/') else f'{namespace}/{node}': section
+                        for node, section in params.items()}, out, sort_keys=False)
     return str(path)
 
 

@@ -299,7 +299,7 @@ def low_power_copy(params_file):
         params = with_low_power(yaml.safe_load(source))
     with tempfile.NamedTemporaryFile('w', prefix='fer_low_power_', suffix='.yaml',
                                      delete=False) as copy:
-        yaml.safe_dump(params, copy)
+        yaml.safe_dump(params, copy, sort_keys=False)
     return copy.name
 
 

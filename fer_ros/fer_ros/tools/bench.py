@@ -230,7 +230,7 @@ def write_params(scenario, path):
 
         with_low_power(params)
     with open(path, 'w') as out:
-        yaml.safe_dump(params, out)
+        yaml.safe_dump(params, out, sort_keys=False)
 
 
 def thread_cpu(pid):

@@ -94,7 +94,7 @@ def write_params(path, model_path, neutral_baseline, baseline_frames):
     classifier = params['emotion_classifier_node']['ros__parameters']
     classifier.update({'model_path': model_path, 'fusion': 'landmark'})
     with open(path, 'w') as handle:
-        yaml.safe_dump(params, handle)
+        yaml.safe_dump(params, handle, sort_keys=False)
     return path
 
 
