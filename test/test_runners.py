@@ -75,7 +75,7 @@ def test_one_node_list_for_the_config_the_runners_and_the_launch_file(ros):
     commands = node_commands(CONFIG, source='sample')
     assert [os.path.basename(c[0]) for c in commands] == list(NODE_NAMES)
     assert all(c[1:4] == ['--ros-args', '--params-file', CONFIG] for c in commands)
-    assert commands[0][-2:] == ['-p', 'source:=sample']
+    assert commands[0][-2:] == ['-p', 'camera_node:source:=sample']
     assert len(node_commands(CONFIG, camera=False)) == len(NODE_NAMES) - 1
     assert [os.path.basename(c[0]) for c in node_commands(CONFIG, hri=True)] == [
         *NODE_NAMES, HRI_BRIDGE_NODE]

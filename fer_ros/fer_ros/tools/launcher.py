@@ -41,7 +41,9 @@ def node_commands(params_file, source=None, camera=True, hri=False):
     for name in node_names(camera, hri):
         command = [executable(name), '--ros-args', '--params-file', params_file]
         if name == CAMERA_NODE and source is not None:
-            command += ['-p', f'source:={source}']
+            # Named for the node: a bare -p joins the file's '/**' section,
+            # which loses to the node's own section when it comes first.
+            command += ['-p', f'{CAMERA_NODE}:source:={source}']
         commands.append(command)
     return commands
 
