@@ -240,9 +240,21 @@ class LifecycleClient:
         return self.call(self.change, ChangeState.Request(
             transition=Transition(id=transition_id))).success
 
-    def state(self):
-        """Return the node's current state id."""
-        return self.call(self.get, GetState.Request()).current_state.id
+    def state(self, attempts=3):
+        """
+        Return the node's current state id, asking again if an answer is lost.
+
+        A request sent while discovery is catching up (a node just restarted,
+        its dead predecessor's endpoints not yet expired) can go unanswered;
+        get_state changes nothing, so asking again is safe.
+        """
+        assert self.ros.spin_until(self.get.service_is_ready, timeout=15.0), self.get.srv_name
+        for _ in range(attempts):
+            future = self.get.call_async(GetState.Request())
+            if self.ros.spin_until(future.done, timeout=5.0):
+                return future.result().current_state.id
+            self.get.remove_pending_request(future)
+        raise AssertionError(f'{self.get.srv_name}: no answer to {attempts} requests')
 
 
 def first_face_of_landmark_node(ros, start_node, image, *parameters):
