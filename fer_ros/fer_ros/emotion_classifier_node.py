@@ -94,6 +94,11 @@ class BaselineMismatch(ModelError):
     """Raised for a model that reads other features than neutral_baseline makes."""
 
 
+def model_path_of(settings):
+    """Return the model file ``settings`` (parameter values) name: empty is neutral_baseline's."""
+    return model_file(settings['model_path'] or DEFAULT_MODELS[settings['neutral_baseline']])
+
+
 def open_model(settings):
     """
     Return the EmotionModel that ``settings`` (parameter values) name.
@@ -101,10 +106,8 @@ def open_model(settings):
     Raises ModelError for a model that does not load, BaselineMismatch for
     one whose features do not fit neutral_baseline.
     """
-    mode = settings['neutral_baseline']
-    model = EmotionModel(model_file(settings['model_path'] or DEFAULT_MODELS[mode]),
-                         threads=settings['num_threads'])
-    problem = mode_mismatch(mode, model.model_name, model.feature_type)
+    model = EmotionModel(model_path_of(settings), threads=settings['num_threads'])
+    problem = mode_mismatch(settings['neutral_baseline'], model.model_name, model.feature_type)
     if problem:
         raise BaselineMismatch(problem)
     return model
@@ -180,8 +183,7 @@ class EmotionClassifierNode(ManagedNode):
         return None
 
     def _load_model(self):
-        path = model_file(self._params['model_path']
-                          or DEFAULT_MODELS[self._params['neutral_baseline']])
+        path = model_path_of(self._params)
         candidate, self._candidate = self._candidate, None
         try:
             self._model = candidate or open_model(self._params)
