@@ -17,6 +17,25 @@
 import os
 
 
+def installed_share_path(package, *relative):
+    """
+    Return ``relative`` inside ``package``'s ament share folder, or None.
+
+    None when the package is not installed, there is no ament environment at
+    all (AMENT_PREFIX_PATH unset, ament_index_python missing) or the path is
+    not there: callers then fall back to the source checkout.
+    """
+    try:
+        from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    except ImportError:
+        return None
+    try:
+        path = os.path.join(get_package_share_directory(package), *relative)
+    except (PackageNotFoundError, OSError):
+        return None
+    return path if os.path.exists(path) else None
+
+
 def models_dir():
     """
     Return the folder of the shipped models.
@@ -24,19 +43,8 @@ def models_dir():
     Installed: ``share/fer_models/models`` of the ament index. From a source
     checkout: ``fer_models/models`` next to this package.
     """
-    try:
-        from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
-        try:
-            installed = os.path.join(get_package_share_directory('fer_models'), 'models')
-            if os.path.isdir(installed):
-                return installed
-        except (PackageNotFoundError, OSError):
-            # Not installed, or no ament environment at all (AMENT_PREFIX_PATH unset).
-            pass
-    except ImportError:
-        pass
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(package_root, 'models')
+    return installed_share_path('fer_models', 'models') or os.path.join(package_root, 'models')
 
 
 def shipped_model(name):

@@ -27,6 +27,7 @@ import os
 
 from fer_models.core.fusion import (
     DEFAULT_APPEARANCE_MODEL, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES)
+from fer_models.core.resources import installed_share_path
 from fer_models.core.smoothing import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_MAX_HEAD_ANGLE_DEG
 
 # The nodes' default for landmark_node's min_input_size (its ParamSpec).
@@ -74,18 +75,9 @@ def default_params_file():
     Installed: fer_ros's share folder (the file the launch file reads). From
     a source checkout: ``config/fer.yaml`` at the repository root.
     """
-    try:
-        from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
-        try:
-            installed = os.path.join(get_package_share_directory('fer_ros'), 'config', 'fer.yaml')
-            if os.path.isfile(installed):
-                return installed
-        except (PackageNotFoundError, OSError):
-            pass
-    except ImportError:
-        pass
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(here, '..', '..', '..', 'config', 'fer.yaml')
+    return (installed_share_path('fer_ros', 'config', 'fer.yaml')
+            or os.path.join(here, '..', '..', '..', 'config', 'fer.yaml'))
 
 
 def _section(params, node, path):
