@@ -23,12 +23,18 @@ from fer_ros.diagnostics import status_values
 from ros_helpers import landmarks_of, statuses_of
 
 
+def connected_buffer(ros, start_node, parameter):
+    """Start feature_buffer_node with ``parameter``; return it and a matched input publisher."""
+    node = start_node('feature_buffer_node', '--ros-args', '-p', parameter)
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
+    return node, publisher
+
+
 def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node, astronaut):
     _, face = astronaut
     diagnostics = ros.record(DiagnosticArray, '/diagnostics')
-    node = start_node('feature_buffer_node', '--ros-args', '-p', 'max_faces_kept:=8')
-    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
-    ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
+    node, publisher = connected_buffer(ros, start_node, 'max_faces_kept:=8')
     # A driver without a clock, and face ids that keep changing: with every
     # stamp 0 no face ever timed out (887 faces after 30 s on a robot).
     face_ids = itertools.count()
@@ -55,9 +61,7 @@ def test_zero_stamps_are_warned_once_and_faces_kept_are_bounded(ros, start_node,
 def test_one_stamp_far_in_the_future_resets_no_face(ros, start_node, astronaut):
     _, face = astronaut
     windows = ros.record(FeatureWindow, 'fer/features')
-    node = start_node('feature_buffer_node', '--ros-args', '-p', 'window_length:=4')
-    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
-    ros.wait_for_connections('feature_buffer_node', inputs=1, processes=[node])
+    node, publisher = connected_buffer(ros, start_node, 'window_length:=4')
 
     def now():
         return ros.node.get_clock().now().to_msg()

@@ -117,3 +117,16 @@ def validation_split(train, groups, share=0.1, seed=0):
 def selection_score(lodo_accuracy):
     """Return the criterion for shipping: the mean of the LODO accuracies per held-out set."""
     return float(np.mean([lodo_accuracy[name] for name in DATASETS]))
+
+
+def add_run_options(parser, validation_share=True):
+    """
+    Add the options every training study's command line shares.
+
+    ``--threads`` (torch threads), ``--seed`` and, where a study draws its
+    own validation persons, ``--validation-share`` (validation_split's share).
+    """
+    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    parser.add_argument('--seed', type=int, default=0)
+    if validation_share:
+        parser.add_argument('--validation-share', type=float, default=0.1)

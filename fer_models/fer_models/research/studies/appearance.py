@@ -639,9 +639,7 @@ def main(argv=None):
     """Command line of ``./fer train ean union ...`` and ``./fer train ean union-report``."""
     parser = argparse.ArgumentParser(prog='fer train ean',
                                      description='Appearance path on aligned crops.')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--validation-share', type=float, default=0.1)
+    protocol.add_run_options(parser)
     commands = parser.add_subparsers(dest='command', required=True)
     union_parser = commands.add_parser(
         'union', help='aligned-crop student on FER2013 + TFEID + CK+48 (union and LODO runs)')

@@ -45,7 +45,7 @@ import sys
 import tempfile
 
 from fer_models.core.crops import CROP_SIZE
-from fer_models.research import render
+from fer_models.research import protocol, render
 from fer_models.research.distill import (
     accuracy, distill, fit, KINDS, load_model, predict_logits, runs_dir, teacher_checkpoint,
     time_batches)
@@ -601,9 +601,7 @@ def main(argv=None):
     """Command line of ``./fer train ean``."""
     parser = argparse.ArgumentParser(prog='fer train ean',
                                      description='Appearance path (EAN) training.')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--validation-share', type=float, default=0.1)
+    protocol.add_run_options(parser)
     commands = parser.add_subparsers(dest='command', required=True)
     fit_parser = commands.add_parser('fit', help='train one model on hard labels')
     fit_parser.add_argument('name', choices=sorted(KINDS))

@@ -54,7 +54,8 @@ from fer_models.research.lodo import (
     WINDOW_LENGTH)
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import (
-    DATASETS, LABELS, leave_one_dataset_out, selection_score, validation_split)
+    add_run_options, DATASETS, LABELS, leave_one_dataset_out, selection_score,
+    validation_split)
 import numpy as np
 
 DEFAULT_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
@@ -948,8 +949,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='fer train generalisation', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--json', default=DEFAULT_JSON)
-    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
+    add_run_options(parser, validation_share=False)
     commands = parser.add_subparsers(dest='command', required=True)
     run_parser = commands.add_parser('run', help='score the landmark recipes (LODO, in-dataset)')
     run_parser.add_argument('--folds', type=int, default=5)
