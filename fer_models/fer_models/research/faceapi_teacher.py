@@ -260,6 +260,14 @@ def probabilities(images, model=None, batch=256):
     return np.concatenate(out) if out else np.zeros((0, len(FACEAPI_LABELS)), np.float32)
 
 
+def check_target(target):
+    """Raise ValueError for a FER2013-held-out run: the teacher's data may hold FER2013."""
+    if target == 'fer2013':
+        raise ValueError(f'the {NAME} teacher was trained on undisclosed data that may hold '
+                         'FER2013: it cannot teach a run that holds FER2013 out (the plain '
+                         'student stands in for it)')
+
+
 def teacher_logits(images, threads=1, log=print):
     """
     Return (N, 7) float32 log-probabilities in protocol.LABELS order of (N, S, S[, 3]) crops.

