@@ -199,8 +199,22 @@ class CropClassifier:
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         side = model_input.shape[-1]
-        self.size = side if isinstance(side, int) else CROP_SIZE
+        self.size = side if isinstance(side, int) else self._declared_size()
+        if self._declared_size(self.size) != self.size:
+            raise ModelError(f'crop model {self.path}: fer.input_shape says '
+                             f'{self._declared_size()} px but its graph takes {self.size} px')
         self._check_output()
+
+    def _declared_size(self, default=CROP_SIZE):
+        """Return the side of ``fer.input_shape`` ([1, S, S]), or ``default`` without it."""
+        declared = self.metadata.get(METADATA_PREFIX + 'input_shape')
+        if declared is None:
+            return default
+        try:
+            return int(json.loads(declared)[-1])
+        except (ValueError, TypeError, IndexError) as error:
+            raise ModelError(f'crop model {self.path}: invalid fer.input_shape '
+                             f'{declared!r}: {error}') from error
 
     def _check_output(self):
         """Raise ModelError unless a crop gives a distribution over ``labels``."""

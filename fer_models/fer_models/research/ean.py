@@ -208,22 +208,21 @@ def count_mflops(model, size=CROP_SIZE):
 
 
 def export_crop_model(model, path, *, model_name, labels=FER2013_LABELS, extra_metadata=None,
-                      seed=0):
+                      seed=0, size=CROP_SIZE):
     """
-    Export a crop classifier ((N, 1, 48, 48) -> probabilities) to ONNX; return CropClassifier.
+    Export a crop classifier ((N, 1, size, size) -> probabilities) to ONNX; return CropClassifier.
 
     Writes ``fer.*`` metadata (labels, input spec and normalisation), then
     checks onnxruntime against PyTorch on random crops and raises ExportError
     beyond PARITY_TOLERANCE (the same contract as fer_models.research.export).
     """
     model = model.eval()
-    example = torch.rand(2, 1, CROP_SIZE, CROP_SIZE, generator=torch.Generator().manual_seed(seed))
+    example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(seed))
     write_onnx(model, example, path, 'crops', {
         'model_name': model_name, 'labels': json.dumps(list(labels)), 'input': 'face_crop',
-        'input_shape': json.dumps([1, CROP_SIZE, CROP_SIZE]),
+        'input_shape': json.dumps([1, size, size]),
         'input_normalisation': INPUT_NORMALISATION, **(extra_metadata or {})})
     exported = CropClassifier(path)
-    probe = torch.rand(5, 1, CROP_SIZE, CROP_SIZE,
-                       generator=torch.Generator().manual_seed(seed + 1))
+    probe = torch.rand(5, 1, size, size, generator=torch.Generator().manual_seed(seed + 1))
     check_parity(model, probe, exported.predict(probe.numpy()))
     return exported
