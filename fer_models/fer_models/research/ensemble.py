@@ -36,7 +36,10 @@ each member's answers once; a test holds the two equal.
 """
 
 import json
+import os
+import re
 
+from fer_models.core.crops import CROP_SIZE
 from fer_models.research import protocol
 from fer_models.research.appearance_runs import (
     crop_metadata, decided_model, run_size, training_data)
@@ -157,3 +160,83 @@ def export_ensemble(results, path, *, flip=False, combine='probability', model_n
     probe = torch.rand(5, 1, size, size, generator=torch.Generator().manual_seed(seed + 1))
     check_parity(model, probe, exported.predict(probe.numpy()))
     return exported
+
+
+# A member of a candidate ensemble: a recipe variant ('plain' for the plain
+# student) with the size and seed suffixes of its run names, e.g. kdwheel,
+# plain_seed1, kdfaceapi_s64.
+PLAIN = 'plain'
+MEMBER_PATTERN = re.compile(r'^(?P<variant>[a-z]+?)(?:_s(?P<size>\d+))?(?:_seed(?P<seed>\d+))?$')
+RUN_PATTERN = re.compile(r'^(?:(?P<variant>[a-z]+)_)?lodo_(?P<target>[a-z0-9]+)'
+                         r'(?P<suffix>(?:_s\d+)?(?:_seed\d+)?)$')
+
+
+def parse_member(member):
+    """Return (variant, size, seed) of a member name; raise ValueError on a malformed one."""
+    match = MEMBER_PATTERN.match(member)
+    if not match:
+        raise ValueError(f"member '{member}' is not <variant>[_s<size>][_seed<n>] (variant "
+                         f"'{PLAIN}' for the plain student)")
+    variant = '' if match['variant'] == PLAIN else match['variant']
+    return variant, int(match['size'] or CROP_SIZE), int(match['seed'] or 0)
+
+
+def member_run(member, target):
+    """Return the run that stands for a member on a held-out ``target`` (study_run_name)."""
+    from fer_models.research.appearance import study_run_name
+
+    return study_run_name(target, *parse_member(member))
+
+
+def discover_members(folder=None):
+    """Return the members with a LODO run folder (best.pt) in the runs folder, sorted."""
+    from fer_models.research.appearance import runs_dir
+
+    folder = folder or runs_dir()
+    members = set()
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        match = RUN_PATTERN.match(name)
+        if match and match['variant'] not in ('teacher', 'kd') and \
+                os.path.isfile(os.path.join(folder, name, 'best.pt')):
+            members.add((match['variant'] or PLAIN) + match['suffix'])
+    return sorted(members)
+
+
+def run_answers(result, source, folder):
+    """
+    Return (N, 7) probabilities of a run (exported as it ships) on a source's crops and mirrors.
+
+    Rows: the source's usable rows (protocol labels), in cached order; the
+    crops at the run's size (``aligned.load_source``).
+    """
+    from fer_models.research.aligned import load_source
+    from fer_models.research.appearance_runs import export_run
+
+    table = load_source(source, run_size(result))
+    crops = table.images[table.usable()]
+    model = export_run(result, os.path.join(folder, f"{result['name']}.onnx"))
+    mirrored = np.ascontiguousarray(crops[:, :, ::-1])
+    batches = range(0, len(crops), 512)
+    return (np.concatenate([model.predict(crops[i:i + 512]) for i in batches]),
+            np.concatenate([model.predict(mirrored[i:i + 512]) for i in batches]))
+
+
+def held_out_scores(source, probabilities):
+    """
+    Return {'all_classes': report, 'own_classes': report} of a source's usable rows.
+
+    The generalisation study's rule (``lodo.score``): every image counts and
+    an image in which MediaPipe found no face is an error. ``own_classes``
+    restricts each answer to the classes the set has (CK+48 has no neutral).
+    """
+    from types import SimpleNamespace
+
+    from fer_models.research.aligned import load_source
+    from fer_models.research.lodo import own_classes_score, score
+
+    table = load_source(source)
+    usable = table.usable()
+    rows = SimpleNamespace(found=table.found[usable], targets=table.targets()[usable])
+    everything = np.ones(int(usable.sum()), bool)
+    return {'all_classes': score(rows, everything, probabilities),
+            'own_classes': own_classes_score(rows, everything, probabilities)}

@@ -33,6 +33,7 @@ COMMANDS = {
     'head-pose': ('head_pose', 'accuracy against head angle: the classifier gate'),
     'affect': ('affect', 'valence and arousal per true class on labelled stills'),
     'faceapi': ('faceapi', "face-api.js's model as a teacher: conversion check, accuracy"),
+    'student': ('student', 'appearance student: ensembles, flip averaging, input size'),
 }
 # ``./fer train ean union ...`` and ``union-report`` are the appearance study's.
 APPEARANCE_COMMANDS = ('union', 'union-report')

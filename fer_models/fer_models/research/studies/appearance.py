@@ -647,13 +647,13 @@ def train_union(options):
     """Run (or resume) the requested union / LODO runs one after the other."""
     from fer_models.research.aligned import load_union
 
-    table = load_union()
+    table = load_union(options.size)
     recipe = appearance.Recipe(kind=options.kind, distil=options.distil, teacher=options.teacher,
                                max_epochs=options.max_epochs, seed=options.seed,
-                               validation_share=options.validation_share)
+                               validation_share=options.validation_share, size=options.size)
     for run in options.runs:
         target = None if run == UNION else run
-        name = appearance.run_name(target, recipe.variant)
+        name = recipe.run_name(target)
         appearance.fit(table, target, recipe, max_minutes=options.max_minutes,
                        seed_checkpoint=os.path.join(CHECKPOINTS_IN_REPOSITORY, name, 'last.pt'))
 
@@ -685,6 +685,11 @@ def main(argv=None):
                               'research-setup; runs named kdfaceapi_<run>; not for the fer2013 '
                               f"run) or '{appearance.PAIRED_TEACHER}' (the mean of both; "
                               f'runs named {appearance.PAIRED_VARIANT}_<run>)')
+    union_parser.add_argument('--size', type=int, default=appearance.Recipe.size,
+                              choices=(48, 64, 96),
+                              help='side of the aligned input crop in pixels (default '
+                              f'{appearance.Recipe.size}; others: runs named <run>_s<size>, '
+                              'crops resized from the 112 px cache)')
     union_parser.add_argument('--max-minutes', type=float, default=None,
                               help='pause each run after the epoch that passes this budget '
                                    '(the same command resumes it)')
