@@ -71,3 +71,36 @@ def test_short_soak_reports_latency_memory_and_drift(tmp_path, monkeypatch):
     # processed (all of them, unless a busy machine made landmark_node drop some).
     assert result['cpu_ms_per_camera_frame'] == pytest.approx(
         result['cpu_ms_per_frame'] * (1 - result['dropped_frame_ratio']), rel=0.05)
+
+
+def test_stages_time_the_configured_appearance_model_and_the_ones_asked_for(tmp_path):
+    import yaml
+
+    from fer_ros.runtime import default_params_file
+
+    with open(default_params_file()) as config:
+        params = yaml.safe_load(config)
+    params['landmark_node']['ros__parameters']['appearance_model_path'] = 'ean.onnx'
+    params_file = tmp_path / 'mine.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    out = tmp_path / 'out'
+    assert bench.main(['--stages-only', '--params-file', str(params_file),
+                       '--appearance-models', 'ean_union.onnx', '--out', str(out)]) == 0
+    report = json.loads((out / 'bench.json').read_text())
+    assert report['scenarios'] == [] and report['params_file'] == str(params_file)
+    paths = report['appearance_paths']
+    # The configured model first (the first ean.onnx: box crop), then the one asked for.
+    assert [p['model_name'] for p in paths] == ['ean', 'ean_union']
+    assert all(0 < p['crop_ms'] and 0 < p['model_ms'] < p['path_ms'] for p in paths)
+    assert paths[1]['members'] and paths[1]['flip'] is False and paths[1]['input_px'] == 48
+    assert report['stages_ms']['appearance_model_ms'] > 0
+    text = (out / 'bench.md').read_text()
+    assert f'`{str(params_file)}`' in text and '| `ean_union.onnx` (ean_union) |' in text
+    # Appearance path off: nothing of it is timed.
+    params['landmark_node']['ros__parameters']['appearance_model_path'] = ''
+    params_file.write_text(yaml.safe_dump(params))
+    assert bench.main(['--stages-only', '--params-file', str(params_file),
+                       '--out', str(out)]) == 0
+    report = json.loads((out / 'bench.json').read_text())
+    assert report['appearance_paths'] == []
+    assert 'appearance_model_ms' not in report['stages_ms']

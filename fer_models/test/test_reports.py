@@ -31,7 +31,8 @@ from fer_models.research import render
 from fer_models.research.neutral_baseline import load_sequences
 from fer_models.research.protocol import DATASETS
 from fer_models.research.studies import (
-    affect, appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral)
+    affect, appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral,
+    student)
 import pytest
 
 pytestmark = pytest.mark.pure
@@ -112,6 +113,19 @@ def test_fusion_on_tfeid():
 
 def test_head_pose():
     assert head_pose.markdown(study('head_pose.json')) == committed(REPORTS, 'head_pose.md')
+
+
+def test_appearance_student():
+    assert student.markdown(study('appearance_student.json')) == committed(
+        REPORTS, 'appearance_student.md')
+
+
+def test_the_student_study_selects_nothing_on_partial_data():
+    selection = copy.deepcopy(study('appearance_student.json')['selection'])
+    selection['chosen'] = None
+    selection['not_finished'] = ['lodo_fer2013']
+    text = '\n'.join(student.selection_markdown(selection))
+    assert '**Nothing is selected**' in text and '`lodo_fer2013`' in text
 
 
 def test_valence_and_arousal():

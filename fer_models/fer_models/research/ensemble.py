@@ -196,7 +196,7 @@ def discover_members(folder=None):
     members = set()
     for name in os.listdir(folder) if os.path.isdir(folder) else ():
         match = RUN_PATTERN.match(name)
-        if match and match['variant'] not in ('teacher', 'kd') and \
+        if match and match['variant'] != 'teacher' and \
                 os.path.isfile(os.path.join(folder, name, 'best.pt')):
             members.add((match['variant'] or PLAIN) + match['suffix'])
     return sorted(members)

@@ -41,6 +41,9 @@ Usage: ./fer bench [--duration S] [--warmup S] [--scenarios NAME ...]
        ./fer bench --soak S   (one long processes-1face-30fps run: memory
                                growth and latency drift over S seconds)
        ./fer bench --label TEXT   (names the run in its JSON, for --history)
+       ./fer bench --params-file FILE   (the scenarios and stages with a user's YAML)
+       ./fer bench --stages-only --appearance-models ean_union.onnx ENSEMBLE.onnx
+                              (appearance path per face of each crop model, no DDS)
        ./fer bench --history A.json B.json ... --out DIR   (before/after table
                                of earlier runs: DIR/history.md)
 """
@@ -73,6 +76,8 @@ CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 MIN_COUNTER_SPAN_S = 2.0
 # A soak's floor needs no more than this: Face Mesh alone neither leaks nor drifts.
 FLOOR_MAX_S = 20.0
+# The appearance path's CPU budget per face (issue 24): crop + model, 1 thread.
+APPEARANCE_BUDGET_MS = 1.5
 
 
 @dataclass(frozen=True)
@@ -218,9 +223,9 @@ def process_usage(pid):
     return cpu, sizes_kb['Rss'] / 1024.0, sizes_kb['Pss'] / 1024.0
 
 
-def write_params(scenario, path):
-    """Write the installed config with the scenario's source, rate and faces."""
-    with open(default_params_file()) as config:
+def write_params(scenario, path, params_file=None):
+    """Write the config (default: the installed one) with the scenario's source, rate, faces."""
+    with open(params_file or default_params_file()) as config:
         params = yaml.safe_load(config)
     params['camera_node']['ros__parameters'].update(
         source='sample' if scenario.faces == 1 else 'sample2', fps=scenario.fps)
@@ -353,11 +358,11 @@ def percentiles(values):
             'max': round(float(values.max()), 2)}
 
 
-def run_scenario(scenario, duration_s, warmup_s, workdir):
-    """Run one scenario; return its measurements as a dict."""
+def run_scenario(scenario, duration_s, warmup_s, workdir, params_file=None):
+    """Run one scenario on a params file (default: the installed one); return its measurements."""
     params = os.path.join(workdir, f'{scenario.name}.yaml')
     probe_out = os.path.join(workdir, f'{scenario.name}.probe.json')
-    write_params(scenario, params)
+    write_params(scenario, params, params_file)
     if scenario.mode == 'processes':
         command = [executable('fer_launch'), '--params-file', params]
     else:
@@ -528,16 +533,68 @@ def time_ms(function, runs):
     return round(float(np.median(time_calls_ms(function, runs, warmup=1))), 3)
 
 
-def stage_timings(runs=100):
+def cpu_ms(function, runs):
+    """Return the median CPU time of this thread in ``function()`` over ``runs`` calls, in ms."""
+    return round(float(np.median(time_calls_ms(function, runs, 5, time.thread_time))), 3)
+
+
+def configured_appearance_model(params_file=None):
+    """Return landmark_node's appearance_model_path in a params file ('' = appearance off)."""
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+
+    settings = landmark_settings(params_file or default_params_file())
+    return settings.get('appearance_model_path', DEFAULT_APPEARANCE_MODEL)
+
+
+def appearance_path_timing(path, frame, face, runs):
+    """
+    Return the appearance path's CPU cost per face of one crop model (1 thread, median ms).
+
+    crop: the model's crop of the face; model: one onnxruntime call on it;
+    path: both, as landmark_node runs them per face. An ensemble
+    (``fer.ensemble_members``) is one call whatever its members and flip.
+    """
+    from fer_models.core.crops import CropClassifier
+    from fer_models.core.resources import model_file
+
+    model = CropClassifier(model_file(path), threads=1)
+    crops = model.face_crop(frame, face.bbox, face.points)[None]
+    metadata = model.metadata
+    return {
+        'model': path, 'model_name': model.model_name, 'input_px': model.size,
+        'members': json.loads(metadata.get('fer.ensemble_members', 'null')) or [
+            metadata.get('fer.run', model.model_name)],
+        'flip': metadata.get('fer.flip_test_time_augmentation') == 'true',
+        'crop_ms': cpu_ms(lambda: model.face_crop(frame, face.bbox, face.points), runs),
+        'model_ms': cpu_ms(lambda: model.predict(crops), runs),
+        'path_ms': cpu_ms(lambda: model.classify_face(frame, face.bbox, face.points), runs)}
+
+
+def appearance_timings(models, runs=300):
+    """Return appearance_path_timing of each crop model on the built-in sample's face."""
+    from fer_models.core.landmarks import FaceMeshDetector
+    from fer_ros.frame_sources import SampleSource
+
+    frame = SampleSource(faces=1).read()
+    detector = FaceMeshDetector(max_faces=1)
+    try:
+        face = detector.detect_still(frame)[0]
+    finally:
+        detector.close()
+    return [appearance_path_timing(path, frame, face, runs) for path in models]
+
+
+def stage_timings(runs=100, appearance_model=None):
     """
     Time each hot-path stage in this process, on the same sample frames.
 
     The in-process cost of what one frame goes through, without DDS: the
     image message built, serialised and read back; Face Mesh (1 and 2
-    faces); the appearance crop and model; head pose; the landmark message;
-    feature extraction and windowing; the window message; the landmark
-    model. Medians of warm calls: the live pipeline, woken once per frame,
-    pays more (cold caches).
+    faces); the appearance crop and model (``appearance_model``: the
+    configured appearance_model_path; '' = off, not timed); head pose; the
+    landmark message; feature extraction and windowing; the window message;
+    the landmark model. Medians of warm calls: the live pipeline, woken once
+    per frame, pays more (cold caches).
     """
     from fer_models.core.crops import CropClassifier
     from fer_models.core.features import FeatureExtractor
@@ -545,7 +602,7 @@ def stage_timings(runs=100):
     from fer_models.core.head_pose import head_pose
     from fer_models.core.landmarks import FaceMeshDetector
     from fer_models.core.onnx_model import default_model_path, EmotionModel
-    from fer_models.core.resources import shipped_model
+    from fer_models.core.resources import model_file
     from fer_msgs.msg import FaceLandmarksArray
     from fer_ros.conversions import (
         Appearance, faces_to_msg, image_to_rgb, numpy_to_image, window_to_msg)
@@ -555,7 +612,9 @@ def stage_timings(runs=100):
     from std_msgs.msg import Header
 
     model = EmotionModel(default_model_path())
-    appearance = CropClassifier(shipped_model(DEFAULT_APPEARANCE_MODEL))
+    if appearance_model is None:
+        appearance_model = DEFAULT_APPEARANCE_MODEL
+    appearance = CropClassifier(model_file(appearance_model)) if appearance_model else None
     extractor = FeatureExtractor(model.feature_type)
     stages = {}
     for faces in (1, 2):
@@ -575,13 +634,15 @@ def stage_timings(runs=100):
         stages['image_to_rgb_ms'] = time_ms(lambda: image_to_rgb(message), runs)
         face = found[0]
         height, width = frame.shape[:2]
-        stages['appearance_crop_ms'] = time_ms(
-            lambda: appearance.face_crop(frame, face.bbox, face.points), runs)
-        crops = appearance.face_crop(frame, face.bbox, face.points)[None]
-        stages['appearance_model_ms'] = time_ms(lambda: appearance.predict(crops), runs)
+        appearances = None  # the node's message when the appearance path is off
+        if appearance is not None:
+            stages['appearance_crop_ms'] = time_ms(
+                lambda: appearance.face_crop(frame, face.bbox, face.points), runs)
+            crops = appearance.face_crop(frame, face.bbox, face.points)[None]
+            stages['appearance_model_ms'] = time_ms(lambda: appearance.predict(crops), runs)
+            appearances = [Appearance(appearance.model_name, appearance.labels,
+                                      appearance.predict(crops)[0])]
         stages['head_pose_ms'] = time_ms(lambda: head_pose(face.points, width, height), runs)
-        appearances = [Appearance(appearance.model_name, appearance.labels,
-                                  appearance.predict(crops)[0])]
         poses = [head_pose(face.points, width, height)]
         stages['landmarks_to_msg_ms'] = time_ms(
             lambda: faces_to_msg(found, [1], detector.landmark_model, Header(), width, height,
@@ -596,7 +657,8 @@ def stage_timings(runs=100):
         stages['window_ms'] = time_ms(lambda: extractor.window(frames), runs)
         window = extractor.window(frames)
         stages['window_to_msg_ms'] = time_ms(
-            lambda: window_to_msg(window, 1, extractor.name, Header(), appearances[0], poses[0]),
+            lambda: window_to_msg(window, 1, extractor.name, Header(),
+                                  appearances[0] if appearances else None, poses[0]),
             runs)
         batch = window[None].astype(np.float32)
         stages['onnx_model_ms'] = time_ms(lambda: model.predict(batch), runs)
@@ -612,8 +674,14 @@ def markdown(report):
         + (f", commit {report['commit']}" if report.get('commit') else '')
         + (f" ({report['label']})" if report.get('label') else '')
         + '. Input: built-in 640x480 sample (real face: scikit-image astronaut; two faces = '
-        f"portrait and mirror). Model: shipped default. {report['duration_s']:g} s measured "
-        f"after {report['warmup_s']:g} s warm-up per scenario.", '',
+        'portrait and mirror). Parameters: '
+        + (f"`{report['params_file']}`" if report.get('params_file') else
+           'the installed config/fer.yaml') + '.'
+        + (f" {report['duration_s']:g} s measured after {report['warmup_s']:g} s warm-up per "
+           'scenario.' if report['scenarios'] else ''), '']
+    if not report['scenarios']:
+        return '\n'.join(lines + stages_markdown(report) + [''])
+    lines += [
         '| scenario | latency median / p95 / p99 ms | drift ms | emotions/s per face '
         '| dropped frames |',
         '| --- | --- | --- | --- | --- |',
@@ -652,9 +720,7 @@ def markdown(report):
         lines += ['', f'Memory floor: a process that only starts rclpy, imports fer_msgs and '
                   f'creates one node has {bare:g} MB RSS; the four processes of processes '
                   f'mode start from {4 * bare:g} MB before any fer_ros code runs.']
-    if report.get('stages_ms'):
-        lines += ['', 'Hot-path stages, in-process median ms per call (no DDS): ' + ', '.join(
-            f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
+    lines += stages_markdown(report)
     lines += ['', 'Latency: source frame stamp (camera_node) to reception by a separate '
               'subscriber process. Dropped frames: camera frames the landmark node skipped '
               'because a newer one had arrived (keep-latest). Drift: median latency of the '
@@ -668,6 +734,26 @@ def markdown(report):
               'them; PSS shares them out. RSS growth: mean total RSS of the '
               "run's last tenth against its first tenth.", '']
     return '\n'.join(lines)
+
+
+def stages_markdown(report):
+    """Return the lines of the in-process stage timings and the appearance path per model."""
+    lines = []
+    if report.get('stages_ms'):
+        lines += ['', 'Hot-path stages, in-process median ms per call (no DDS): ' + ', '.join(
+            f'{name[:-3]} {value}' for name, value in report['stages_ms'].items()) + '.']
+    if report.get('appearance_paths'):
+        lines += ['', 'Appearance path per face (crop + one onnxruntime call, 1 thread, median '
+                  f'CPU ms of the calling thread; budget {APPEARANCE_BUDGET_MS} ms):', '',
+                  '| crop model | members | flip | input px | crop ms | model ms | path ms '
+                  '| within budget |', '| --- | --- | --- | ---: | ---: | ---: | ---: | --- |']
+        for entry in report['appearance_paths']:
+            lines.append(
+                f"| `{entry['model']}` ({entry['model_name']}) | {', '.join(entry['members'])} "
+                f"| {'yes' if entry['flip'] else 'no'} | {entry['input_px']} "
+                f"| {entry['crop_ms']} | {entry['model_ms']} | {entry['path_ms']} "
+                f"| {'yes' if entry['path_ms'] <= APPEARANCE_BUDGET_MS else 'no'} |")
+    return lines
 
 
 def history_markdown(paths):
@@ -714,22 +800,39 @@ def histogram(report, path):
         axis.legend(fontsize=8)
 
 
+def time_stages(options):
+    """Return the in-process stage timings and the appearance path of each crop model."""
+    print('bench: timing hot-path stages in-process ...', flush=True)
+    configured = configured_appearance_model(options.params_file)
+    models = ([configured] if configured else []) + [
+        path for path in options.appearance_models if path != configured]
+    return {'stages_ms': stage_timings(appearance_model=configured),
+            'appearance_paths': appearance_timings(models)}
+
+
+def run_stages_only(options):
+    """Return the report of the in-process timings alone (no scenario, no DDS)."""
+    return {'machine': machine(), 'label': options.label, 'commit': git_commit(),
+            'params_file': options.params_file, 'duration_s': 0, 'warmup_s': 0,
+            'scenarios': [], **time_stages(options)}
+
+
 def run_scenarios(options, scenarios):
     """Measure ``scenarios`` on a DDS domain claimed for the run; return the report."""
     with claimed_dds_domain() as domain:
         report = {'machine': machine(), 'label': options.label, 'commit': git_commit(),
-                  'ros_domain_id': domain,
+                  'params_file': options.params_file, 'ros_domain_id': domain,
                   'duration_s': options.duration, 'warmup_s': options.warmup, 'scenarios': []}
         report['bare_node_rss_mb'] = bare_node_rss_mb()
         if options.stages:
-            print('bench: timing hot-path stages in-process ...', flush=True)
-            report['stages_ms'] = stage_timings()
+            report.update(time_stages(options))
         floors = {}
         with tempfile.TemporaryDirectory() as workdir:
             for scenario in scenarios:
                 name = scenario.name
                 print(f'bench: {name} ...', flush=True)
-                result = run_scenario(scenario, options.duration, options.warmup, workdir)
+                result = run_scenario(scenario, options.duration, options.warmup, workdir,
+                                      options.params_file)
                 if (scenario.faces, scenario.fps) not in floors:
                     print(f'bench: floor, Face Mesh alone, {scenario.faces} face(s) at '
                           f'{scenario.fps:g} fps ...', flush=True)
@@ -765,6 +868,17 @@ def main(argv=None):
                         '--scenarios says otherwise) for memory growth and latency drift')
     parser.add_argument('--stages', action='store_true',
                         help='also time each hot-path stage in-process (median ms)')
+    parser.add_argument('--params-file', default=None, metavar='YAML',
+                        help='parameters the scenarios run with and whose landmark_node '
+                        'appearance_model_path the stages time (default: the installed '
+                        'config/fer.yaml)')
+    parser.add_argument('--appearance-models', nargs='+', default=[], metavar='ONNX',
+                        help='with --stages: also time the appearance path (crop + model per '
+                        'face) of these crop models, e.g. an ensemble against the shipped one '
+                        '(a bare file name is a shipped model)')
+    parser.add_argument('--stages-only', action='store_true',
+                        help='time the in-process stages and appearance models only: no '
+                        'scenario, no DDS (implies --stages)')
     parser.add_argument('--raw', action='store_true',
                         help='keep every latency sample in the JSON (large for soaks)')
     parser.add_argument('--label', default='',
@@ -803,14 +917,19 @@ def main(argv=None):
     unknown = [n for n in names if n not in by_name]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    if options.params_file and not os.path.isfile(options.params_file):
+        parser.error(f'--params-file {options.params_file}: no such file')
+    options.stages = options.stages or options.stages_only or bool(options.appearance_models)
     os.makedirs(options.out, exist_ok=True)
     try:
-        report = run_scenarios(options, [by_name[name] for name in names])
+        report = (run_stages_only(options) if options.stages_only else
+                  run_scenarios(options, [by_name[name] for name in names]))
     except RuntimeError as error:
         print(f'bench: {error}', file=sys.stderr)
         return 2
     json_path = options.json or os.path.join(options.out, 'bench.json')
-    histogram(report, os.path.join(options.out, 'latency_histogram.png'))
+    if report['scenarios']:
+        histogram(report, os.path.join(options.out, 'latency_histogram.png'))
     if not options.raw:
         for result in report['scenarios']:
             del result['latencies_ms']
@@ -819,7 +938,8 @@ def main(argv=None):
     with open(os.path.join(options.out, 'bench.md'), 'w') as out:
         out.write(markdown(report))
     print(markdown(report))
-    print(f'bench: wrote {json_path}, bench.md and latency_histogram.png in {options.out}')
+    print(f'bench: wrote {json_path}, bench.md'
+          + (' and latency_histogram.png' if report['scenarios'] else '') + f' in {options.out}')
     return 0
 
 

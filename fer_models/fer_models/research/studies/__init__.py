@@ -41,6 +41,10 @@ Current studies (cross-dataset protocol of ``research.protocol``):
 * ``faceapi``: face-api.js's expression model converted to PyTorch, checked
   against the original in Node, and its accuracy as a teacher.
   ``./fer train faceapi report`` -> ``reports/faceapi_teacher.md``.
+* ``student``: a stronger appearance student: single students, flip
+  averaging and ensembles of finished runs under the strict LODO mean and the
+  1.5 ms budget; the cost of 48, 64 and 96 px inputs. ``./fer train student
+  select|size|render|export`` -> ``reports/appearance_student.md``.
 * ``neutral``: per-person neutral baseline on TFEID; ships
   ``landmark_neutral.onnx``. ``./fer train neutral [run|ship|render]`` ->
   ``reports/neutral_baseline.md``, ``models/landmark_neutral.md``.

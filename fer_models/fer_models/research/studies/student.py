@@ -49,6 +49,8 @@ import tempfile
 import time
 
 from fer_models.core.crops import CROP_SIZE
+from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+from fer_models.core.resources import shipped_model
 from fer_models.research import ensemble, protocol, render
 from fer_models.research.appearance import study_run_name
 from fer_models.research.appearance_runs import read_run, run_size, TARGET_SOURCES
@@ -59,6 +61,8 @@ DEFAULT_JSON = os.path.join('fer_models', 'reports', 'appearance_student.json')
 DEFAULT_MARKDOWN = os.path.join('fer_models', 'reports', 'appearance_student.md')
 GENERALISATION_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
 BUDGET_MS = 1.5
+# Key of the shipped appearance model, timed beside the candidates as a yardstick.
+SHIPPED = 'shipped'
 FINISHED = ('plateau', 'epoch_cap')
 TARGET_NAMES = {'fer2013': 'FER2013 test', 'taiwanese': 'TFEID', 'ckplus48': 'CK+48'}
 SIZES = (48, 64, 96)
@@ -132,12 +136,15 @@ def score_candidate(group, flip, combine, answers, runs):
 
 def interleaved_costs(paths, rounds=20, calls=25):
     """
-    Return {key: (model ms, model p90, path ms)} of crop models timed in turns (1 thread).
+    Return {key: (model ms, model p90, path ms)} of crop models timed in turns.
 
+    CPU time of the calling thread (onnxruntime, 1 thread, computes on it),
+    median over the calls.
     model: one (1, 1, S, S) crop through onnxruntime; path: the aligned crop
     of scikit-image's astronaut plus the model (``classify_face``), what
     landmark_node does per face. The models take turns, ``calls`` calls each
-    per round, so that a shared machine's changing load falls on all alike.
+    per round, so that a shared machine's changing load (which still slows
+    a core shared with another process) falls on all alike.
     """
     from fer_models.core.crops import CropClassifier
     from fer_models.core.landmarks import detect_single_face
@@ -153,9 +160,11 @@ def interleaved_costs(paths, rounds=20, calls=25):
     path_ms = {key: [] for key in models}
     for _ in range(rounds):
         for key, model in models.items():
-            model_ms[key].extend(time_calls_ms(lambda: model.predict(crops[key]), calls, 2))
+            model_ms[key].extend(time_calls_ms(lambda: model.predict(crops[key]), calls, 2,
+                                               time.thread_time))
             path_ms[key].extend(time_calls_ms(
-                lambda: model.classify_face(image, face.bbox, face.points), calls, 2))
+                lambda: model.classify_face(image, face.bbox, face.points), calls, 2,
+                time.thread_time))
     return {key: (round(float(np.median(model_ms[key])), 3),
                   round(float(np.percentile(model_ms[key], 90)), 3),
                   round(float(np.median(path_ms[key])), 3)) for key in models}
@@ -183,6 +192,9 @@ def candidate_costs(rows, answers, unfinished, folder, log=print):
                                'measured_with': names}
         if key in shapes:
             row['cost_key'] = key
+    paths[SHIPPED] = shipped_model(DEFAULT_APPEARANCE_MODEL)
+    shapes[SHIPPED] = {'members': 1, 'flip': False, 'size': CROP_SIZE,
+                       'measured_with': [DEFAULT_APPEARANCE_MODEL]}
     for key, (model_ms, model_p90, path_ms) in interleaved_costs(paths).items():
         shapes[key].update(model_ms=model_ms, model_ms_p90=model_p90, path_ms=path_ms)
         log(f'student: cost {key}: model {model_ms} ms, path {path_ms} ms per face')
@@ -281,7 +293,7 @@ def size_study(log=print):
                    'derived_crop_error': None if size == CROP_SIZE else dict(zip(
                        ('mean', 'max'), derivation_error('taiwanese', size)))}
             rows.append(row)
-        costs = interleaved_costs(paths)
+        costs = interleaved_costs({**paths, SHIPPED: shipped_model(DEFAULT_APPEARANCE_MODEL)})
         for row in rows:
             row['model_ms'], row['model_ms_p90'], row['path_ms'] = costs[row['size']]
             log(f'student: size {row["size"]}: {row}')
@@ -290,7 +302,8 @@ def size_study(log=print):
         row['training_cost_ratio'] = round(row['training_s_per_batch']
                                            / base['training_s_per_batch'], 2)
     return {'sizes': rows, 'epoch_rows': epoch_rows, 'batch_size': Recipe.batch_size,
-            'timed_batches': TIMED_BATCHES}
+            'timed_batches': TIMED_BATCHES, 'shipped': dict(zip(
+                ('model_ms', 'model_ms_p90', 'path_ms'), costs[SHIPPED]))}
 
 
 def export(options):
@@ -306,7 +319,7 @@ def export(options):
         results.append(result)
     model = ensemble.export_ensemble(results, options.out, flip=options.flip,
                                      combine=options.combine)
-    print(f"student: wrote {options.out} ({model.model_name}: "
+    print(f'student: wrote {options.out} ({model.model_name}: '
           f"{model.metadata['fer.ensemble_members']}, flip {options.flip}, {options.combine}); "
           f'appearance path {path_cost_ms(options.out)} ms per face')
     return 0
@@ -347,6 +360,7 @@ def selection_markdown(selection):
         f"{percent(run['validation_accuracy'])}, {run['size']} px"
         if run['status'] != 'missing' else '') for name, run in sorted(selection['runs'].items())]
     reference = selection.get('reference')
+    shipped = costs.get(SHIPPED)
     decision = (f"**{selection['chosen']}** has the best strict LODO mean among candidates whose "
                 f'runs all finished and whose appearance path takes at most '
                 f"{selection['budget_ms']} ms per face." if selection['chosen'] else
@@ -369,6 +383,12 @@ def selection_markdown(selection):
                 + f", strict LODO mean {percent(reference['strict_lodo_mean'])} (runs "
                 + ', '.join(f'`{r}`' for r in reference['runs'].values()) + ')'
                 if reference else 'not available') + '.',
+            'Cost: CPU time of the calling thread (onnxruntime, 1 thread, batch 1), median, '
+            'the models timed in turns; the machine was shared with training runs, which '
+            'slows a core even in CPU time. Yardstick in the same measurement: the shipped '
+            f'`{DEFAULT_APPEARANCE_MODEL}`, model ' + (
+                f"{shipped['model_ms']} ms, path {shipped['path_ms']} ms per face"
+                if shipped else 'not timed') + '.',
             'Runs: ' + '; '.join(runs) + '.',
         ]),
         '',
@@ -386,7 +406,7 @@ def size_markdown(section):
     return [
         'The same EAN student (fully convolutional, 272 k parameters at every size) exported '
         'at each input side; cost does not depend on training, so untrained weights are '
-        'timed. *model ms*: onnxruntime, batch 1, 1 thread, median; *path ms*: the '
+        'timed. *model ms*: onnxruntime, batch 1, 1 thread, median CPU ms; *path ms*: the '
         'aligned crop at that side + the model per face; *training*: one step of batch '
         f"{section['batch_size']} (augmentation, forward, backward, AdamW), median of "
         f"{section['timed_batches']}, 1 thread, and that times the "
@@ -394,6 +414,11 @@ def size_markdown(section):
         '(validation left out). *derived crop*: mean absolute grey-level difference, on '
         "TFEID's first 200 faces, between the crop training reads (resized from the 112 px "
         'cache) and the one `landmark_node` makes (warped straight to the side).',
+        '',
+        f'Yardstick in the same measurement: the shipped `{DEFAULT_APPEARANCE_MODEL}`, model '
+        f"{section['shipped']['model_ms']} ms, path {section['shipped']['path_ms']} ms per "
+        'face (CPU time, so a loaded machine inflates it less than wall time, but not '
+        'nothing).',
         '',
         *render.table(['input', 'MFLOPs', 'model ms', 'path ms per face', 'training s/batch',
                        's/epoch (estimate)', 'training cost', 'derived crop vs warped'],
