@@ -28,12 +28,13 @@ from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
 from fer_models.research import (appearance, appearance_runs, faceapi_teacher, nets, protocol,
                                  wheel_teacher)
-from fer_models.research.aligned import CropTable, load_source, SOURCES
+from fer_models.research.aligned import crops_dir, CropTable, load_source, SOURCES
 from fer_models.research.appearance_runs import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
 from fer_models.research.ean import build_model, export_crop_model
 from fer_models.research.evaluate import load_rgb
 from fer_models.research.extract import cache_dir
+from fer_models.research.extract import extract as extract_landmarks
 from fer_models.research.studies import appearance as appearance_study
 import numpy as np
 import pytest
@@ -390,3 +391,20 @@ def test_the_committed_distillation_report_is_what_its_json_says():
     if study['shipped']:
         metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
         assert metadata['fer.run'] == study['runs']['union']['name']
+
+
+@needs_landmark_cache
+@pytest.mark.skipif(not glob.glob(os.path.join(crops_dir(), 'taiwanese-112-*.npz')),
+                    reason=f"needs TFEID's 112 px aligned crops in {crops_dir()} (./fer train "
+                           'faceapi, or load_source("taiwanese", 112))')
+def test_another_side_is_resized_from_the_112_px_cache_close_to_a_straight_warp():
+    from fer_models.research import aligned
+
+    before = sorted(os.listdir(crops_dir()))
+    table = load_source('taiwanese', 64)
+    assert table.images.shape == (988, 64, 64) and sorted(os.listdir(crops_dir())) == before
+    with np.load(aligned.cache_path('taiwanese', 112, extract_landmarks('taiwanese'))) as cached:
+        assert np.array_equal(table.images[:3], aligned.resized(cached['images'][:3], 64))
+    # What landmark_node makes (a warp straight to 64 px) differs by resampling only.
+    mean, _ = aligned.derivation_error('taiwanese', 64, count=40)
+    assert 0 < mean < 8

@@ -337,6 +337,22 @@ def target_cell(entry):
     return 'missing: ' + ', '.join(f'`{r}`' for r in missing)
 
 
+def combine_differences(rows):
+    """Return {target: (mean log-probability minus probability accuracy, pairs)} over pairs."""
+    by_key = {(tuple(r['members']), r['flip'], r['combine']): r for r in rows}
+    out = {}
+    for target in protocol.DATASETS:
+        differences = [
+            by_key[key[:2] + ('log_probability',)]['targets'][target]['accuracy']
+            - row['targets'][target]['accuracy']
+            for key, row in by_key.items() if key[2] == 'probability'
+            and key[:2] + ('log_probability',) in by_key
+            and 'accuracy' in row['targets'][target]]
+        if differences:
+            out[target] = (float(np.mean(differences)), len(differences))
+    return out
+
+
 def selection_markdown(selection):
     """Return the selection section's lines."""
     costs = selection['costs']
@@ -377,6 +393,11 @@ def selection_markdown(selection):
         '',
         *render.bullets([
             'Decision: ' + decision,
+            'Averaging rule, log-probability mean minus probability mean, over the '
+            'candidates scored both ways: ' + ('; '.join(
+                f'{TARGET_NAMES[t]} {render.points(d)} ({n} candidates)'
+                for t, (d, n) in combine_differences(selection['candidates']).items())
+                or 'no candidate scored') + '.',
             'Reference, the shipped recipe under the same rule (`generalisation.json`, '
             'appearance mode): ' + (', '.join(
                 f"{TARGET_NAMES[t]} {percent(reference['lodo'][t])}" for t in protocol.DATASETS)
