@@ -42,6 +42,26 @@ def test_landmark_node_attaches_the_appearance_model_probabilities(ros, start_no
     assert face.appearance_labels[int(np.argmax(probabilities))] == 'happy'  # she smiles
 
 
+def test_landmark_node_runs_an_ensemble_with_flip_as_its_crop_model(ros, start_node, astronaut,
+                                                                    tmp_path):
+    from crop_members import write_member
+    from fer_models.research.ensemble import export_ensemble
+
+    image, _ = astronaut
+    members = [write_member(str(tmp_path / f'run{seed}'), seed) for seed in (1, 2)]
+    path = str(tmp_path / 'ensemble.onnx')
+    model = export_ensemble(members, path, flip=True)
+    _, face = first_face_of_landmark_node(ros, start_node, image,
+                                          f'appearance_model_path:={path}')
+    assert face.appearance_model == 'ean_ensemble2_flip'
+    assert tuple(face.appearance_labels) == model.labels
+    # The ensemble on the crop of the face the node published: one call, both views inside.
+    points = np.asarray(face.points, np.float64).reshape(face.num_points, -1)
+    bbox = (face.bbox_x, face.bbox_y, face.bbox_width, face.bbox_height)
+    expected = model.classify_face(image, bbox, points)[1]
+    np.testing.assert_allclose(face.appearance_probabilities, expected, atol=1e-3)
+
+
 def test_low_power_mode_skips_frames_and_reuses_appearance(ros, start_node, astronaut):
     image, face = astronaut
     # Two versions of the frame whose crops the appearance model tells apart.

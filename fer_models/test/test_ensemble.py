@@ -15,9 +15,9 @@
 """
 The ensemble crop model: one graph equal to the mean of its members, flip inside, sizes.
 
-Two kinds of members: networks built here with fixed seeds and written as
-run checkpoints (untrained: they test the graph's arithmetic, which does not
-depend on training, and run everywhere), and the finished appearance runs of
+Two kinds of members: networks built with fixed seeds and written as run
+checkpoints (``crop_members``; untrained: they test the graph's arithmetic,
+which does not depend on training, and run everywhere), and the finished appearance runs of
 this machine (~/.cache/fer_ros/ean/union_runs) on their cached aligned crops
 (skipped elsewhere).
 """
@@ -26,6 +26,7 @@ import glob
 import json
 import os
 
+from crop_members import real_crops, write_member
 from fer_models.core.crops import CropClassifier
 from fer_models.core.onnx_model import ModelError
 from fer_models.research import appearance, appearance_runs, ensemble, protocol
@@ -34,41 +35,6 @@ from fer_models.research.appearance import Recipe, runs_dir
 from fer_models.research.ean import build_model, export_crop_model
 import numpy as np
 import pytest
-from skimage import color, data, transform
-import torch
-
-
-def write_member(folder, seed, size=48, target='taiwanese'):
-    """Write a seeded, untrained EAN as a run's best.pt; return its result dict."""
-    torch.manual_seed(seed)
-    model = build_model('ean', len(protocol.LABELS), mean=0.45, std=0.25)
-    # Batch-norm statistics of real crops, so that the answers depend on the
-    # input, and spread logits, so that members disagree and the averages differ.
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    with torch.no_grad():
-        model.train()(torch.as_tensor(real_crops(size), dtype=torch.float32)[:, None] / 255)
-        model.classifier[-1].weight.mul_(20.0)
-    os.makedirs(folder, exist_ok=True)
-    recipe = Recipe(seed=seed, size=size)
-    path = os.path.join(folder, 'best.pt')
-    torch.save({'kind': 'ean', 'mean': 0.45, 'std': 0.25, 'target': target,
-                'recipe': vars(recipe), 'model': model.state_dict()}, path)
-    prior = np.random.default_rng(seed).dirichlet(np.ones(len(protocol.LABELS)))
-    return {'name': recipe.run_name(target), 'target': target, 'status': 'plateau',
-            'recipe': vars(recipe), 'epochs': 1, 'best_epoch': 1,
-            'validation_accuracy': 0.5, 'checkpoint': path,
-            'training_prior': prior.round(6).tolist()}
-
-
-def real_crops(size=48):
-    """Return (N, size, size) uint8 patches of real photographs (scikit-image)."""
-    gray = (color.rgb2gray(data.astronaut()) * 255).astype(np.uint8)
-    patches = [gray[y:y + 160, x:x + 160] for y, x in ((20, 150), (60, 170), (0, 0), (300, 300))]
-    patches.append(data.camera()[100:300, 200:400])
-    return np.stack([(transform.resize(p, (size, size), anti_aliasing=True) * 255).astype(
-        np.uint8) for p in patches])
 
 
 def member_answers(results, crops, folder):
