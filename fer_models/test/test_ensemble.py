@@ -146,3 +146,20 @@ def test_trained_members_on_cached_tfeid_crops(tmp_path):
     assert np.max(np.abs(answers - ensemble.combine_probabilities(plain + mirrored,
                                                                   'probability'))) < 1e-5
     assert isinstance(CropClassifier(str(tmp_path / 'e.onnx')).labels, tuple)
+
+
+def test_the_model_card_says_what_is_inside_and_how_it_scored(tmp_path):
+    from fer_models.research.studies import student
+
+    results = [write_member(str(tmp_path / f'run{seed}'), seed) for seed in (1, 2)]
+    model = ensemble.export_ensemble(results, str(tmp_path / 'e.onnx'), flip=True,
+                                     combine='log_probability')
+    card = student.model_card(model, results, (0.9, 1.0, 1.2), None, None)
+    assert 'lodo_taiwanese_seed1' in card and 'lodo_taiwanese_seed2' in card
+    assert 'crop and its mirror image' in card and 'log-probabilities' in card
+    assert 'Not scored' in card and 'aligned crop + model 1.2 ms' in card
+    scored = {'name': 'x', 'strict_lodo_mean': 0.5, 'targets': {
+        t: {'accuracy': 0.5, 'macro_f1': 0.4, 'runs': [f'run_{t}']} for t in protocol.DATASETS}}
+    card = student.model_card(model, results, (0.9, 1.0, 1.2), scored, 'x')
+    assert '| TFEID | 50.0 % | 0.4 | `run_taiwanese` |' in card
+    assert 'the study selected this candidate' in card

@@ -307,7 +307,12 @@ def size_study(log=print):
 
 
 def export(options):
-    """Export one candidate over a target's runs (None: the union runs) as a crop model."""
+    """
+    Export one candidate over a target's runs (None: the union runs); write its model card.
+
+    The card (``<out>.md``) takes the candidate's held-out scores from the
+    study's selection (``--json``) when it was scored there.
+    """
     target = None if options.target == 'union' else options.target
     results = []
     for member in options.members:
@@ -319,10 +324,76 @@ def export(options):
         results.append(result)
     model = ensemble.export_ensemble(results, options.out, flip=options.flip,
                                      combine=options.combine)
+    cost = interleaved_costs({'model': options.out})['model']
+    selection = (render.read_json(options.json).get('selection', {})
+                 if os.path.isfile(options.json) else {})
+    scored = next((row for row in selection.get('candidates', ())
+                   if row['members'] == list(options.members) and row['flip'] == options.flip
+                   and row['combine'] == options.combine), None)
+    card = os.path.splitext(options.out)[0] + '.md'
+    render.write_text(card, model_card(model, results, cost, scored, selection.get('chosen')))
     print(f'student: wrote {options.out} ({model.model_name}: '
-          f"{model.metadata['fer.ensemble_members']}, flip {options.flip}, {options.combine}); "
-          f'appearance path {path_cost_ms(options.out)} ms per face')
+          f"{model.metadata['fer.ensemble_members']}, flip {options.flip}, {options.combine}; "
+          f'appearance path {cost[2]} ms per face) and its card {card}')
     return 0
+
+
+def model_card(model, results, cost, scored, chosen):
+    """Return the model card of an exported candidate."""
+    flip = model.metadata['fer.flip_test_time_augmentation'] == 'true'
+    members = [f"`{r['name']}` ({r['status']} after {r['epochs']} epochs, validation "
+               f"{percent(r['validation_accuracy'])})" for r in results]
+    if scored is None:
+        evaluation = ["Not scored: this combination is not in the study's selection "
+                      '(`./fer train student select`).']
+    else:
+        evaluation = render.table(
+            ['held-out dataset', 'accuracy', 'macro-F1', 'its runs'], 'lrrl',
+            [[TARGET_NAMES[t], percent(scored['targets'][t].get('accuracy')),
+              scored['targets'][t].get('macro_f1', 'n/a'),
+              ', '.join(f'`{r}`' for r in scored['targets'][t]['runs'])]
+             for t in protocol.DATASETS]) + [
+            '', 'Strict LODO mean (the selection score): '
+            f"{percent(scored['strict_lodo_mean'])}; "
+            + ('the study selected this candidate.' if scored['name'] == chosen else
+               f"the study selected {f'**{chosen}**' if chosen else 'nothing'}.")]
+    lines = [
+        f'# Model card: {os.path.basename(model.path)} (appearance path, aligned crops)',
+        '',
+        *render.section('What it is', [
+            f'{len(results)} EAN student(s) in one ONNX graph ({model.model_name}): '
+            + ', '.join(members) + '. Each member decides balanced (its training prior '
+            'removed from its logits); the graph averages '
+            + ('the probabilities' if model.metadata['fer.ensemble_combine'] == 'probability'
+               else 'the log-probabilities (softmax of their mean)')
+            + (' over the members and over the crop and its mirror image (flip test-time '
+               'augmentation inside the graph)' if flip else ' over the members')
+            + '. Made by `./fer train student export`; study: '
+            '`fer_models/reports/appearance_student.md`.', '']),
+        *render.section('Input and output', render.bullets([
+            f'Input `crops`: float32 (N, 1, {model.size}, {model.size}), pixel / 255; the graph '
+            'standardises per member.',
+            f"Crop: `fer.crop = {model.crop}` ({model.metadata['fer.crop_description']}); "
+            '`landmark_node` makes it from the metadata: set `appearance_model_path` to this '
+            'file.',
+            f"Output `probabilities`: float32 (N, 7) over {', '.join(model.labels)}.",
+            'Metadata: `fer.ensemble_members`, `fer.ensemble_combine`, '
+            '`fer.flip_test_time_augmentation`, `fer.training_prior` (per member).',
+            f'Cost per face: model {cost[0]} ms, aligned crop + model {cost[2]} ms (median CPU '
+            'ms, onnxruntime, 1 thread, batch 1); budget 1.5 ms. `./fer bench --stages-only '
+            f'--appearance-models {os.path.basename(model.path)}` measures it on your machine.',
+        ]) + ['']),
+        *render.section('Evaluation (held-out datasets, every image counts)', evaluation + ['']),
+        *render.section('What it reads, and its limits', render.bullets([
+            'It reads **displayed facial expressions**, not feelings, intentions or '
+            'character; do not use it to infer emotions, honesty, mental health or '
+            'personality, nor for decisions about people.',
+            'Its members were trained on FER2013, TFEID and CK+48 (see `ean_union.md` for '
+            'what these datasets hold and lack); averaging students does not remove a bias '
+            'they share. Smooth over time and use the confidence threshold before acting.',
+        ]) + ['']),
+    ]
+    return '\n'.join(lines)
 
 
 percent = render.percent
