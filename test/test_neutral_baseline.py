@@ -15,10 +15,14 @@
 """The neutral baseline over real DDS: feature buffer states, the classifier's answers."""
 
 from diagnostic_msgs.msg import DiagnosticArray
+from fer_models.core.baseline import load_resting_corrections, log_probabilities, RESTING_FILE
+from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureExtractor
+from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+from fer_models.core.onnx_model import EmotionModel
 from fer_models.core.resources import shipped_model
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import faces_to_msg, msg_to_window, window_to_msg
+from fer_ros.conversions import Appearance, faces_to_msg, msg_to_window, window_to_msg
 from fer_ros.diagnostics import status_values
 from fer_ros.emotion_monitor import emotion_line
 from fer_ros.runtime import EXIT_BAD_CONFIGURATION
@@ -33,13 +37,14 @@ RELATIVE_FEATURE_TYPE = f'{FEATURE_TYPE}/neutral'
 RELATIVE_MODEL = shipped_model('landmark_neutral.onnx')
 
 
-def landmark_frame(face, image, seconds, with_face=True):
+def landmark_frame(face, image, seconds, with_face=True, appearance=None):
     """Return the FaceLandmarksArray of one frame at ``seconds`` (face id 1 or no face)."""
     header = Header(frame_id='camera')
     header.stamp.sec, header.stamp.nanosec = 1000 + int(seconds), int(seconds % 1 * 1e9)
     faces = [face] if with_face else []
     return faces_to_msg(faces, [1] * len(faces), 'mediapipe_face_mesh_468', header,
-                        image.shape[1], image.shape[0])
+                        image.shape[1], image.shape[0],
+                        appearances=[appearance] if appearance and with_face else None)
 
 
 def play_frames(ros, publisher, frames, windows, node, expected):
@@ -82,10 +87,10 @@ def test_auto_mode_collects_then_publishes_relative_windows(ros, buffer, astrona
     # A face held still: every frame after the first counts for the baseline.
     play_frames(ros, publisher, [landmark_frame(face, image, 0.05 * i) for i in range(14)],
                 windows, node, expected=14 - WINDOW_LENGTH + 1)
-    states = [(w.neutral_baseline, w.neutral_baseline_frames) for w in windows]
-    assert states == [('collecting', n) for n in range(WINDOW_LENGTH - 1, 10)] + [
-        ('ready', 10)] * (14 - 10), states
-    assert {w.feature_type for w in windows} == {RELATIVE_FEATURE_TYPE}
+    states = [(w.neutral_baseline, w.neutral_baseline_frames, w.feature_type) for w in windows]
+    # Collecting: absolute features, read as with the baseline off; ready: relative ones.
+    assert states == [('collecting', n, FEATURE_TYPE) for n in range(WINDOW_LENGTH - 1, 10)] + [
+        ('ready', 10, RELATIVE_FEATURE_TYPE)] * (14 - 10), states
     assert all(w.neutral_baseline_frames_needed == 10 for w in windows)
     # The resting face minus its own baseline: nothing left.
     np.testing.assert_allclose(msg_to_window(windows[-1]), 0.0, atol=1e-6)
@@ -120,54 +125,131 @@ def test_feature_type_with_a_reference_is_refused(start_node):
     assert 'neutral_baseline: auto adds /neutral' in process.output()
 
 
-def test_classifier_says_unknown_while_collecting_and_refuses_absolute_windows(
-        ros, start_node, astronaut):
+def test_classifier_reads_a_collecting_face_as_with_the_baseline_off(ros, start_node, astronaut):
     image, face = astronaut
     extractor = FeatureExtractor(FEATURE_TYPE)
     frame = extractor.frame(face.points, image.shape[1], image.shape[0])
     emotions = ros.record(Emotion, 'emotion')
     node = start_node('emotion_classifier_node', '--ros-args', '-p', 'neutral_baseline:=auto',
-                      '-p', f'model_path:={RELATIVE_MODEL}', '-p', 'fusion:=landmark')
+                      '-p', f'model_path:={RELATIVE_MODEL}', '-p', 'fusion:=landmark',
+                      '-p', 'smoothing:=none')
     publisher = ros.publisher(FeatureWindow, 'fer/features')
     ros.wait_for_subscribers(publisher, processes=[node])
-    collecting = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 1,
-                               RELATIVE_FEATURE_TYPE, Header())
+    absolute = extractor.window(np.tile(frame, (WINDOW_LENGTH, 1)))
+    collecting = window_to_msg(absolute, 1, FEATURE_TYPE, Header())
     collecting.neutral_baseline = FeatureWindow.NEUTRAL_BASELINE_COLLECTING
     collecting.neutral_baseline_frames, collecting.neutral_baseline_frames_needed = 12, 20
     assert ros.spin_until(lambda: publisher.publish(collecting) or emotions, timeout=15.0,
                           processes=[node])
     answer = emotions[0]
-    assert (answer.label, answer.reason, answer.neutral_baseline) == (
-        Emotion.UNKNOWN, 'collecting neutral baseline 12/20 frames', 'collecting')
-    assert len(answer.probabilities) == 0 and answer.confidence == 0.0
+    # The absolute model answers, exactly as neutral_baseline off would.
+    off_model = EmotionModel(shipped_model('landmark_default.onnx'))
+    expected = off_model.predict(absolute)[0][0]
+    assert (answer.model_name, answer.neutral_baseline, answer.reason) == (
+        'landmark_default', 'collecting', '')
+    np.testing.assert_allclose(answer.probabilities, expected, atol=1e-6)
+    assert answer.label == off_model.labels[int(np.argmax(expected))]
     line = emotion_line(answer, 5.0)
-    assert 'roll' in line and 'baseline collecting' in line and '12/20 frames' in line
-    # An absolute window does not fit the relative model: refused, named in the log.
-    absolute = window_to_msg(extractor.window(np.tile(frame, (WINDOW_LENGTH, 1))), 2,
-                             FEATURE_TYPE, Header())
+    assert 'roll' in line and 'baseline collecting' in line
+    # An absolute window marked ready does not fit the relative model: refused, named in the log.
+    ready_absolute = window_to_msg(absolute, 2, FEATURE_TYPE, Header())
+    ready_absolute.neutral_baseline = FeatureWindow.NEUTRAL_BASELINE_READY
     refusal = f"feature_type '{FEATURE_TYPE}' (model wants '{RELATIVE_FEATURE_TYPE}')"
-    assert ros.spin_until(lambda: publisher.publish(absolute) or refusal in node.output(),
+    assert ros.spin_until(lambda: publisher.publish(ready_absolute) or refusal in node.output(),
                           timeout=10.0, processes=[node])
     assert "neutral_baseline 'off', this node has 'auto': set it once for both" in \
         node.output(), node.output()[-2000:]
-    # Ready: the model answers; a face exactly at its resting features is neutral.
+    # Ready: the relative model answers; a face exactly at its resting features is neutral.
     at_rest = window_to_msg(np.zeros((WINDOW_LENGTH, frame.size), np.float32), 3,
                             RELATIVE_FEATURE_TYPE, Header())
     at_rest.neutral_baseline = FeatureWindow.NEUTRAL_BASELINE_READY
     assert ros.spin_until(lambda: publisher.publish(at_rest) or any(
         e.face_id == 3 for e in emotions), timeout=10.0, processes=[node])
     answered = next(e for e in emotions if e.face_id == 3)
-    assert (answered.label, answered.reason, answered.neutral_baseline) == (
-        Emotion.NEUTRAL, '', 'ready')
+    assert (answered.label, answered.reason, answered.neutral_baseline, answered.model_name) == (
+        Emotion.NEUTRAL, '', 'ready', 'landmark_neutral')
     assert len(answered.probabilities) == 7
     assert not any(e.face_id == 2 for e in emotions)
+
+
+SAD_AT_REST = np.array([0.3, 0.02, 0.55, 0.02, 0.05, 0.02, 0.04], np.float32)
+
+
+def test_appearance_is_taken_relative_to_the_resting_face_once_ready(ros, buffer, astronaut):
+    image, face = astronaut
+    model = CropClassifier(shipped_model(DEFAULT_APPEARANCE_MODEL))
+    correction = load_resting_corrections(shipped_model(RESTING_FILE))[model.model_name]
+    appearance = Appearance(model.model_name, model.labels, SAD_AT_REST)
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    node, publisher, windows = buffer('neutral_baseline:=auto', 'baseline_frames:=10',
+                                      'baseline_min_neutral:=0.2',
+                                      f'window_length:={WINDOW_LENGTH}')
+    frames = [landmark_frame(face, image, 0.05 * i, appearance=appearance) for i in range(14)]
+    play_frames(ros, publisher, frames, windows, node, expected=14 - WINDOW_LENGTH + 1)
+    collecting = [w for w in windows if w.neutral_baseline == 'collecting']
+    ready = [w for w in windows if w.neutral_baseline == 'ready']
+    assert len(collecting) == 10 - WINDOW_LENGTH + 1 and len(ready) == 4
+    # Not ready: the appearance output as it came, as with the baseline off.
+    for window in collecting:
+        np.testing.assert_array_equal(window.appearance_probabilities, SAD_AT_REST)
+    # Ready: relative to this face's resting appearance (sad at rest): no longer sad.
+    expected = correction.correct(SAD_AT_REST, log_probabilities(SAD_AT_REST))
+    for window in ready:
+        np.testing.assert_allclose(window.appearance_probabilities, expected, atol=1e-6)
+    assert correction.strength > 0 and np.argmax(expected) != np.argmax(SAD_AT_REST)
+    assert ros.spin_until(lambda: any(
+        status_values(s).get('resting_frames') == 'face 1: 10/10'
+        for s in statuses_of(diagnostics, 'feature_buffer_node')), timeout=10.0,
+        processes=[node]), node.output()[-2000:]
+
+
+def test_a_still_is_read_exactly_as_with_the_baseline_off(ros, start_node, astronaut):
+    """A face with no history (fewer frames than baseline_frames): auto answers as off."""
+    image, face = astronaut
+    model = CropClassifier(shipped_model(DEFAULT_APPEARANCE_MODEL))
+    appearance = Appearance(model.model_name, model.labels, SAD_AT_REST)
+    emotions = ros.record(Emotion, 'emotion')
+    nodes = [start_node('feature_buffer_node', '--ros-args', '-p', 'neutral_baseline:=auto',
+                        '-p', f'window_length:={WINDOW_LENGTH}'),
+             start_node('emotion_classifier_node', '--ros-args', '-p', 'neutral_baseline:=auto',
+                        '-p', 'smoothing:=none')]
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_subscribers(publisher, processes=nodes)
+    ros.wait_for_connections('feature_buffer_node', inputs=1, outputs=1, processes=nodes)
+    ros.wait_for_recorders(processes=nodes)
+    answers = {}
+    for index, mode in enumerate(('auto', 'off')):
+        if mode == 'off':
+            for name in ('feature_buffer_node', 'emotion_classifier_node'):
+                assert set_parameters(ros, name, neutral_baseline='off').successful
+        emotions.clear()
+        start = 10.0 * index  # beyond face_timeout_s: a new track
+        for step in range(WINDOW_LENGTH + 2):
+            frame = landmark_frame(face, image, start + 0.05 * step, appearance=appearance)
+            publisher.publish(frame)
+            assert ros.spin_until(lambda: len(emotions) >= step - WINDOW_LENGTH + 2,
+                                  timeout=15.0, processes=nodes), node_output(nodes)
+        answers[mode] = [(e.label, e.neutral_baseline, np.asarray(e.probabilities))
+                         for e in emotions]
+    assert [a[1] for a in answers['auto']] == ['collecting'] * 3
+    assert [a[1] for a in answers['off']] == ['off'] * 3
+    for auto, off in zip(answers['auto'], answers['off']):
+        assert auto[0] == off[0]
+        np.testing.assert_array_equal(auto[2], off[2])
+
+
+def node_output(nodes):
+    """Return the end of every node's output, for a failing assertion."""
+    return '\n'.join(node.output()[-1500:] for node in nodes)
 
 
 @pytest.mark.parametrize('parameters, fix', [
     (['model_path:=landmark_neutral.onnx'], "set neutral_baseline to 'auto'"),
     (['neutral_baseline:=auto', 'model_path:=landmark_default.onnx'],
      "set neutral_baseline to 'off'"),
-], ids=['relative-model-with-off', 'absolute-model-with-auto'])
+    (['neutral_baseline:=auto', 'absolute_model_path:=landmark_neutral.onnx'],
+     'name a model for neutral_baseline off'),
+], ids=['relative-model-with-off', 'absolute-model-with-auto', 'relative-absolute-model'])
 def test_classifier_refuses_a_model_for_the_other_baseline_mode_at_start(
         start_node, parameters, fix):
     arguments = [item for p in parameters for item in ('-p', p)]
@@ -175,7 +257,8 @@ def test_classifier_refuses_a_model_for_the_other_baseline_mode_at_start(
     assert process.process.wait(timeout=20) == EXIT_BAD_CONFIGURATION
     fatal = [line for line in process.output().splitlines() if 'FATAL' in line]
     assert len(fatal) == 1, process.output()
-    assert "emotion_classifier_node: parameter 'model_path'" in fatal[0], fatal
+    parameter = parameters[-1].split(':=')[0]
+    assert f"emotion_classifier_node: parameter '{parameter}'" in fatal[0], fatal
     assert fix in fatal[0] and 'neutral_baseline' in fatal[0], fatal
 
 

@@ -16,7 +16,7 @@
 
 from fer_models.core.affect import valence_arousal as derived_valence_arousal
 from fer_models.core.baseline import (
-    COLLECTING, collecting_reason, DEFAULT_MODELS, mode_mismatch, mode_of_feature_type)
+    AUTO, COLLECTING, DEFAULT_MODELS, mode_mismatch, mode_of_feature_type, OFF)
 from fer_models.core.features import FeatureError
 from fer_models.core.fusion import (
     check_distribution, combine, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES,
@@ -46,6 +46,11 @@ PARAMETERS = (
               'Its metadata fixes labels, feature type and window size; a model whose '
               'feature type does not fit neutral_baseline is refused.'),
     NEUTRAL_BASELINE,
+    ParamSpec('absolute_model_path', '',
+              'With neutral_baseline auto: the model of absolute features that reads a face '
+              'whose baseline is not ready yet (a still, the first frames of a track), so '
+              f'that such a face is read as with neutral_baseline off (empty: the shipped '
+              f'{DEFAULT_MODELS[OFF]}; a model of relative features is refused).'),
     ParamSpec('num_threads', 1, 'onnxruntime intra-op threads.', min_value=1, max_value=16),
     ParamSpec('smoothing', 'ema',
               'Temporal smoothing of probabilities: ema (exponential moving average), '
@@ -87,11 +92,16 @@ PARAMETERS = (
 )
 
 _SMOOTHER_PARAMETERS = {'smoothing', 'ema_alpha', 'majority_window'}
-_MODEL_PARAMETERS = {'model_path', 'num_threads', 'neutral_baseline'}
+_MODEL_PARAMETERS = {'model_path', 'absolute_model_path', 'num_threads', 'neutral_baseline'}
 
 
 class BaselineMismatch(ModelError):
     """Raised for a model that reads other features than neutral_baseline makes."""
+
+    def __init__(self, message, parameter='model_path'):
+        """Say what is wrong and which parameter names the model."""
+        super().__init__(message)
+        self.parameter = parameter
 
 
 def model_path_of(settings):
@@ -99,18 +109,41 @@ def model_path_of(settings):
     return model_file(settings['model_path'] or DEFAULT_MODELS[settings['neutral_baseline']])
 
 
-def open_model(settings):
-    """
-    Return the EmotionModel that ``settings`` (parameter values) name.
+def absolute_model_path_of(settings):
+    """Return the file of the absolute model that reads faces while their baseline collects."""
+    return model_file(settings['absolute_model_path'] or DEFAULT_MODELS[OFF])
 
-    Raises ModelError for a model that does not load, BaselineMismatch for
-    one whose features do not fit neutral_baseline.
-    """
-    model = EmotionModel(model_path_of(settings), threads=settings['num_threads'])
-    problem = mode_mismatch(settings['neutral_baseline'], model.model_name, model.feature_type)
-    if problem:
-        raise BaselineMismatch(problem)
-    return model
+
+class Models:
+    """The landmark models of one setting: the mode's model, and in auto the absolute one."""
+
+    def __init__(self, settings):
+        """
+        Load the models ``settings`` (parameter values) name.
+
+        Raises ModelError for a model that does not load, BaselineMismatch for
+        one whose features do not fit neutral_baseline.
+        """
+        self.model = EmotionModel(model_path_of(settings), threads=settings['num_threads'])
+        problem = mode_mismatch(settings['neutral_baseline'], self.model.model_name,
+                                self.model.feature_type)
+        if problem:
+            raise BaselineMismatch(problem)
+        self.absolute = self.model
+        if settings['neutral_baseline'] == AUTO:
+            self.absolute = EmotionModel(absolute_model_path_of(settings),
+                                         threads=settings['num_threads'])
+            if mode_of_feature_type(self.absolute.feature_type) != OFF:
+                raise BaselineMismatch(
+                    f"model '{self.absolute.model_name}' reads features relative to the "
+                    f"resting face ('{self.absolute.feature_type}'), but this model reads "
+                    'faces whose baseline is not ready, from absolute features: name a model '
+                    f'for neutral_baseline off (empty: the shipped {DEFAULT_MODELS[OFF]})',
+                    'absolute_model_path')
+
+    def for_state(self, state):
+        """Return the model that reads windows in baseline ``state``."""
+        return self.absolute if state == COLLECTING else self.model
 
 
 class EmotionClassifierNode(ManagedNode):
@@ -137,9 +170,10 @@ class EmotionClassifierNode(ManagedNode):
         # configuration error, refused at start like a value out of range; a
         # missing or broken model is reported by configure and can be fixed live.
         try:
-            model = open_model(self._params)
+            model = Models(self._params)
         except BaselineMismatch as error:
-            raise ParameterError(f"{self.get_name()}: parameter 'model_path': {error}") from None
+            raise ParameterError(
+                f"{self.get_name()}: parameter '{error.parameter}': {error}") from None
         except ModelError:
             model = None
         # Loaded already: configure takes it, unless a lifecycle manager
@@ -173,10 +207,11 @@ class EmotionClassifierNode(ManagedNode):
         if not changes.keys() & _MODEL_PARAMETERS:
             return None
         try:
-            self._candidate = open_model({**self._params, **changes})
+            self._candidate = Models({**self._params, **changes})
         except ModelError as error:
-            kept = f"model '{self._model.model_name}'" if self._model else 'no model'
-            names = sorted(changes.keys() & {'model_path', 'neutral_baseline'}) or ['model_path']
+            kept = f"model '{self._model.model.model_name}'" if self._model else 'no model'
+            names = sorted(changes.keys() & {'model_path', 'absolute_model_path',
+                                             'neutral_baseline'}) or ['model_path']
             self.get_logger().error(f'model change refused: {error}; keeping {kept}')
             return (f"parameter {' and '.join(repr(n) for n in names)}: {error}; "
                     f'keeping {kept}')
@@ -186,7 +221,7 @@ class EmotionClassifierNode(ManagedNode):
         path = model_path_of(self._params)
         candidate, self._candidate = self._candidate, None
         try:
-            self._model = candidate or open_model(self._params)
+            self._model = candidate or Models(self._params)
         except ModelError as error:
             self._model = None
             message = f'no model loaded: {error}'
@@ -195,10 +230,15 @@ class EmotionClassifierNode(ManagedNode):
             self._diagnostics.set_state(ERROR, message)
             self._diagnostics.set_value('model_path', path)
             return
-        model = self._model
+        model = self._model.model
         self.get_logger().info(
             f"model '{model.model_name}' from {model.path}: labels {', '.join(model.labels)}; "
             f'input {model.window_length} x {model.feature_dim} {model.feature_type}')
+        if self._model.absolute is not model:
+            self.get_logger().info(
+                f"faces whose baseline is not ready: model '{self._model.absolute.model_name}' "
+                f'from {self._model.absolute.path}')
+            self._diagnostics.set_value('absolute_model_name', self._model.absolute.model_name)
         self._diagnostics.set_state(OK, f"model '{model.model_name}' loaded")
         self._diagnostics.set_value('model_path', model.path)
         self._diagnostics.set_value('model_name', model.model_name)
@@ -227,24 +267,25 @@ class EmotionClassifierNode(ManagedNode):
         if self._model is None:
             self._diagnostics.bad_input('window', 'no model loaded')
             return
-        problem = self._model.check_window(msg.feature_type, msg.window_length, msg.feature_dim)
+        try:
+            state, _, _ = msg_to_neutral_baseline(msg)
+        except ConversionError as error:
+            self._diagnostics.bad_input('window', str(error))
+            return
+        # A face whose baseline is not ready is read as with neutral_baseline off.
+        model = self._model.for_state(state)
+        problem = model.check_window(msg.feature_type, msg.window_length, msg.feature_dim)
         if problem:
             self._diagnostics.bad_input('window', problem + self._baseline_hint(msg.feature_type))
             return
         try:
             window = msg_to_window(msg)
-            state, collected, needed = msg_to_neutral_baseline(msg)
         except ConversionError as error:
             self._diagnostics.bad_input('window', str(error))
             return
         if state == COLLECTING:
-            # The window is relative to a provisional baseline: a model fed it
-            # would answer about the wrong features, so none runs.
             self._diagnostics.count('emotions_collecting_baseline')
-            self._publish(msg, UNKNOWN, 0.0, (), (), self._model.model_name, None,
-                          collecting_reason(collected, needed), state)
-            return
-        probabilities, valence_arousal = self._model.predict(window)
+        probabilities, valence_arousal = model.predict(window)
         try:
             check_distribution(probabilities[0])
         except FusionError as error:
@@ -256,7 +297,7 @@ class EmotionClassifierNode(ManagedNode):
                 "the face's smoothing state is reset")
             return
         try:
-            probabilities, model_name = self._fuse(probabilities[0], msg)
+            probabilities, model_name = self._fuse(probabilities[0], msg, model)
         except FusionError as error:
             self._diagnostics.bad_input('appearance', f'window of face {msg.face_id}: {error}')
             return
@@ -268,13 +309,13 @@ class EmotionClassifierNode(ManagedNode):
             self._diagnostics.count('emotions_gated_by_head_pose')
         else:
             published, top = self._smoother.update(msg.face_id, probabilities)
-            label, confidence, reason = decide(self._model.labels, published, top,
+            label, confidence, reason = decide(model.labels, published, top,
                                                self._params['confidence_threshold'])
         if valence_arousal is not None:
             valence_arousal = valence_arousal[0]
         elif label != UNKNOWN:
-            valence_arousal = derived_valence_arousal(self._model.labels, published)
-        self._publish(msg, label, confidence, self._model.labels, published, model_name,
+            valence_arousal = derived_valence_arousal(model.labels, published)
+        self._publish(msg, label, confidence, model.labels, published, model_name,
                       valence_arousal, reason, state)
 
     def _baseline_hint(self, feature_type):
@@ -302,22 +343,22 @@ class EmotionClassifierNode(ManagedNode):
         self._diagnostics.set_value('latency_ms', f'{emotion.latency_ms:.1f}')
         self._forget_stale_faces(window.face_id, self._window_time)
 
-    def _fuse(self, landmark_probabilities, msg):
+    def _fuse(self, landmark_probabilities, msg, model):
         mode = self._params['fusion']
         appearance = msg_to_appearance(msg)
         usable = appearance is not None and (mode != 'stacked' or self._stacker is not None)
         if mode != 'landmark' and not usable:
             mode = 'landmark'
         self._diagnostics.set_value('fusion', mode)
-        fused = combine(mode, landmark_probabilities, self._model.labels,
+        fused = combine(mode, landmark_probabilities, model.labels,
                         None if appearance is None else appearance.probabilities,
                         () if appearance is None else appearance.labels,
                         self._params['appearance_weight'], self._stacker)
         if mode == 'landmark':
-            return fused, self._model.model_name
+            return fused, model.model_name
         if mode == 'appearance':
             return fused, appearance.model_name
-        return fused, f'{self._model.model_name}+{appearance.model_name}'
+        return fused, f'{model.model_name}+{appearance.model_name}'
 
     def _forget_stale_faces(self, face_id, now):
         self._last_seen.pop(face_id, None)

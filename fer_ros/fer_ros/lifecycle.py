@@ -53,10 +53,12 @@ NEUTRAL_BASELINE = ParamSpec(
     'Pipeline-wide, read by feature_buffer_node and emotion_classifier_node: set it once, '
     "in the parameter file's '/**' section or with ros2 launch's neutral_baseline:=auto. "
     "off: windows of absolute features; the classifier's default model is "
-    f"{DEFAULT_MODELS[OFF]}. auto: feature_buffer_node estimates each face's resting features "
-    'from its first low-motion frames (see baseline_frames, baseline_max_motion) and publishes '
-    f'features relative to them, feature type <feature_type>/{NEUTRAL_REFERENCE}, windows marked '
-    f"collecting until the estimate is ready; the classifier's default model is "
+    f"{DEFAULT_MODELS[OFF]}. auto: feature_buffer_node estimates each face's resting face "
+    'from low-motion frames the appearance path reads as neutral (see baseline_frames, '
+    'baseline_max_motion, baseline_min_neutral) and publishes features relative to it, '
+    f'feature type <feature_type>/{NEUTRAL_REFERENCE}, and appearance probabilities relative '
+    "to the face's resting appearance; until then a face is read as with off (windows marked "
+    "collecting); the classifier's default model is "
     f'{DEFAULT_MODELS[AUTO]}. A model_path whose model reads the other kind of features is '
     'refused (at start: exit code 2).',
     choices=MODES)
