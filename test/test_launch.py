@@ -176,19 +176,22 @@ def neutral_baseline_launch():
 def test_neutral_baseline_argument_alone_runs_the_neutral_model(neutral_baseline_launch, ros):
     emotions = ros.record(Emotion, 'emotion')
     diagnostics = ros.record(DiagnosticArray, '/diagnostics')
-    # Answered once the sample face's baseline is ready (20 still frames).
-    assert ros.spin_until(lambda: any(e.neutral_baseline == 'ready' for e in emotions), 60.0), \
-        [(e.label, e.reason, e.model_name) for e in emotions[-3:]]
-    ready = [e for e in emotions if e.neutral_baseline == 'ready']
-    assert ready[-1].model_name == 'landmark_neutral+ean_union', ready[-1].model_name
-    assert all(e.model_name.startswith('landmark_neutral') for e in emotions)
+    # The sample portrait smiles: the appearance path never reads it as neutral
+    # (baseline_min_neutral), so it gets no resting frame and is read as with
+    # the baseline off, by the absolute model, while the neutral model waits.
+    assert ros.spin_until(lambda: len(emotions) >= 30, 60.0), len(emotions)
+    assert {(e.neutral_baseline, e.model_name) for e in emotions} == {
+        ('collecting', 'landmark_default+ean_union')}
 
-    def model_path():
-        statuses = statuses_of(diagnostics, 'emotion_classifier_node')
-        return status_values(statuses[-1]).get('model_path', '') if statuses else ''
+    def values(node):
+        statuses = statuses_of(diagnostics, node)
+        return status_values(statuses[-1]) if statuses else {}
 
-    assert ros.spin_until(lambda: model_path().endswith('landmark_neutral.onnx'), 10.0), \
-        model_path()
+    assert ros.spin_until(lambda: values('emotion_classifier_node').get(
+        'model_path', '').endswith('landmark_neutral.onnx'), 10.0), \
+        values('emotion_classifier_node')
+    assert ros.spin_until(lambda: values('feature_buffer_node').get(
+        'resting_frames', '').endswith(': 0/20'), 10.0), values('feature_buffer_node')
     for node in ('feature_buffer_node', 'emotion_classifier_node'):
         assert ros.parameters(f'/{node}', ['neutral_baseline']) == {'neutral_baseline': 'auto'}
     yield
@@ -196,11 +199,17 @@ def test_neutral_baseline_argument_alone_runs_the_neutral_model(neutral_baseline
 
 @launch_pytest.fixture
 def neutral_baseline_yaml_launch(tmp_path):
-    """Run the pipeline composed, its YAML's only change neutral_baseline: auto in '/**'."""
+    """
+    Run the pipeline composed, its YAML's change neutral_baseline: auto in '/**'.
+
+    And baseline_min_neutral 0: the sample portrait smiles, so with the
+    default its baseline would never be ready.
+    """
     with open(default_params_file()) as config:
         params = yaml.safe_load(config)
     assert params['/**']['ros__parameters']['neutral_baseline'] == 'off'
     params['/**']['ros__parameters']['neutral_baseline'] = 'auto'
+    params['feature_buffer_node']['ros__parameters']['baseline_min_neutral'] = 0.0
     path = tmp_path / 'auto.yaml'
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return fer_launch(camera_source='sample', composed='true', params_file=str(path))

@@ -110,7 +110,10 @@ def test_live_neutral_baseline_change_resets_the_windows(make_node):
     assert node._feature_type == 'dlib68:coords+geometric/neutral'
     assert node._baselines is not None and node._windows is not windows
     assert node.set_parameters([Parameter('baseline_frames', value=5)])[0].successful
-    assert node._baselines.frames_needed == 5
+    assert node._baselines.settings[0] == 5
+    assert node.set_parameters([Parameter('baseline_min_neutral', value=0.4)])[0].successful
+    assert node._baselines.settings == (5, 0.02, 0.4)
+    assert not node.set_parameters([Parameter('baseline_min_neutral', value=1.5)])[0].successful
     assert node.set_parameters([Parameter('neutral_baseline', value='off')])[0].successful
     assert node._baselines is None and node._feature_type == 'dlib68:coords+geometric'
 

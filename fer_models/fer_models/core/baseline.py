@@ -33,9 +33,10 @@ probability of 'neutral' (its *neutral score*) to be at least
 the highest neutral scores seen so far (bounded memory; a kept frame gives
 way only to a frame more neutral by ``REPLACE_MARGIN``). Once it holds
 ``frames_needed`` of them the baseline is ``ready``, and it is re-estimated
-whenever a more neutral-looking low-motion frame replaces one: a track that starts smiling gets its resting face back when
-the person relaxes. Without neutral scores the first ``frames_needed``
-candidates stay, as before there was an appearance path. The resting
+whenever a more neutral-looking low-motion frame replaces one: a track
+that starts smiling gets its resting face back when the person relaxes.
+Without neutral scores the first ``frames_needed`` candidates stay, as
+before there was an appearance path. The resting
 features are the element-wise median of the kept frames (a minority of
 frames not at rest, such as a blink, does not move a median).
 

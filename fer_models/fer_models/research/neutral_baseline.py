@@ -27,6 +27,7 @@ arm subtracts the resting face. Used by the neutral study
 import json
 import os
 
+from fer_models.core.baseline import DEFAULT_MIN_NEUTRAL, REPLACE_MARGIN
 from fer_models.core.features import FeatureExtractor, NEUTRAL_REFERENCE
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
@@ -136,3 +137,292 @@ def load_sequences(path=SEQUENCES_JSON):
         return None
     with open(path) as handle:
         return json.load(handle)
+
+
+# --- Both paths: the appearance correction and the pipeline's automatic baseline ----------
+
+APPEARANCE_RUNS = ('kdwheel_lodo_taiwanese', 'kdfaceapi_lodo_taiwanese')
+STRENGTHS = tuple(np.round(np.arange(0.0, 1.51, 0.1), 2))
+NEUTRAL_FIRST, SHUFFLED = 'neutral first', 'shuffled'
+# Frames per still when stills are played as a track (as neutral_sequences' bags).
+FRAMES_PER_STILL = 12
+
+
+def _rule_name(source, min_neutral, margin):
+    return f'{source} ≥ {min_neutral:g}, margin {margin:g}'
+
+
+# Rules for choosing resting frames compared offline: 'first' is the earlier
+# rule (the first low-motion frames, kept); the others rank low-motion frames
+# by a neutral score (source, at least min_neutral) and re-estimate when one
+# more neutral by the margin comes: 'appearance' is the appearance model's
+# probability of neutral (what the feature buffer sees), 'both' its mean
+# with the absolute landmark model's (not built into the nodes).
+# The rule the pipeline ships (feature_buffer_node's defaults, core.baseline).
+SHIPPED_RULE = ('appearance', DEFAULT_MIN_NEUTRAL, REPLACE_MARGIN)
+SHIPPED_CHOICE = _rule_name(*SHIPPED_RULE)
+RESTING_CHOICES = {'first': None, **{_rule_name(*rule): rule for rule in (
+    ('appearance', 0.2, 0.0), ('appearance', 0.0, 0.1), ('appearance', 0.2, 0.1),
+    ('appearance', 0.4, 0.1), ('both', 0.2, 0.1), SHIPPED_RULE)}}
+
+
+def tfeid_table():
+    """Return (absolute features, labels, groups) of every detected TFEID image."""
+    landmarks = extract('taiwanese')
+    extractor = FeatureExtractor(FEATURE_TYPE)
+    found = landmarks.found
+    features = np.stack([extractor.frame(p, w, h) for p, (w, h), ok in zip(
+        landmarks.points, landmarks.sizes, found) if ok])
+    return features, landmarks.labels[found], landmarks.groups[found], found
+
+
+def appearance_log_probabilities(run, found):
+    """
+    Return (N, 7) log-probabilities over LABELS of a LODO-TFEID run on TFEID's aligned crops.
+
+    The run's best checkpoint (read only) with its training prior removed,
+    as the pipeline's exported crop models decide (appearance_runs).
+    """
+    import torch
+
+    from fer_models.research.aligned import load_source
+    from fer_models.research.appearance import runs_dir
+    from fer_models.research.distill import load_model, predict_logits
+    from fer_models.research.nets import remove_training_prior
+
+    folder = os.path.join(runs_dir(), run)
+    with open(os.path.join(folder, 'result.json')) as handle:
+        prior = json.load(handle)['training_prior']
+    model, _ = load_model(os.path.join(folder, 'best.pt'))
+    remove_training_prior(model, prior)
+    crops = load_source('taiwanese').images[found]
+    return torch.log_softmax(predict_logits(model, crops), dim=1).numpy().astype(np.float64)
+
+
+def typical_resting(log_probabilities, labels, rows):
+    """Return the mean log-probabilities of the neutral images among ``rows`` (r)."""
+    return log_probabilities[rows & (labels == NEUTRAL)].mean(axis=0)
+
+
+def corrected(log_probabilities, resting, typical, strength):
+    """Return the predicted class of each row after the resting correction."""
+    return (log_probabilities - strength * (resting - typical)).argmax(axis=1)
+
+
+def fit_strength(log_probabilities, labels, groups, rows):
+    """
+    Return (strength, typical) fitted on the images ``rows`` of training persons.
+
+    Each person's resting appearance is the mean of their other neutral
+    images (baseline_relative); the strength with the best accuracy on
+    their images wins (ties: the smaller).
+    """
+    typical = typical_resting(log_probabilities, labels, rows)
+    relative, usable = baseline_relative(log_probabilities, labels, groups)
+    resting = log_probabilities - relative
+    targets = np.array([LABELS.index(label) for label in labels])
+    scored = rows & usable
+    accuracy = [float((corrected(log_probabilities[scored], resting[scored], typical, s)
+                       == targets[scored]).mean()) for s in STRENGTHS]
+    return float(STRENGTHS[int(np.argmax(accuracy))]), typical
+
+
+def fit_track_strength(features, log_probabilities, labels, groups, persons, typical, seed=0):
+    """
+    Return the strength with the best accuracy on the tracks of training ``persons``.
+
+    Their stills are played as tracks in both orders with the shipped rule,
+    so the strength accounts for resting frames that are not at rest, which
+    the labelled-rest fit (fit_strength) never sees.
+    """
+    scores = np.exp(log_probabilities[:, LABELS.index(NEUTRAL)])
+    rule = RESTING_CHOICES[SHIPPED_CHOICE][1:]
+    answers = [a for person_rows in person_orders(labels, groups, persons, seed).values()
+               for rows in person_rows
+               for a in play_track(rows, features, log_probabilities, scores, rule)
+               if a[4] is not None]
+    truth = np.array([LABELS.index(labels[a[0]]) for a in answers])
+    log_p = np.stack([a[3] for a in answers])
+    resting = np.stack([a[4] for a in answers])
+    accuracy = [float((corrected(log_p, resting, typical, s) == truth).mean())
+                for s in STRENGTHS]
+    return float(STRENGTHS[int(np.argmax(accuracy))])
+
+
+def person_orders(labels, groups, persons, seed=0):
+    """Return {order: [row indices of one person's track, ...]} for both orders."""
+    generator = np.random.default_rng(seed)
+    orders = {NEUTRAL_FIRST: [], SHUFFLED: []}
+    for person in persons:
+        rows = np.flatnonzero(groups == person)
+        neutral = labels[rows] == NEUTRAL
+        orders[NEUTRAL_FIRST].append(np.concatenate([rows[neutral], rows[~neutral]]))
+        orders[SHUFFLED].append(generator.permutation(rows))
+    return orders
+
+
+def play_track(rows, features, log_probabilities, neutral_scores=None, rule=None,
+               frames_per_still=FRAMES_PER_STILL, window_length=WINDOW_LENGTH):
+    """
+    Play one person's stills as a face track through the pipeline's baseline logic.
+
+    Each still is held ``frames_per_still`` frames; a window answers every
+    frame once ``window_length`` frames are in. ``rule`` None is the earlier
+    rule (no neutral scores: the first low-motion frames are kept); otherwise
+    (min_neutral, replace margin), and ``neutral_scores`` (one per row) rank
+    the resting frames.
+    Returns per answered frame: (row, window mean of absolute features,
+    relative window mean or None, appearance log-probabilities of the frame,
+    the face's resting appearance or None).
+    """
+    from fer_models.core.baseline import NeutralBaseline, READY
+    from fer_models.core.window import FaceWindows
+
+    baseline = NeutralBaseline(min_neutral=0.0, replace_margin=0.0) if rule is None else \
+        NeutralBaseline(min_neutral=rule[0], replace_margin=rule[1])
+    windows = FaceWindows(window_length)
+    answers = []
+    for step, row in enumerate(np.repeat(rows, frames_per_still)):
+        log_p = log_probabilities[row]
+        score = None if rule is None else float(neutral_scores[row])
+        baseline.update(features[row], score, log_p)
+        frames = windows.push(0, features[row], now=step)
+        if frames is None:
+            continue
+        ready = baseline.state == READY
+        answers.append((row, frames.mean(axis=0),
+                        baseline.relative(frames).mean(axis=0) if ready else None, log_p,
+                        baseline.resting_log_probabilities if ready else None))
+    return answers
+
+
+def _window_probabilities(model, means):
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(torch.as_tensor(np.asarray(means)[:, None, :],
+                                     dtype=torch.float32)).numpy().astype(np.float64)
+
+
+def track_predictions(answers, absolute_model, relative_model, strength, typical, weight):
+    """
+    Return {arm: predicted class per answered frame} of played tracks (play_track's answers).
+
+    Arms: each path and their late fusion (appearance weight ``weight``),
+    off (absolute features, raw appearance) and auto (relative features and
+    the resting correction once the face's baseline is ready, as off before).
+    """
+    from fer_models.core.fusion import fuse
+
+    absolute = _window_probabilities(absolute_model, [a[1] for a in answers])
+    landmark_auto = absolute.copy()
+    ready = np.array([a[2] is not None for a in answers])
+    if ready.any():
+        landmark_auto[ready] = _window_probabilities(
+            relative_model, [a[2] for a in answers if a[2] is not None])
+    log_p = np.stack([a[3] for a in answers])
+    shifted = log_p.copy()
+    for index, answer in enumerate(answers):
+        if answer[4] is not None:
+            shifted[index] -= strength * (answer[4] - typical)
+    appearance = np.exp(log_p)
+    appearance_auto = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+    appearance_auto /= appearance_auto.sum(axis=1, keepdims=True)
+    arms = {('landmark', 'off'): absolute, ('landmark', 'auto'): landmark_auto,
+            ('appearance', 'off'): appearance, ('appearance', 'auto'): appearance_auto,
+            ('late', 'off'): fuse(absolute, appearance, weight),
+            ('late', 'auto'): fuse(landmark_auto, appearance_auto, weight)}
+    return {arm: p.argmax(axis=1) for arm, p in arms.items()}, ready
+
+
+def both_paths(run, folds=5, seed=0, log=print):
+    """
+    Return what the per-person baseline buys on each path, TFEID by performer.
+
+    ``run``: the LODO-TFEID appearance run (never saw a TFEID performer).
+    Per fold of performers: both landmark arms are trained on the other
+    performers, the correction's typical resting output and its strength
+    are fitted on them (one strength on their stills with labelled rests,
+    one on their stills played as tracks); the fold's performers are scored
+    as stills with their labelled neutral images as the rest (upper bound,
+    the stills' strength) and as tracks through the pipeline's baseline
+    logic in two orders and several resting-frame rules (the tracks').
+    """
+    import torch
+
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_WEIGHT, fuse
+    from fer_models.research.protocol import group_folds
+
+    torch.set_num_threads(1)
+    features, labels, groups, found = tfeid_table()
+    log_p = appearance_log_probabilities(run, found)
+    targets = np.array([LABELS.index(label) for label in labels])
+    relative, usable = baseline_relative(features, labels, groups)
+    resting = log_p - baseline_relative(log_p, labels, groups)[0]
+    weight = DEFAULT_APPEARANCE_WEIGHT
+    stills = {}
+    tracks = {}
+    fitted = []
+    fold_gains = {order: [] for order in (NEUTRAL_FIRST, SHUFFLED)}
+
+    def tally(store, key, predicted, truth):
+        entry = store.setdefault(key, {'correct': 0, 'frames': 0, 'neutral_correct': 0,
+                                       'neutral_frames': 0})
+        entry['correct'] += int((predicted == truth).sum())
+        entry['frames'] += int(len(truth))
+        neutral = truth == LABELS.index(NEUTRAL)
+        entry['neutral_correct'] += int((predicted[neutral] == truth[neutral]).sum())
+        entry['neutral_frames'] += int(neutral.sum())
+
+    for fold, persons in enumerate(group_folds(groups, folds, seed)):
+        test = np.isin(groups, persons)
+        train = ~test
+        absolute_model, _ = train_arm(features, targets, groups, train & usable, seed)
+        relative_model, _ = train_arm(relative, targets, groups, train & usable, seed)
+        still_strength, typical = fit_strength(log_p, labels, groups, train)
+        strength = fit_track_strength(features, log_p, labels, groups,
+                                      np.unique(groups[train]), typical, seed)
+        fitted.append({'fold': fold, 'persons': [str(p) for p in persons],
+                       'strength': strength, 'still_strength': still_strength,
+                       'typical': typical.round(4).tolist()})
+        log(f'fold {fold}: strength {strength} on tracks, {still_strength} on stills')
+        neutral = LABELS.index(NEUTRAL)
+        landmark_neutral = _window_probabilities(absolute_model, features)[:, neutral]
+        neutral_scores = {'appearance': np.exp(log_p[:, neutral]),
+                          'both': (np.exp(log_p[:, neutral]) + landmark_neutral) / 2}
+        scored = test & usable
+        truth = targets[scored]
+        landmark = {'off': _window_probabilities(absolute_model, features[scored]),
+                    'auto': _window_probabilities(relative_model, relative[scored])}
+        shifted = log_p[scored] - still_strength * (resting[scored] - typical)
+        appearance = {'off': np.exp(log_p[scored]),
+                      'auto': np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)}
+        for mode in ('off', 'auto'):
+            tally(stills, f'landmark {mode}', landmark[mode].argmax(axis=1), truth)
+            tally(stills, f'appearance {mode}', appearance[mode].argmax(axis=1), truth)
+            tally(stills, f'late {mode}',
+                  fuse(landmark[mode], appearance[mode], weight).argmax(axis=1), truth)
+        for order, person_rows in person_orders(labels, groups, persons, seed).items():
+            for name, choice in RESTING_CHOICES.items():
+                scores = neutral_scores[choice[0]] if choice else None
+                answers = [a for rows in person_rows for a in play_track(
+                    rows, features, log_p, scores, choice and choice[1:])]
+                predictions, ready = track_predictions(
+                    answers, absolute_model, relative_model, strength, typical, weight)
+                truth = targets[[a[0] for a in answers]]
+                store = tracks.setdefault(order, {}).setdefault(name, {})
+                for (path, mode), predicted in predictions.items():
+                    tally(store, f'{path} {mode}', predicted, truth)
+                store.setdefault('ready', {'frames': 0, 'ready': 0})
+                store['ready']['frames'] += int(len(ready))
+                store['ready']['ready'] += int(ready.sum())
+                if name == SHIPPED_CHOICE:
+                    fold_gains[order].append(round(float(
+                        (predictions[('late', 'auto')] == truth).mean()
+                        - (predictions[('late', 'off')] == truth).mean()), 4))
+    return {'run': run, 'folds': folds, 'seed': seed, 'images': int(len(labels)),
+            'scored_stills': int(usable.sum()), 'performers': int(len(np.unique(groups))),
+            'frames_per_still': FRAMES_PER_STILL, 'window_length': WINDOW_LENGTH,
+            'appearance_weight': weight, 'strengths': list(STRENGTHS), 'fitted': fitted,
+            'stills': stills, 'tracks': tracks, 'fold_gains_late': fold_gains}

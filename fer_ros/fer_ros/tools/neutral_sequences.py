@@ -85,14 +85,22 @@ def arms(shipped_baseline_frames, other_baseline_frames=OTHER_BASELINE_FRAMES):
     return compared
 
 
-def write_params(path, model_path, neutral_baseline, baseline_frames):
-    """Write the shipped parameters with one arm's landmark-only settings; return the path."""
+def write_params(path, model_path, neutral_baseline, baseline_frames, absolute_model_path):
+    """
+    Write the shipped parameters with one arm's landmark-only settings; return the path.
+
+    ``absolute_model_path``: the fold's absolute model, which reads faces
+    whose baseline is not ready under auto (the shipped one saw every
+    performer).
+    """
     params = shipped_params()
     params['landmark_node']['ros__parameters']['appearance_model_path'] = ''
     params['/**']['ros__parameters']['neutral_baseline'] = neutral_baseline
     params['feature_buffer_node']['ros__parameters']['baseline_frames'] = baseline_frames
     classifier = params['emotion_classifier_node']['ros__parameters']
     classifier.update({'model_path': model_path, 'fusion': 'landmark'})
+    if neutral_baseline == AUTO:
+        classifier['absolute_model_path'] = absolute_model_path
     with open(path, 'w') as handle:
         yaml.safe_dump(params, handle, sort_keys=False)
     return path
@@ -135,7 +143,7 @@ def run(folds=5, seed=0):
             for index, (arm, (model_arm, mode, baseline_frames)) in enumerate(
                     compared.items()):
                 params = write_params(os.path.join(work, f'arm{index}.yaml'), paths[model_arm],
-                                      mode, baseline_frames)
+                                      mode, baseline_frames, paths[ABSOLUTE])
                 fold_answers[arm] = evaluate_bag(bag, 'composed', params, 'max',
                                                  answers=True)['answers']
                 answered[arm] += len(fold_answers[arm])

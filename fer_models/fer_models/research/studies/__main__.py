@@ -29,7 +29,8 @@ COMMANDS = {
     'ean': ('ean', 'appearance path: EAN on FER2013, union and LODO runs (--help)'),
     'generalisation': ('generalisation', 'cross-dataset study and the shipped landmark model'),
     'fusion': ('fusion', 'late fusion on TFEID stills (superseded by generalisation fusion)'),
-    'neutral': ('neutral', 'per-person neutral baseline (run, ship, render)'),
+    'neutral': ('neutral', 'per-person neutral baseline, both paths (run, ship, render, '
+                           'both-paths, ship-resting)'),
     'head-pose': ('head_pose', 'accuracy against head angle: the classifier gate'),
     'affect': ('affect', 'valence and arousal per true class on labelled stills'),
     'faceapi': ('faceapi', "face-api.js's model as a teacher: conversion check, accuracy"),

@@ -30,19 +30,34 @@ neutral ones; CK+48 holds no neutral frames and FER2013 no person ids.
 The pipeline's automatic baseline is measured on replayed sequences by
 ``fer_ros.tools.neutral_sequences``, whose JSON this report includes.
 
+``both-paths`` measures what the per-person baseline buys on each path
+(landmark, appearance and their late fusion): TFEID stills with labelled
+neutral images as the rest, and each held-out performer's stills played as
+one track through the pipeline's baseline logic (``core.baseline``), neutral
+first and shuffled, 5 folds by performer; the appearance model is a run that
+never saw TFEID. It adds its result to the report's JSON under
+``both_paths``. ``ship-resting`` writes the shipped appearance model's
+resting correction (``models/appearance_resting.json``): the strength fitted
+on training performers in ``both-paths``, and the model's mean output on
+neutral faces it did not train on (FER2013 test) as its typical resting face.
+
 Usage: ./fer train neutral [run] [--json OUT] [--markdown OUT]
        ./fer train neutral ship | render
+       ./fer train neutral both-paths [--run RUN]
+       ./fer train neutral ship-resting
 """
 
 import os
 import sys
 import time
 
+from fer_models.core.baseline import RESTING_FILE
 from fer_models.research import render
 from fer_models.research.landmark_training import cross_validate
 from fer_models.research.metrics import machine
 from fer_models.research.neutral_baseline import (
-    ABSOLUTE, CHECK_EVERY, EPOCHS, export_arm, FEATURE_TYPE, load_sequences, RELATIVE, REPORTS,
+    ABSOLUTE, APPEARANCE_RUNS, both_paths, CHECK_EVERY, EPOCHS, export_arm, FEATURE_TYPE,
+    load_sequences, NEUTRAL_FIRST, RELATIVE, REPORTS, RESTING_CHOICES, SHIPPED_CHOICE, SHUFFLED,
     tfeid_arms, train_arm)
 from fer_models.research.protocol import LABELS
 import numpy as np
@@ -51,6 +66,7 @@ DEFAULT_JSON = os.path.join(REPORTS, 'neutral_baseline.json')
 DEFAULT_MARKDOWN = os.path.join(REPORTS, 'neutral_baseline.md')
 SHIPPED_MODEL = os.path.join('fer_models', 'models', 'landmark_neutral.onnx')
 SHIPPED_NAME = 'landmark_neutral'
+RESTING_JSON = os.path.join('fer_models', 'models', RESTING_FILE)
 
 
 def study(folds=5, seed=0):
@@ -188,7 +204,8 @@ def markdown(result, sequences=None):
              f'Baseline-relative minus absolute: **{100 * gain:+.1f} points**. This is an '
              "in-dataset number (the baseline uses each performer's own labelled neutral "
              'images, which a robot does not have): it bounds what an automatic baseline '
-             'can gain.', '', *sequences_section(sequences)]
+             'can gain.', '', *sequences_section(sequences),
+             *both_paths_section(result.get('both_paths'))]
     return '\n'.join(lines)
 
 
@@ -253,6 +270,141 @@ def model_card(result, sequences, facts, exported):
         '```', ''])
 
 
+def run_both_paths(argv, json_path=DEFAULT_JSON):
+    """Measure both paths (``both_paths``), store the result in the report's JSON, re-render."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description='what the baseline buys on each path')
+    parser.add_argument('--run', default=APPEARANCE_RUNS[0], choices=APPEARANCE_RUNS)
+    options = parser.parse_args(argv)
+    result = render.read_json(json_path)
+    measured = both_paths(options.run)
+    measured['machine'] = machine()
+    result['both_paths'] = measured
+    render.write_json(json_path, result)
+    return render_report(json_path)
+
+
+def ship_resting(json_path=DEFAULT_JSON, out=RESTING_JSON):
+    """Write the shipped appearance model's resting correction (see the module docstring)."""
+    import hashlib
+
+    from fer_models.core.baseline import LOG_FLOOR
+    from fer_models.core.crops import CropClassifier
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+    from fer_models.core.resources import shipped_model
+    from fer_models.research.aligned import load_source
+    from fer_models.research.appearance_runs import dataset_probabilities
+
+    measured = render.read_json(json_path)['both_paths']
+    strength = float(np.median([fold['strength'] for fold in measured['fitted']]))
+    path = shipped_model(DEFAULT_APPEARANCE_MODEL)
+    model = CropClassifier(path)
+    probabilities = dataset_probabilities(path, 'fer2013_test')  # protocol.LABELS order
+    neutral = load_source('fer2013_test').labels == 'neutral'
+    typical = np.log(np.clip(probabilities[neutral], LOG_FLOOR, 1.0)).mean(axis=0)
+    order = [LABELS.index(label) for label in model.labels]
+    with open(path, 'rb') as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    render.write_json(out, {'models': {model.model_name: {
+        'labels': list(model.labels), 'typical': [round(float(v), 5) for v in typical[order]],
+        'strength': strength, 'model_sha256': digest,
+        'typical_from': f'mean log-probabilities on the {int(neutral.sum())} neutral faces '
+                        'of FER2013 test (faces the model did not train on)',
+        'strength_from': 'median of the strengths fitted per fold on TFEID training '
+                         f"performers with {measured['run']} (./fer train neutral both-paths)"}}})
+    print(f'{out}: {model.model_name} strength {strength}')
+    return 0
+
+
+ARMS = ('landmark', 'appearance', 'late')
+
+
+def both_paths_section(measured):
+    """Return the Markdown of what the baseline buys on each path (both_paths)."""
+    if measured is None:
+        return ['## Both paths', '', 'Not run yet: `./fer train neutral both-paths`.', '']
+
+    def accuracy(entry):
+        return entry['correct'] / max(1, entry['frames'])
+
+    def neutral_recall(entry):
+        return entry['neutral_correct'] / max(1, entry['neutral_frames'])
+
+    stills = measured['stills']
+    still_rows = [[path, percent(accuracy(stills[f'{path} off'])),
+                   percent(accuracy(stills[f'{path} auto'])),
+                   render.points(accuracy(stills[f'{path} auto'])
+                                 - accuracy(stills[f'{path} off']))] for path in ARMS]
+    strengths = ', '.join(f"{fold['strength']:g}" for fold in measured['fitted'])
+    still_strengths = ', '.join(f"{fold['still_strength']:g}" for fold in measured['fitted'])
+    lines = [
+        '## Both paths: what the baseline buys on each', '',
+        'Generated by `./fer train neutral both-paths --run '
+        f"{measured['run']}`: {measured['images']} TFEID images of "
+        f"{measured['performers']} performers, {measured['folds']} folds by performer "
+        '(`protocol.group_folds`, seed '
+        f"{measured['seed']}). Landmark path: both arms trained on the other folds' "
+        'performers (the recipe above). Appearance path: the '
+        f"`{measured['run']}` run, trained on FER2013 and CK+48 only (it never saw a "
+        'TFEID performer), training prior removed as the shipped models decide. Its '
+        "correction `log p'(c) = log p(c) - strength * (log p_rest(c) - typical(c))` is "
+        "fitted per fold on the training performers only: `typical` is the model's mean "
+        'log-probability over their neutral images, `strength` the value in '
+        f"{measured['strengths'][0]:g}–{measured['strengths'][-1]:g} with the best "
+        'accuracy on their images: for the stills below with their labelled rests (each '
+        "image's rest: the mean of the performer's other neutral images; per fold "
+        f'{still_strengths}), for the tracks on their own stills played as tracks in both '
+        'orders with the shipped resting-frame rule, whose rests are sometimes not at rest '
+        f'(per fold {strengths}; the shipped strength is their median). Late fusion: '
+        f"appearance weight {measured['appearance_weight']:g} (the shipped one).", '',
+        '### Stills, labelled neutral images as the rest (upper bound)', '',
+        f"The {measured['scored_stills']} images whose performer has another neutral image.",
+        '', *render.table(['path', 'off', 'relative to the rest', 'gain'], 'lrrr',
+                          still_rows), '']
+    lines += [
+        '### Tracks: the automatic baseline (SYNTHETIC: stills played as tracks)', '',
+        "Each held-out performer's stills played as one face track through "
+        '`fer_models.core.baseline` and `core.window` (the code the feature buffer runs), '
+        f"{measured['frames_per_still']} frames a still, windows of "
+        f"{measured['window_length']} frames, one answer per frame, no smoothing; "
+        "`neutral first`: their neutral stills, then the others in the dataset's order; "
+        '`shuffled`: one random order (fixed seed). `off`: absolute features and raw '
+        "appearance; `auto`: once the face's baseline is ready, relative features and the "
+        'corrected appearance, before that exactly `off` (a still with no history is read '
+        'as with the baseline off). Resting frames: `first` keeps the first '
+        'low-motion frames (the earlier rule); `appearance ≥ m, margin d` keeps the '
+        "most neutral-looking low-motion frames by the appearance model's probability of "
+        'neutral, at least m (`baseline_min_neutral`), a kept frame giving way only to one '
+        'more neutral by d (re-estimated as the track goes on); `both` ranks by the mean of '
+        "that probability and the absolute landmark model's (not built into the nodes, "
+        'which would need the landmark model in the feature buffer). Ready: share of '
+        'answered frames whose baseline was ready.', '']
+    rows = []
+    for order in (NEUTRAL_FIRST, SHUFFLED):
+        for choice in RESTING_CHOICES:
+            store = measured['tracks'][order][choice]
+            cells = [order, choice, percent(store['ready']['ready']
+                                            / max(1, store['ready']['frames']))]
+            for path in ARMS:
+                off, auto = store[f'{path} off'], store[f'{path} auto']
+                cells.append(f'{percent(accuracy(off))} → {percent(accuracy(auto))}')
+            cells.append(f"{neutral_recall(store['late off']):.2f} → "
+                         f"{neutral_recall(store['late auto']):.2f}")
+            rows.append(cells)
+    lines += render.table(['order', 'resting frames', 'ready', 'landmark off → auto',
+                           'appearance off → auto', 'late off → auto',
+                           'late neutral recall'], 'llrrrrr', rows)
+    gains = measured['fold_gains_late']
+    lines += ['', f'Late fusion, `{SHIPPED_CHOICE}` (the shipped rule), auto minus off per '
+              'fold: ' + '; '.join(
+                  f"{order}: {', '.join(f'{100 * g:+.1f}' for g in gains[order])}"
+                  for order in (NEUTRAL_FIRST, SHUFFLED)) + ' points.', '',
+              f"Machine: {measured['machine']['cpu']}, {measured['machine']['cores']} cores, "
+              f"{measured['machine']['date'][:10]}.", '']
+    return lines
+
+
 def render_report(json_path=DEFAULT_JSON, markdown_path=DEFAULT_MARKDOWN):
     """Write the report from the study's and the sequence test's JSON."""
     render.write_text(markdown_path, markdown(render.read_json(json_path), load_sequences()))
@@ -266,6 +418,10 @@ def main(argv=None):
         return ship()
     if argv[:1] == ['render']:
         return render_report()
+    if argv[:1] == ['both-paths']:
+        return run_both_paths(argv[1:])
+    if argv[:1] == ['ship-resting']:
+        return ship_resting()
     argv = argv[1:] if argv[:1] == ['run'] else argv
     return render.study_main(argv, __doc__.splitlines()[1], study,
                              lambda result: markdown(result, load_sequences()), DEFAULT_JSON,
