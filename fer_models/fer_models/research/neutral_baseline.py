@@ -178,25 +178,27 @@ def tfeid_table():
 
 def appearance_log_probabilities(run, found):
     """
-    Return (N, 7) log-probabilities over LABELS of a LODO-TFEID run on TFEID's aligned crops.
+    Return ((N, 7) log-probabilities over LABELS, run facts) of a LODO-TFEID run on TFEID.
 
-    The run's best checkpoint (read only) with its training prior removed,
-    as the pipeline's exported crop models decide (appearance_runs).
+    The run's best checkpoint (read only; a run still training is read from
+    its best.pt) with its training prior removed, as the pipeline's exported
+    crop models decide (appearance_runs), on TFEID's aligned crops.
     """
     import torch
 
     from fer_models.research.aligned import load_source
-    from fer_models.research.appearance import runs_dir
-    from fer_models.research.distill import load_model, predict_logits
-    from fer_models.research.nets import remove_training_prior
+    from fer_models.research.appearance_runs import decided_model, read_run, run_size
+    from fer_models.research.distill import predict_logits
 
-    folder = os.path.join(runs_dir(), run)
-    with open(os.path.join(folder, 'result.json')) as handle:
-        prior = json.load(handle)['training_prior']
-    model, _ = load_model(os.path.join(folder, 'best.pt'))
-    remove_training_prior(model, prior)
-    crops = load_source('taiwanese').images[found]
-    return torch.log_softmax(predict_logits(model, crops), dim=1).numpy().astype(np.float64)
+    result = read_run(run, unfinished=True)
+    if result is None or result['target'] != 'taiwanese':
+        raise ValueError(f'{run}: no run holding TFEID out')
+    model, _ = decided_model(result)
+    crops = load_source('taiwanese', run_size(result)).images[found]
+    facts = {key: result.get(key) for key in ('name', 'status', 'epochs', 'best_epoch',
+                                              'validation_accuracy')}
+    return (torch.log_softmax(predict_logits(model, crops), dim=1).numpy().astype(np.float64),
+            facts)
 
 
 def typical_resting(log_probabilities, labels, rows):
@@ -356,7 +358,7 @@ def both_paths(run, folds=5, seed=0, log=print):
 
     torch.set_num_threads(1)
     features, labels, groups, found = tfeid_table()
-    log_p = appearance_log_probabilities(run, found)
+    log_p, run_facts = appearance_log_probabilities(run, found)
     targets = np.array([LABELS.index(label) for label in labels])
     relative, usable = baseline_relative(features, labels, groups)
     resting = log_p - baseline_relative(log_p, labels, groups)[0]
@@ -421,8 +423,9 @@ def both_paths(run, folds=5, seed=0, log=print):
                     fold_gains[order].append(round(float(
                         (predictions[('late', 'auto')] == truth).mean()
                         - (predictions[('late', 'off')] == truth).mean()), 4))
-    return {'run': run, 'folds': folds, 'seed': seed, 'images': int(len(labels)),
-            'scored_stills': int(usable.sum()), 'performers': int(len(np.unique(groups))),
+    return {'run': run, 'run_facts': run_facts, 'folds': folds, 'seed': seed,
+            'images': int(len(labels)), 'scored_stills': int(usable.sum()),
+            'performers': int(len(np.unique(groups))),
             'frames_per_still': FRAMES_PER_STILL, 'window_length': WINDOW_LENGTH,
             'appearance_weight': weight, 'strengths': list(STRENGTHS), 'fitted': fitted,
             'stills': stills, 'tracks': tracks, 'fold_gains_late': fold_gains}

@@ -44,7 +44,7 @@ neutral faces it did not train on (FER2013 test) as its typical resting face.
 Usage: ./fer train neutral [run] [--json OUT] [--markdown OUT]
        ./fer train neutral ship | render
        ./fer train neutral both-paths [--run RUN]
-       ./fer train neutral ship-resting
+       ./fer train neutral ship-resting [--model CROP.onnx --out JSON]
 """
 
 import os
@@ -285,8 +285,15 @@ def run_both_paths(argv, json_path=DEFAULT_JSON):
     return render_report(json_path)
 
 
-def ship_resting(json_path=DEFAULT_JSON, out=RESTING_JSON):
-    """Write the shipped appearance model's resting correction (see the module docstring)."""
+def ship_resting(argv=(), json_path=DEFAULT_JSON):
+    """
+    Write an appearance model's resting correction (see the module docstring).
+
+    Default: the shipped model into the shipped file; ``--model`` another
+    crop model (e.g. a held-out run exported for the track protocol) into
+    ``--out``.
+    """
+    import argparse
     import hashlib
 
     from fer_models.core.baseline import LOG_FLOOR
@@ -296,9 +303,13 @@ def ship_resting(json_path=DEFAULT_JSON, out=RESTING_JSON):
     from fer_models.research.aligned import load_source
     from fer_models.research.appearance_runs import dataset_probabilities
 
+    parser = argparse.ArgumentParser(description="an appearance model's resting correction")
+    parser.add_argument('--model', default=shipped_model(DEFAULT_APPEARANCE_MODEL))
+    parser.add_argument('--out', default=RESTING_JSON)
+    options = parser.parse_args(argv)
     measured = render.read_json(json_path)['both_paths']
     strength = float(np.median([fold['strength'] for fold in measured['fitted']]))
-    path = shipped_model(DEFAULT_APPEARANCE_MODEL)
+    path, out = options.model, options.out
     model = CropClassifier(path)
     probabilities = dataset_probabilities(path, 'fer2013_test')  # protocol.LABELS order
     neutral = load_source('fer2013_test').labels == 'neutral'
@@ -336,6 +347,7 @@ def both_paths_section(measured):
                    percent(accuracy(stills[f'{path} auto'])),
                    render.points(accuracy(stills[f'{path} auto'])
                                  - accuracy(stills[f'{path} off']))] for path in ARMS]
+    facts = measured['run_facts']
     strengths = ', '.join(f"{fold['strength']:g}" for fold in measured['fitted'])
     still_strengths = ', '.join(f"{fold['still_strength']:g}" for fold in measured['fitted'])
     lines = [
@@ -346,7 +358,8 @@ def both_paths_section(measured):
         '(`protocol.group_folds`, seed '
         f"{measured['seed']}). Landmark path: both arms trained on the other folds' "
         'performers (the recipe above). Appearance path: the '
-        f"`{measured['run']}` run, trained on FER2013 and CK+48 only (it never saw a "
+        f"`{measured['run']}` run ({facts['status']}, best epoch {facts['best_epoch']} of "
+        f"{facts['epochs']}), trained on FER2013 and CK+48 only (it never saw a "
         'TFEID performer), training prior removed as the shipped models decide. Its '
         "correction `log p'(c) = log p(c) - strength * (log p_rest(c) - typical(c))` is "
         "fitted per fold on the training performers only: `typical` is the model's mean "
@@ -421,7 +434,7 @@ def main(argv=None):
     if argv[:1] == ['both-paths']:
         return run_both_paths(argv[1:])
     if argv[:1] == ['ship-resting']:
-        return ship_resting()
+        return ship_resting(argv[1:])
     argv = argv[1:] if argv[:1] == ['run'] else argv
     return render.study_main(argv, __doc__.splitlines()[1], study,
                              lambda result: markdown(result, load_sequences()), DEFAULT_JSON,
