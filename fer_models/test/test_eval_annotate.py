@@ -103,10 +103,17 @@ def test_eval_reads_a_users_params_file_and_refuses_what_stills_cannot_run(
     code, report = run_eval(tmp_path, astronaut, '--params-file', str(user_yaml))
     assert code == 0 and report['pipeline'] == 'appearance'
     assert report['params']['source'] == str(user_yaml)
+    # A still has no history: neutral_baseline auto reads it exactly as off.
     params['/**']['ros__parameters']['neutral_baseline'] = 'auto'  # config/fer.yaml's place
     user_yaml.write_text(yaml.safe_dump(params))
+    auto_code, auto_report = run_eval(tmp_path, astronaut, '--params-file', str(user_yaml))
+    assert auto_code == 0 and auto_report['model_name'] == 'landmark_default'
+    assert auto_report['params']['neutral_baseline'] == 'auto'
+    assert auto_report['per_image'] == report['per_image']
+    params['/**']['ros__parameters']['neutral_baseline'] = 'sometimes'
+    user_yaml.write_text(yaml.safe_dump(params))
     assert run_eval(tmp_path, astronaut, '--params-file', str(user_yaml))[0] == 2
-    assert 'needs a face track' in capsys.readouterr().err
+    assert "neutral_baseline 'sometimes' is not one of off, auto" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('size', [(160, 160), (1280, 720)])

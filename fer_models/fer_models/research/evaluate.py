@@ -43,6 +43,7 @@ import os
 import sys
 import time
 
+from fer_models.core.baseline import AUTO
 from fer_models.core.crops import CropClassifier
 from fer_models.core.features import FeatureExtractor
 from fer_models.core.fusion import combine, Stacker, STACKER_FILE
@@ -95,7 +96,8 @@ class StillImageClassifier:
         pipeline_params.check(params)
         self.params = params
         self.fusion = params.effective_fusion()
-        self.model = EmotionModel(model_file(params.model_path) if params.model_path
+        still_model = params.still_model_path()
+        self.model = EmotionModel(model_file(still_model) if still_model
                                   else default_model_path())
         self.extractor = FeatureExtractor(self.model.feature_type)
         self.appearance = None
@@ -190,7 +192,9 @@ def add_pipeline_options(parser):
                         default=None,
                         help="fusion mode instead of the YAML's (fusion = late fusion)")
     parser.add_argument('--model', default=None,
-                        help="landmark ONNX model instead of the YAML's model_path")
+                        help="landmark ONNX model instead of the YAML's model_path (with "
+                             'neutral_baseline auto: its absolute_model_path, which reads '
+                             'stills)')
     parser.add_argument('--appearance-model', default=None,
                         help="appearance ONNX model instead of the YAML's "
                              'appearance_model_path')
@@ -204,7 +208,9 @@ def pipeline_from_options(options):
     """Return the PipelineParams the parsed options ask for; raise ValueError when invalid."""
     params = pipeline_params.with_pipeline(pipeline_params.load(options.params_file),
                                            options.pipeline)
-    overrides = {'model_path': options.model, 'appearance_model_path': options.appearance_model,
+    # --model names the model that reads the stills (see still_model_path).
+    model_key = 'absolute_model_path' if params.neutral_baseline == AUTO else 'model_path'
+    overrides = {model_key: options.model, 'appearance_model_path': options.appearance_model,
                  'appearance_weight': options.appearance_weight,
                  'min_input_size': options.min_input_size}
     params = replace(params, **{k: v for k, v in overrides.items() if v is not None})

@@ -25,6 +25,7 @@ the nodes' own defaults (the code's, not a copy here).
 from dataclasses import asdict, dataclass, replace
 import os
 
+from fer_models.core.baseline import AUTO, MODES, OFF
 from fer_models.core.fusion import (
     DEFAULT_APPEARANCE_MODEL, DEFAULT_APPEARANCE_WEIGHT, DEFAULT_FUSION, FUSION_MODES)
 from fer_models.core.resources import installed_share_path
@@ -50,7 +51,19 @@ class PipelineParams:
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     max_head_angle_deg: float = DEFAULT_MAX_HEAD_ANGLE_DEG
     min_input_size: int = DEFAULT_MIN_INPUT_SIZE
-    neutral_baseline: str = 'off'
+    neutral_baseline: str = OFF
+    # neutral_baseline auto: the model reading faces without a ready baseline
+    # ('' = shipped landmark_default.onnx), and so every still.
+    absolute_model_path: str = ''
+
+    def still_model_path(self):
+        """
+        Return the landmark model that reads a still ('' = shipped landmark_default.onnx).
+
+        A still has no history, so no resting face: under neutral_baseline
+        auto the classifier reads it with its absolute model, exactly as off.
+        """
+        return self.absolute_model_path if self.neutral_baseline == AUTO else self.model_path
 
     def effective_fusion(self):
         """Return the mode the classifier node runs: landmark when no appearance model is set."""
@@ -61,6 +74,8 @@ class PipelineParams:
         mode = self.effective_fusion()
         if mode == 'late':
             mode = f'late fusion, appearance weight {self.appearance_weight:g}'
+        if self.neutral_baseline == AUTO:
+            mode += ', neutral baseline auto (a still: as off)'
         return f'{mode} ({os.path.basename(self.source)})'
 
     def as_dict(self):
@@ -122,7 +137,9 @@ def load(path=None):
                                                 defaults.max_head_angle_deg)),
         min_input_size=int(landmark.get('min_input_size', defaults.min_input_size)),
         neutral_baseline=str(buffer.get('neutral_baseline', every_node.get(
-            'neutral_baseline', defaults.neutral_baseline))))
+            'neutral_baseline', defaults.neutral_baseline))),
+        absolute_model_path=str(classifier.get('absolute_model_path',
+                                               defaults.absolute_model_path)))
     check(chosen)
     return chosen
 
@@ -135,11 +152,9 @@ def check(params):
     if not 0.0 <= params.appearance_weight <= 1.0:
         raise ValueError(f'{params.source}: appearance_weight {params.appearance_weight} is '
                          'outside [0, 1]')
-    if params.neutral_baseline != 'off':
-        raise ValueError(
-            f"{params.source}: neutral_baseline '{params.neutral_baseline}' needs a face track "
-            'with resting frames, which a still image does not have: evaluate it on a bag '
-            '(./fer bag make --track-column ..., ./fer bag eval)')
+    if params.neutral_baseline not in MODES:
+        raise ValueError(f"{params.source}: neutral_baseline '{params.neutral_baseline}' is "
+                         f"not one of {', '.join(MODES)}")
 
 
 def with_pipeline(params, pipeline):
