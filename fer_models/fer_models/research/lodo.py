@@ -174,6 +174,47 @@ def fit_landmark_model(recipe, features, targets, datasets, fit, validation, see
     return model, epoch
 
 
+def export_recipe_model(samples, recipe, calibration_entry, train, path, *, model_name, seed=0,
+                        target=None, extra_metadata=None):
+    """
+    Train ``recipe`` on the ``train`` rows, calibrate it and export it; return its facts.
+
+    The shipped way (``./fer train generalisation ship``): a validation split
+    by person of the training rows stops training early; the temperature
+    follows the recipe's calibration entry (``calibration_of``): fitted on
+    the validation persons (method ``validation``), none, or the
+    cross-dataset one, which for a model held out from ``target`` is the one
+    fitted without that dataset. Writes the metadata the shipped model has.
+    """
+    from fer_models.research.export import export_onnx
+    from fer_models.research.nets import TemperatureScaled
+
+    features = landmark_features(samples, recipe.feature_type)
+    fit, validation = validation_split(train & samples.found, samples.groups, seed=seed)
+    model, epoch = fit_landmark_model(recipe, features, samples.targets, samples.datasets, fit,
+                                      validation, seed)
+    method = calibration_entry['method']
+    if method == 'validation':
+        temperature = calibration.fit_temperature(
+            predict_probabilities(model, features[validation]), samples.targets[validation])
+        fitted_on = 'validation persons'
+    elif method == 'none':
+        temperature, fitted_on = 1.0, 'none (uncalibrated was best on unseen datasets)'
+    else:
+        temperature = (calibration_entry['shipped_temperature'] if target is None else
+                       calibration_entry['per_target'][target]['temperature_cross_dataset'])
+        fitted_on = 'cross-dataset (LODO held-out sets)'
+    spec = FeatureSpec.parse(recipe.feature_type)
+    export_onnx(TemperatureScaled(model, temperature).eval(), path, model_name=model_name,
+                labels=list(LABELS), feature_type=spec.name, window_length=WINDOW_LENGTH,
+                feature_dim=spec.dim, extra_metadata={
+                    'recipe': recipe.name, 'temperature': f'{temperature:.4f}',
+                    'temperature_fitted_on': fitted_on, **(extra_metadata or {})})
+    return {'model_name': model_name, 'recipe': recipe.name, 'best_epoch': epoch,
+            'temperature': round(float(temperature), 4), 'temperature_fitted_on': fitted_on,
+            'training_images': int(fit.sum()), 'validation_images': int(validation.sum())}
+
+
 def predict_probabilities(model, features):
     """Return (N, 7) probabilities of per-frame features (a still held over the window)."""
     import torch

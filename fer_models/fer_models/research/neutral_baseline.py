@@ -111,19 +111,20 @@ def export_arm(model, arm, path, model_name, extra_metadata):
                        extra_metadata=extra_metadata)
 
 
-def export_fold_models(train_groups, out_dir, seed=0):
+def export_fold_models(train_groups, out_dir, seed=0, arms=(ABSOLUTE, RELATIVE)):
     """
-    Train and export both arms on the performers ``train_groups``; return {arm: path}.
+    Train and export ``arms`` on the performers ``train_groups``; return {arm: path}.
 
-    For the sequence test: the models never see the held-out performers.
+    For the sequence tests: the models never see the held-out performers.
     """
     import torch
 
     torch.set_num_threads(1)
-    arms, targets, groups, _ = tfeid_arms()
+    tables, targets, groups, _ = tfeid_arms()
     train = np.isin(groups, train_groups)
     paths = {}
-    for arm, table in arms.items():
+    for arm in arms:
+        table = tables[arm]
         model, _ = train_arm(table, targets, groups, train, seed)
         paths[arm] = os.path.join(out_dir, f"{arm.split('-')[-1]}.onnx")
         export_arm(model, arm, paths[arm], f"neutral_study_{arm.split('-')[-1]}",

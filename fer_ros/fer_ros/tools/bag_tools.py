@@ -57,6 +57,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from fer_models.core.labels import ALL_LABELS, canonical_label
 from fer_models.research.evaluate import read_labels
 from fer_models.research.metrics import classification_report, format_report, save_confusion_png
+from fer_models.research.track_protocol import frame_layout
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
 from fer_ros.conversions import numpy_to_image
 from fer_ros.diagnostics import OUTPUT_SUBSCRIBERS_MATCHED, status_values
@@ -98,24 +99,25 @@ def stills_frames(images_dir, rows, frames_per_image, gap_frames):
 
     rows: (file, label) or (file, label, track). Blank frames follow every
     image, except between consecutive images of one track: those play as
-    one face track (one person changing expression).
+    one face track (one person changing expression); ``frame_layout`` of
+    the track protocol says which frame shows which row.
     """
     import cv2
 
-    blank = None
-    for index, (name, label, *track) in enumerate(rows):
-        image = cv2.imread(os.path.join(images_dir, name), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f'cannot read image {os.path.join(images_dir, name)}')
-        for _ in range(frames_per_image):
-            yield image, label
-        following = rows[index + 1] if index + 1 < len(rows) else None
-        if track and following is not None and tuple(following[2:]) == tuple(track):
-            continue
-        if blank is None or blank.shape != image.shape:
-            blank = np.full_like(image, 128)
-        for _ in range(gap_frames):
+    blank, image, shown = None, None, None
+    for row in frame_layout(rows, frames_per_image, gap_frames):
+        if row is None:
+            if blank is None or blank.shape != image.shape:
+                blank = np.full_like(image, 128)
             yield blank, None
+            continue
+        if row != shown:
+            path = os.path.join(images_dir, rows[row][0])
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f'cannot read image {path}')
+            shown = row
+        yield image, rows[row][1]
 
 
 def video_frames(path, label):
@@ -366,7 +368,7 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
     its own: ``params_file`` and ``low_power`` are ignored). ``low_power``:
     landmark_node in the low-power preset. With ``answers`` the report lists
     every answer as [frame index in the bag, true label, label, neutral
-    baseline state].
+    baseline state] and the labelled frames in which a face was found.
     """
     frames = load_labelled_frames(path)
     if mode == RUNNING:
@@ -401,6 +403,9 @@ def evaluate_bag(path, mode='composed', params_file=None, rate='max', record=Non
     })
     if answers:
         report['answers'] = [[r[3], r[0], r[1], r[4]] for r in node.results]
+        # Labelled frames in which the landmark node found a face.
+        report['frames_with_face'] = sorted(index for key, (_, index) in
+                                            node.truth_by_stamp.items() if node.faces.get(key))
     return report
 
 

@@ -40,22 +40,20 @@ import os
 import sys
 import time
 
-from fer_models.core.features import FeatureSpec, MEAN_FACE_FILE
+from fer_models.core.features import MEAN_FACE_FILE
 from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL, STACKER_FILE
-from fer_models.core.onnx_model import default_model_path
+from fer_models.core.onnx_model import default_model_path, EmotionModel
 from fer_models.core.resources import shipped_model
-from fer_models.research import appearance, calibration, faceapi_teacher, render, wheel_teacher
+from fer_models.research import appearance, faceapi_teacher, render, wheel_teacher
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.lodo import (
     appearance_lodo_probabilities, calibration_of, CALIBRATION_SOURCES,
-    evaluate_landmark_recipe, evaluate_model_file, fit_landmark_model, fusion_of, held_out_run,
+    evaluate_landmark_recipe, evaluate_model_file, export_recipe_model, fusion_of, held_out_run,
     lacks_classes, landmark_features, LandmarkRecipe, load_samples, model_probabilities,
-    own_classes_score, per_face_cost_ms, predict_probabilities, probabilities_path, score,
-    WINDOW_LENGTH)
+    own_classes_score, per_face_cost_ms, probabilities_path, score)
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import (
-    add_run_options, DATASETS, LABELS, leave_one_dataset_out, selection_score,
-    validation_split)
+    add_run_options, DATASETS, LABELS, leave_one_dataset_out, selection_score)
 import numpy as np
 
 DEFAULT_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
@@ -305,9 +303,6 @@ def ship(options):
     """Train the chosen recipe on every training image, calibrate, export the ONNX model."""
     import torch
 
-    from fer_models.research.export import export_onnx
-    from fer_models.research.nets import TemperatureScaled
-
     torch.set_num_threads(options.threads)
     with open(options.json) as handle:
         study = json.load(handle)
@@ -315,47 +310,29 @@ def ship(options):
                                if k in LandmarkRecipe.__dataclass_fields__})
     chosen = next(r for r in study['landmark'] if r['recipe']['name'] == recipe.name)
     samples = load_samples()
-    features = landmark_features(samples, recipe.feature_type)
     fer_test = (samples.datasets == 'fer2013') & (samples.parts == 'test')
-    fit, validation = validation_split(samples.found & ~fer_test, samples.groups,
-                                       seed=options.seed)
-    model, epoch = fit_landmark_model(recipe, features, samples.targets, samples.datasets,
-                                      fit, validation, options.seed)
-    entry = chosen['calibration']
     # The temperature that calibrates best on datasets a model did not see
     # (measured on the LODO runs) serves people the robot has not seen.
-    if entry['method'] != 'validation':
-        temperature = entry['shipped_temperature']
-        fitted_on = {'none': 'none (uncalibrated was best on unseen datasets)',
-                     'cross_dataset': 'cross-dataset (LODO held-out sets)'}[entry['method']]
-    else:
-        temperature = calibration.fit_temperature(
-            predict_probabilities(model, features[validation]), samples.targets[validation])
-        fitted_on = 'validation persons'
-    calibrated = TemperatureScaled(model, temperature).eval()
-    spec = FeatureSpec.parse(recipe.feature_type)
-    exported = export_onnx(
-        calibrated, options.out, model_name=options.model_name, labels=list(LABELS),
-        feature_type=spec.name, window_length=WINDOW_LENGTH, feature_dim=spec.dim,
-        extra_metadata={
+    facts = export_recipe_model(
+        samples, recipe, chosen['calibration'], ~fer_test, options.out,
+        model_name=options.model_name, seed=options.seed, extra_metadata={
             'training_data': 'FER2013 train + TFEID + CK+48 (contempt left out)',
-            'recipe': recipe.name, 'temperature': f'{temperature:.4f}',
-            'temperature_fitted_on': fitted_on,
             'selection': 'mean leave-one-dataset-out accuracy',
             'lodo_accuracy': json.dumps({d: chosen['lodo'][d]['accuracy'] for d in DATASETS}),
             'confidence_threshold': str(chosen['calibration']['confidence_threshold'])})
-    report = score(samples, fer_test, model_probabilities(samples, exported))
+    report = score(samples, fer_test, model_probabilities(samples, EmotionModel(options.out)))
     study['shipped_landmark'] = {
         'model_name': options.model_name, 'path': options.out, 'recipe': recipe.name,
-        'best_epoch': epoch, 'temperature': round(temperature, 4),
-        'temperature_fitted_on': fitted_on,
+        'best_epoch': facts['best_epoch'], 'temperature': facts['temperature'],
+        'temperature_fitted_on': facts['temperature_fitted_on'],
         'fer2013_test_accuracy_of_final_model': report['accuracy'],
         'onnx_bytes': os.path.getsize(options.out),
     }
     write_json(options.json, study)
     accuracy = report['accuracy']
-    print(f'shipped {options.out}: {recipe.name}, epoch {epoch}, T={temperature:.3f}, '
-          f'FER2013 test {accuracy:.3f} (final model, trained without FER2013 test)')
+    print(f"shipped {options.out}: {recipe.name}, epoch {facts['best_epoch']}, "
+          f"T={facts['temperature']:.3f}, FER2013 test {accuracy:.3f} (final model, trained "
+          'without FER2013 test)')
     return study
 
 

@@ -1,0 +1,587 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The track-level protocol ("the robot's view"): held-out persons replayed as face tracks.
+
+A robot sees a person for seconds, not one still. Each held-out person's
+stills are played as one face track (``./fer bag make --track-column``),
+``FRAMES_PER_STILL`` frames a still at ``FPS``, in one of two orders:
+``neutral-first`` (the person's neutral stills, then the others in the
+dataset's order) or ``shuffled`` (every still of the person in an order
+drawn with a fixed seed for that person). The sequences are SYNTHETIC: a
+still held for a number of frames is not video.
+
+This module is the ROS-free part: the sets (``SETS``), the orders, the
+layout of a track's frames in a bag, the arms (parameter overrides per
+node, ``arm_parameters``), the scores of a replay's answers
+(``TrackFrames``, ``scores``) and the models a set's replay needs
+(``set_models``). ``fer_ros.tools.track_protocol`` replays the tracks
+through the real nodes; ``studies.track`` renders the report.
+"""
+
+import copy
+from dataclasses import dataclass
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zlib
+
+from fer_models.core.baseline import AUTO, OFF
+from fer_models.core.labels import NEUTRAL
+from fer_models.research.metrics import classification_report
+from fer_models.research.protocol import group_folds, LABELS
+import numpy as np
+
+FRAMES_PER_STILL = 12
+GAP_FRAMES = 12
+FPS = 15.0
+NEUTRAL_FIRST, SHUFFLED = 'neutral-first', 'shuffled'
+ORDERS = (NEUTRAL_FIRST, SHUFFLED)
+# A labelled frame without an /emotion answer (no face found, or no window yet).
+NO_ANSWER = 'no_answer'
+UNKNOWN = 'unknown'
+LODO, PERSON = 'lodo', 'person'
+REPORTS = os.path.join('fer_models', 'reports')
+DEFAULT_JSON = os.path.join(REPORTS, 'track_protocol.json')
+GENERALISATION_JSON = os.path.join(REPORTS, 'generalisation.json')
+# Retraining noise of the still-image LODO mean (points): differences below
+# it are ties, which the track protocol breaks.
+TIE_POINTS = 0.9
+# The default appearance run of the held-out TFEID sets: the shipped recipe.
+DEFAULT_APPEARANCE_RUN = 'kdwheel_lodo_taiwanese'
+# Run statuses of a finished appearance run (appearance.plateau_step).
+FINISHED = ('plateau', 'epoch_cap')
+
+
+@dataclass(frozen=True)
+class TrackSet:
+    """A set of held-out persons, the split their models come from and the orders played."""
+
+    name: str
+    dataset: str  # protocol dataset whose persons are replayed
+    split: str  # LODO: models never saw the dataset; PERSON: folds by person
+    orders: tuple
+    appearance_run: str  # the appearance run that never saw these persons ('' = none)
+    description: str
+
+
+SETS = {
+    'tfeid-lodo': TrackSet(
+        'tfeid-lodo', 'taiwanese', LODO, ORDERS, DEFAULT_APPEARANCE_RUN,
+        'every TFEID performer; models that never saw TFEID (landmark: the shipped recipe '
+        "on FER2013 train + CK+48, as the generalisation study's LODO; appearance: the "
+        'LODO-TFEID run)'),
+    'tfeid-person': TrackSet(
+        'tfeid-person', 'taiwanese', PERSON, ORDERS, DEFAULT_APPEARANCE_RUN,
+        "5 folds by performer; landmark models trained on everything except the fold's "
+        'performers (in-dataset by person), the relative model on the other TFEID '
+        'performers; appearance: the LODO-TFEID run, which saw no TFEID performer at all '
+        '(stricter than in-dataset)'),
+    'ckplus48-lodo': TrackSet(
+        'ckplus48-lodo', 'ckplus48', LODO, (SHUFFLED,), 'kdwheel_lodo_ckplus48',
+        'every CK+48 subject; models that never saw CK+48. CK+48 has no neutral images: '
+        'played shuffled only'),
+}
+
+# Arms: parameter overrides per node of config/fer.yaml ('/**': every node).
+# The held-out models are filled in by arm_parameters; an arm never names a
+# model file unless it means to.
+SHIPPED = 'shipped'
+ARMS = {
+    SHIPPED: {},
+    'baseline-auto': {'/**': {'neutral_baseline': AUTO}},
+    'fusion-landmark': {'emotion_classifier_node': {'fusion': 'landmark'}},
+    'fusion-appearance': {'emotion_classifier_node': {'fusion': 'appearance'}},
+    'smoothing-none': {'emotion_classifier_node': {'smoothing': 'none'}},
+}
+# The arms run by default: the shipped defaults.
+DEFAULT_ARMS = (SHIPPED,)
+CLASSIFIER, LANDMARK_NODE, EVERY_NODE = 'emotion_classifier_node', 'landmark_node', '/**'
+
+
+class ArmUnavailable(ValueError):
+    """Raised when a set lacks a model an arm needs."""
+
+
+def stills_of(dataset, root=None):
+    """Return [(image path, label, person)] of a protocol dataset's 7-class stills."""
+    from fer_models.research.datasets import load_dataset
+
+    return [(r.path, r.label, r.group) for r in load_dataset(dataset, root)
+            if r.label in LABELS]
+
+
+def person_seed(seed, person):
+    """Return the seed of one person's shuffled order (stable across runs and machines)."""
+    return [int(seed), zlib.crc32(str(person).encode())]
+
+
+def order_stills(stills, persons, order, seed=0):
+    """
+    Return the rows (image, label, person) of ``persons``' tracks in one order.
+
+    ``neutral-first``: each person's neutral stills, then their others, in
+    the dataset's order; ``shuffled``: each person's stills permuted with
+    ``person_seed(seed, person)``. Persons follow ``persons``.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"unknown order '{order}'; known: {', '.join(ORDERS)}")
+    rows = []
+    for person in persons:
+        mine = [s for s in stills if s[2] == person]
+        if order == NEUTRAL_FIRST:
+            mine = [s for s in mine if s[1] == NEUTRAL] + [s for s in mine if s[1] != NEUTRAL]
+        else:
+            mine = [mine[i] for i in np.random.default_rng(
+                person_seed(seed, person)).permutation(len(mine))]
+        rows += mine
+    return rows
+
+
+def frame_layout(rows, frames_per_still, gap_frames):
+    """
+    Yield, for every frame of a bag of stills, the index of its row or None (a blank frame).
+
+    rows: (image, label) or (image, label, track). Blank frames follow
+    every still, except between consecutive stills of one track: those play
+    as one face track (one person changing expression).
+    """
+    for index, (_, _, *track) in enumerate(rows):
+        yield from [index] * frames_per_still
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        if track and following is not None and tuple(following[2:]) == tuple(track):
+            continue
+        yield from [None] * gap_frames
+
+
+def changes(rows):
+    """
+    Return a bool per row: an expression change (a label other than the previous still's).
+
+    The first still of a track follows no still of that person and is no change.
+    """
+    return [index > 0 and row[2:] == rows[index - 1][2:] and row[1] != rows[index - 1][1]
+            for index, row in enumerate(rows)]
+
+
+@dataclass
+class TrackFrames:
+    """The labelled frames of replayed tracks and the answers the pipeline gave them."""
+
+    still: np.ndarray  # (F,) global index of the frame's still
+    offset: np.ndarray  # (F,) frame number within its still (0 = first)
+    truth: np.ndarray  # (F,) true label
+    answer: np.ndarray  # (F,) label answered, UNKNOWN, or NO_ANSWER
+    face: np.ndarray  # (F,) bool: the landmark node found a face
+    change: np.ndarray  # (S,) bool per still: an expression change
+
+    @classmethod
+    def of_replay(cls, rows, frames_per_still, gap_frames, answers, faces=None):
+        """
+        Return the frames of one replayed bag.
+
+        answers: {bag frame index: label}; faces: bag frame indices in which
+        the landmark node found a face (None: every answered frame).
+        """
+        layout = list(frame_layout(rows, frames_per_still, gap_frames))
+        frames = [(i, row) for i, row in enumerate(layout) if row is not None]
+        seen = set(answers) if faces is None else set(faces)
+        offsets, count = [], {}
+        for _, row in frames:
+            offsets.append(count.get(row, 0))
+            count[row] = offsets[-1] + 1
+        return cls(np.array([row for _, row in frames], int), np.array(offsets, int),
+                   np.array([rows[row][1] for _, row in frames], object),
+                   np.array([answers.get(i, NO_ANSWER) for i, _ in frames], object),
+                   np.array([i in seen for i, _ in frames], bool),
+                   np.array(changes(rows), bool))
+
+    @classmethod
+    def concatenate(cls, parts):
+        """Return the frames of several replays as one (stills renumbered)."""
+        shifts = np.cumsum([0] + [len(p.change) for p in parts[:-1]])
+        return cls(np.concatenate([p.still + s for p, s in zip(parts, shifts)]),
+                   *(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ('offset', 'truth', 'answer', 'face', 'change')))
+
+    def to_json(self):
+        """Return a JSON-able dict (the tool's cache of one arm's replay)."""
+        return {name: getattr(self, name).tolist() for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, data):
+        """Return the frames of ``to_json``'s dict."""
+        kinds = {'still': int, 'offset': int, 'truth': object, 'answer': object, 'face': bool,
+                 'change': bool}
+        return cls(**{name: np.array(data[name], kind) for name, kind in kinds.items()})
+
+
+def change_latencies(frames):
+    """
+    Return, per expression change, the frames from its first frame to the first right answer.
+
+    None: never answered right within the still.
+    """
+    out = []
+    for still in np.flatnonzero(frames.change):
+        mine = frames.still == still
+        right = frames.offset[mine][frames.answer[mine] == frames.truth[mine]]
+        out.append(int(right.min()) if len(right) else None)
+    return out
+
+
+def scores(frames, labels=LABELS):
+    """
+    Return the track scores of replayed frames.
+
+    Every labelled frame counts: no answer and ``unknown`` are wrong.
+    ``frames_to_right``: over expression changes, frames from the change to
+    the first right answer (median and mean over changes answered right
+    within their still; ``never``: share of changes not answered right
+    within the still).
+    """
+    report = classification_report(list(frames.truth), list(frames.answer), labels)
+    latencies = change_latencies(frames)
+    answered = [v for v in latencies if v is not None]
+    return {
+        'frames': int(len(frames.truth)), 'stills': int(len(frames.change)),
+        'accuracy': report['accuracy'], 'macro_f1': report['macro_f1'],
+        'face_found': round(float(frames.face.mean()), 4) if len(frames.face) else None,
+        'no_answer': round(float(np.mean(frames.answer == NO_ANSWER)), 4),
+        'unknown': round(float(np.mean(frames.answer == UNKNOWN)), 4),
+        'recall': {label: report['per_class'][label]['recall'] for label in labels
+                   if report['per_class'][label]['support']},
+        'frames_to_right': {
+            'changes': len(latencies),
+            'median': float(np.median(answered)) if answered else None,
+            'mean': round(float(np.mean(answered)), 2) if answered else None,
+            'never': round(1 - len(answered) / len(latencies), 4) if latencies else None},
+    }
+
+
+def paired_difference(frames, reference):
+    """
+    Return (accuracy difference, frames) of ``frames`` minus ``reference`` on shared frames.
+
+    Shared: frames in which both runs' landmark node found a face, so that a
+    face Face Mesh missed in one run only does not count on one side.
+    """
+    if len(frames.truth) != len(reference.truth) or np.any(frames.truth != reference.truth):
+        raise ValueError('the two replays are not of the same frames')
+    both = frames.face & reference.face
+    if not both.any():
+        return None, 0
+    right = frames.answer[both] == frames.truth[both]
+    reference_right = reference.answer[both] == reference.truth[both]
+    return round(float(right.mean() - reference_right.mean()), 4), int(both.sum())
+
+
+def person_chunks(persons, folds, seed=0):
+    """Return the persons in ``folds`` groups (the folds of a PERSON set), shuffled by ``seed``."""
+    return [list(chunk) for chunk in group_folds(np.asarray(persons), folds, seed)]
+
+
+def arm_parameters(shipped, overrides, models):
+    """
+    Return the parameter-file dict of one arm: the shipped one with overrides and held-out models.
+
+    shipped: config/fer.yaml as a dict; overrides: {node or '/**': {parameter:
+    value}}; models: {'landmark': absolute model path, 'landmark_neutral':
+    relative model path or None, 'appearance': crop model path or None}.
+    The classifier reads the landmark model of the arm's neutral_baseline
+    mode; with no appearance model the landmark node runs none and the
+    classifier decides by the landmark path (``fusion: landmark``). Raises
+    ArmUnavailable when the arm needs a model the set lacks.
+    """
+    params = copy.deepcopy(shipped)
+    for node, values in overrides.items():
+        params.setdefault(node, {}).setdefault('ros__parameters', {}).update(values)
+    classifier = params[CLASSIFIER]['ros__parameters']
+    mode = params[EVERY_NODE]['ros__parameters'].get('neutral_baseline', OFF)
+    if 'model_path' not in overrides.get(CLASSIFIER, {}):
+        role = 'landmark_neutral' if mode == AUTO else 'landmark'
+        if not models.get(role):
+            raise ArmUnavailable(f'neutral_baseline {mode} needs a {role} model, which this '
+                                 'set has not')
+        classifier['model_path'] = models[role]
+    if 'appearance_model_path' not in overrides.get(LANDMARK_NODE, {}):
+        params[LANDMARK_NODE]['ros__parameters']['appearance_model_path'] = (
+            models.get('appearance') or '')
+    if not params[LANDMARK_NODE]['ros__parameters']['appearance_model_path']:
+        if classifier.get('fusion') == 'appearance':
+            raise ArmUnavailable('fusion appearance needs an appearance model, which this set '
+                                 'has not')
+        classifier['fusion'] = 'landmark'
+    return params
+
+
+def parse_arm(text):
+    """Return (name, overrides) of a command-line arm 'NAME=JSON' or a known arm's name."""
+    name, _, overrides = text.partition('=')
+    if not overrides:
+        if name not in ARMS:
+            raise ValueError(f"unknown arm '{name}'; known: {', '.join(ARMS)} (or give "
+                             "NAME='{\"node\": {\"parameter\": value}}')")
+        return name, ARMS[name]
+    value = json.loads(overrides)
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"arm '{name}': overrides must be {{node: {{parameter: value}}}}")
+    return name, value
+
+
+def fingerprint(*parts):
+    """Return a short hash of JSON-able parts (cache keys of models and replays)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[
+        :12]
+
+
+# ------------------------------------------------------------------- models
+
+def cache_root():
+    """Return the folder of the protocol's exported models and replay answers."""
+    base = os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache'))
+    return os.path.join(base, 'fer_ros', 'track_protocol')
+
+
+def shipped_landmark_recipe(generalisation_json=GENERALISATION_JSON):
+    """Return (LandmarkRecipe, calibration entry) of the shipped landmark model."""
+    from fer_models.research.lodo import LandmarkRecipe
+
+    with open(generalisation_json) as handle:
+        study = json.load(handle)
+    entry = study['chosen_landmark_recipe']
+    recipe = LandmarkRecipe(**{k: v for k, v in entry.items()
+                               if k in LandmarkRecipe.__dataclass_fields__})
+    chosen = next(r for r in study['landmark'] if r['recipe']['name'] == recipe.name)
+    return recipe, chosen['calibration']
+
+
+def export_landmark(samples, train, path, model_name, seed=0, target=None,
+                    extra_metadata=None):
+    """
+    Train the shipped landmark recipe on the ``train`` rows and export it; return its facts.
+
+    As ``./fer train generalisation ship`` does (via ``lodo.export_recipe_model``),
+    on a split's training side only.
+    """
+    from fer_models.research.lodo import export_recipe_model
+
+    recipe, calibration_entry = shipped_landmark_recipe()
+    return export_recipe_model(samples, recipe, calibration_entry, train, path,
+                               model_name=model_name, seed=seed, target=target,
+                               extra_metadata=extra_metadata)
+
+
+def _cached(path, build):
+    """Return the facts of a cached model (``path`` + .json), building it first if missing."""
+    facts_path = path + '.json'
+    if os.path.isfile(path) and os.path.isfile(facts_path):
+        with open(facts_path) as handle:
+            return json.load(handle)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    facts = build()
+    facts['path'] = path
+    with open(facts_path, 'w') as handle:
+        json.dump(facts, handle, indent=1)
+    return facts
+
+
+def landmark_models(track_set, held_out, seed=0, log=print):
+    """
+    Return {'landmark': facts, 'landmark_neutral': facts or None} for held-out persons.
+
+    LODO: the shipped recipe trained without the set's dataset, and no
+    relative model (only TFEID has per-person neutral images). PERSON: the
+    shipped recipe trained on every protocol image except FER2013 test and
+    the held-out performers; the relative model (``neutral_baseline``) on
+    the other performers of the dataset.
+    """
+    from fer_models.research.lodo import load_samples
+    from fer_models.research.protocol import leave_one_dataset_out
+
+    folder = os.path.join(cache_root(), track_set.name)
+    models = {'landmark_neutral': None}
+    if track_set.split == LODO:
+        path = os.path.join(folder, f'landmark_lodo_{track_set.dataset}.onnx')
+
+        def build():
+            samples = load_samples()
+            train, _ = leave_one_dataset_out(samples.datasets, samples.parts, samples.groups,
+                                             track_set.dataset)
+            log(f'{track_set.name}: training the landmark model without {track_set.dataset}')
+            return export_landmark(samples, train, path, f'landmark_lodo_{track_set.dataset}',
+                                   seed, target=track_set.dataset, extra_metadata={
+                                       'training_data': 'protocol datasets except '
+                                                        f'{track_set.dataset}'})
+        models['landmark'] = _cached(path, build)
+        return models
+    key = fingerprint(sorted(map(str, held_out)), seed)
+    path = os.path.join(folder, f'landmark_without_{key}.onnx')
+
+    def build_person():
+        samples = load_samples()
+        fer_test = (samples.datasets == 'fer2013') & (samples.parts == 'test')
+        held = np.isin(samples.groups, [f'{track_set.dataset}:{p}' for p in held_out])
+        log(f'{track_set.name}: training the landmark model without {len(held_out)} persons')
+        return export_landmark(samples, samples.found & ~fer_test & ~held, path,
+                               f'landmark_without_{key}', seed, extra_metadata={
+                                   'training_data': 'protocol datasets except FER2013 test '
+                                                    'and the held-out persons',
+                                   'held_out_persons': ','.join(map(str, held_out))})
+    models['landmark'] = _cached(path, build_person)
+    if track_set.dataset == 'taiwanese':
+        models['landmark_neutral'] = _cached(
+            os.path.join(folder, f'landmark_neutral_without_{key}.onnx'),
+            lambda: relative_model(held_out, os.path.join(
+                folder, f'landmark_neutral_without_{key}.onnx'), seed))
+    return models
+
+
+def relative_model(held_out, path, seed=0):
+    """Train and export the relative (neutral) landmark model on TFEID without ``held_out``."""
+    from fer_models.research.neutral_baseline import export_fold_models, RELATIVE, tfeid_arms
+
+    groups = tfeid_arms()[2]
+    train_groups = np.setdiff1d(np.unique(groups), np.asarray(held_out, dtype=groups.dtype))
+    with tempfile.TemporaryDirectory() as work:
+        produced = export_fold_models(train_groups, work, seed, arms=(RELATIVE,))[RELATIVE]
+        shutil.move(produced, path)
+    return {'recipe': 'neutral_baseline relative arm (TFEID, the performers not held out)',
+            'training_performers': int(len(train_groups))}
+
+
+def appearance_model(spec, target, log=print):
+    """
+    Return the facts of an appearance model for persons of ``target``, exported if needed.
+
+    spec: an ONNX path (used as it is), or a run name in the appearance runs
+    folder: its result.json when the run finished, else its current best.pt
+    (status ``in progress``), exported with the shipped decision rule.
+    None when ``spec`` is empty or names no run. Raises ValueError when the
+    run saw ``target``.
+    """
+    from fer_models.research.appearance import runs_dir
+
+    if not spec:
+        return None
+    if spec.endswith('.onnx'):
+        if not os.path.isfile(spec):
+            raise ValueError(f'appearance model {spec} not found')
+        from fer_models.core.crops import CropClassifier
+
+        model = CropClassifier(spec)
+        return {'path': os.path.abspath(spec), 'model_name': model.model_name,
+                'source': 'ONNX file given on the command line (its training data: see its '
+                          'metadata; the protocol trusts that it never saw the held-out persons)'}
+    folder = os.path.join(runs_dir(), spec)
+    if not os.path.isfile(os.path.join(folder, 'best.pt')):
+        return None
+    result = run_state(folder)
+    if result['target'] != target:
+        raise ValueError(f"appearance run {spec} held out {result['target']}, not {target}: "
+                         'it saw these persons')
+    path = os.path.join(cache_root(), 'appearance', f"{spec}-{result['fingerprint']}.onnx")
+
+    def build():
+        from fer_models.research.appearance_runs import export_run
+
+        log(f"exporting appearance run {spec} ({result['status']})")
+        with tempfile.TemporaryDirectory() as work:
+            checkpoint = os.path.join(work, 'best.pt')
+            shutil.copyfile(result['checkpoint'], checkpoint)  # the run may rewrite it
+            export_run({**result, 'checkpoint': checkpoint}, path, record_prior=False)
+        return {key: result.get(key) for key in ('name', 'target', 'status', 'epochs',
+                                                 'best_epoch', 'validation_accuracy')}
+    return _cached(path, build)
+
+
+def run_state(folder):
+    """
+    Return a run's result.json if it finished, else the state of its current best.pt.
+
+    The best checkpoint of a running run holds its recipe, target and
+    history; its training prior is computed, never written into the run.
+    """
+    import torch
+
+    best = os.path.join(folder, 'best.pt')
+    result_path = os.path.join(folder, 'result.json')
+    stamp = os.stat(best)
+    if os.path.isfile(result_path):
+        with open(result_path) as handle:
+            result = json.load(handle)
+        if result.get('status') in FINISHED:
+            return {**result, 'checkpoint': best,
+                    'fingerprint': fingerprint(result['status'], result['epochs'],
+                                               stamp.st_size, stamp.st_mtime_ns)}
+    checkpoint = torch.load(best, map_location='cpu', weights_only=False)
+    state = checkpoint['state']
+    return {'name': os.path.basename(folder), 'target': checkpoint['target'],
+            'recipe': checkpoint['recipe'], 'checkpoint': best,
+            'status': f"in progress (best epoch {state['best_epoch']} of {state['epoch']})",
+            'epochs': state['epoch'], 'best_epoch': state['best_epoch'],
+            'validation_accuracy': round(state['best_accuracy'], 4),
+            'fingerprint': fingerprint('in progress', stamp.st_size, stamp.st_mtime_ns)}
+
+
+def set_models(track_set, held_out, appearance=None, seed=0, log=print):
+    """
+    Return {'landmark', 'landmark_neutral', 'appearance'} facts for held-out persons.
+
+    appearance: a run name or ONNX path (None: the set's own run).
+    """
+    models = landmark_models(track_set, held_out, seed, log)
+    models['appearance'] = appearance_model(
+        track_set.appearance_run if appearance is None else appearance, track_set.dataset, log)
+    return models
+
+
+# ---------------------------------------------------------------- criterion
+
+CRITERION_SET = 'tfeid-lodo'
+
+
+def track_criterion(result, arm=SHIPPED):
+    """
+    Return the track criterion of an arm: its mean frame accuracy over CRITERION_SET's orders.
+
+    Neutral-first and shuffled count alike. None until the arm has a score
+    in every order of the set.
+    """
+    orders = result.get('sets', {}).get(CRITERION_SET, {}).get('orders', {})
+    accuracies = [orders.get(order, {}).get('arms', {}).get(arm, {}).get('scores', {}).get(
+        'accuracy') for order in SETS[CRITERION_SET].orders]
+    if any(a is None for a in accuracies):
+        return None
+    return round(float(np.mean(accuracies)), 4)
+
+
+def still_image_criterion(generalisation_json=GENERALISATION_JSON):
+    """
+    Return the still-image criterion of the shipped pipeline (generalisation.json's fusion).
+
+    The strict LODO mean and LODO TFEID of the shipped fusion mode, as of now.
+    """
+    from fer_models.core.fusion import DEFAULT_FUSION
+
+    with open(generalisation_json) as handle:
+        fusion = json.load(handle).get('fusion')
+    if not fusion or DEFAULT_FUSION not in fusion['modes']:
+        return None
+    mode = fusion['modes'][DEFAULT_FUSION]
+    return {'fusion': DEFAULT_FUSION, 'strict_lodo_mean': mode['lodo_mean'],
+            'lodo_tfeid': mode['lodo']['taiwanese']['accuracy']}
