@@ -45,6 +45,10 @@ Current studies (cross-dataset protocol of ``research.protocol``):
   averaging and ensembles of finished runs under the strict LODO mean and the
   1.5 ms budget; the cost of 48, 64 and 96 px inputs. ``./fer train student
   select|size|render|export`` -> ``reports/appearance_student.md``.
+* ``track``: the robot's view, held-out persons replayed as face tracks
+  through the live nodes (``fer_ros.tools.track_protocol``); the second
+  selection criterion. ``./fer train track render`` ->
+  ``reports/track_protocol.md``.
 * ``neutral``: per-person neutral baseline on TFEID; ships
   ``landmark_neutral.onnx``. ``./fer train neutral [run|ship|render]`` ->
   ``reports/neutral_baseline.md``, ``models/landmark_neutral.md``.

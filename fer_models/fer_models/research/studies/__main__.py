@@ -35,6 +35,7 @@ COMMANDS = {
     'affect': ('affect', 'valence and arousal per true class on labelled stills'),
     'faceapi': ('faceapi', "face-api.js's model as a teacher: conversion check, accuracy"),
     'student': ('student', 'appearance student: ensembles, flip averaging, input size'),
+    'track': ('track', "the robot's view: held-out persons as face tracks (render)"),
 }
 # ``./fer train ean union ...`` and ``union-report`` are the appearance study's.
 APPEARANCE_COMMANDS = ('union', 'union-report')

@@ -1,0 +1,219 @@
+# Copyright 2026 The fer_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The robot's view: how often the live pipeline is right over a held-out person's face track.
+
+Renders ``fer_models/reports/track_protocol.md`` from the JSON that
+``fer_ros.tools.track_protocol`` writes (the replays need the ROS nodes, so
+this study only renders; a study never imports a tool). The protocol, sets,
+orders, arms and scores are ``fer_models.research.track_protocol``'s.
+
+Usage: ./fer train track render [--json IN] [--markdown OUT]
+       (replays: ./fer run python -m fer_ros.tools.track_protocol --help)
+"""
+
+import argparse
+import os
+import sys
+
+from fer_models.research import render
+from fer_models.research.track_protocol import (
+    CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, TIE_POINTS, track_criterion)
+
+DEFAULT_MARKDOWN = os.path.join('fer_models', 'reports', 'track_protocol.md')
+TOOL = './fer run python -m fer_ros.tools.track_protocol'
+percent = render.percent
+
+
+def frames_text(value):
+    """Return a number of frames, or an em dash."""
+    return '—' if value is None else f'{value:g}'
+
+
+def arm_rows(orders):
+    """Return the table rows of one set: one per order and arm."""
+    rows = []
+    for order, entry in orders.items():
+        for arm, result in entry['arms'].items():
+            if 'unavailable' in result:
+                rows.append([order, arm, f"not run: {result['unavailable']}"] + [''] * 8)
+                continue
+            scores = result['scores']
+            changes = scores['frames_to_right']
+            paired = result.get('paired_vs_shipped')
+            rows.append([
+                order, f'**{arm}**' if arm == SHIPPED else arm, percent(scores['accuracy']),
+                f"{scores['macro_f1']:.3f}", frames_text(changes['median']),
+                frames_text(changes['mean']), percent(changes['never']),
+                percent(scores['no_answer']), percent(scores['unknown']),
+                '' if not paired or paired['accuracy_difference'] is None else
+                f"{render.points(paired['accuracy_difference'])} ({paired['frames']})",
+                f"{scores['frames']} / {changes['changes']}"])
+    return render.table(['order', 'arm', 'frame accuracy', 'macro-F1', 'frames to right, median',
+                         'mean', 'change never right', 'no answer', 'unknown',
+                         'vs shipped, paired (frames)', 'frames / changes'],
+                        'll' + 'r' * 9, rows)
+
+
+def model_lines(models):
+    """Return bullets describing a set's held-out models (one set of facts per distinct model)."""
+    lines = []
+    for index, described in enumerate(models):
+        prefix = f'fold {index + 1}: ' if len(models) > 1 else ''
+        parts = []
+        landmark = described.get('landmark')
+        if landmark:
+            parts.append(f"landmark `{landmark.get('model_name')}` "
+                         + (f"({landmark['recipe']}, epoch {landmark['best_epoch']}, "
+                            f"T={landmark['temperature']})" if 'recipe' in landmark and
+                            'best_epoch' in landmark else f"— {landmark.get('source', '')}"))
+        neutral = described.get('landmark_neutral')
+        parts.append('relative landmark model: ' + (
+            neutral.get('recipe', neutral.get('source', '')) if neutral else
+            'none (no training dataset of this split has per-person neutral images)'))
+        appearance = described.get('appearance')
+        if not appearance:
+            parts.append('appearance: none (landmark path only)')
+        elif 'epochs' in appearance:
+            parts.append(f"appearance: run `{appearance['name']}` ({appearance['status']}, "
+                         f"{appearance['epochs']} epochs, validation "
+                         f"{percent(appearance['validation_accuracy'])})")
+        else:
+            parts.append(f"appearance `{appearance['model_name']}` — {appearance['source']}")
+        lines.append(prefix + '; '.join(parts))
+    return render.bullets(lines)
+
+
+def set_section(name, entry):
+    """Return the section of one set."""
+    limits = entry['limits']
+    lines = [f"{entry['description']}. {entry['persons']} persons"
+             + (f" (limited: the first {limits['persons'] or 'all'} persons, the first "
+                f"{limits['stills'] or 'all'} stills of each)" if any(limits.values()) else '')
+             + f"; models: {entry['models_source']}.", '']
+    lines += model_lines(entry.get('models', []))
+    if name.startswith('ckplus48'):
+        lines += ['', 'CK+48 has no neutral images (its stills are the last, near-apex frames '
+                  'of posed sequences). A baseline (`neutral_baseline: auto`) would collect its '
+                  "resting face from the track's first low-motion frames, which here are "
+                  'expressions: every later frame would be read relative to an expression, '
+                  'not to rest. So the set is played shuffled only, and a baseline arm here '
+                  'measures how much a baseline hurts a track that never starts neutral, not '
+                  'what it gains.']
+    return render.section(f'`{name}`', lines + [''] + arm_rows(entry.get('orders', {})) + [''],
+                          level=3)
+
+
+def criterion_section(result):
+    """Return the section defining the second selection criterion and its current values."""
+    still = result.get('still_image_criterion')
+    track = track_criterion(result)
+    lines = [
+        "Two criteria select the pipeline's defaults, read side by side:", '',
+        *render.bullets([
+            '**Still images: the strict leave-one-dataset-out mean** (generalisation report). '
+            'It decides anything that changes the answer to a single still: the models, the '
+            'fusion mode and its weight.',
+            f'**Tracks: the frame accuracy on `{CRITERION_SET}`, neutral-first and shuffled '
+            'weighted alike** (this report, shipped defaults with held-out models). It decides '
+            'settings that act only over time (the baseline mode and its resting-frame choice, '
+            'smoothing), provided the still-image answers do not change (a still has no '
+            'history, so such a setting must leave the still-image criterion as it is). For '
+            'anything else it breaks ties: a difference of the still-image mean within '
+            f'retraining noise ({TIE_POINTS} points) goes to the track criterion.',
+            'Where a setting needs a model that only TFEID can train (the relative landmark '
+            f'model of `neutral_baseline: auto`), `{CRITERION_SET}` cannot run it: '
+            '`tfeid-person` (in-dataset by person) stands in, and the report says so.']), '',
+        'Now: still-image strict LODO mean '
+        + (f"{percent(still['strict_lodo_mean'])} (LODO TFEID {percent(still['lodo_tfeid'])}, "
+           f"`{still['fusion']}` fusion, snapshot of generalisation.json at the replay)"
+           if still else 'not available')
+        + '; track criterion of the shipped defaults '
+        + (f'**{percent(track)}**' if track is not None else 'not measured yet') + '.']
+    return render.section('Selection: how the two criteria are weighed', lines)
+
+
+def markdown(result):
+    """Return the report text."""
+    sets = result.get('sets', {})
+    machines = [arm['machine'] for entry in sets.values()
+                for order in entry.get('orders', {}).values() for arm in order['arms'].values()
+                if 'machine' in arm]
+    machine = machines[-1] if machines else None
+    lines = [
+        "# The robot's view: held-out persons as face tracks through the live nodes", '',
+        f'Generated by `./fer train track render` from `track_protocol.json`; replays by '
+        f'`{TOOL}` (see `--help`: sets, orders, arms).', '',
+        *render.section('Protocol', [
+            *render.bullets([
+                "**SYNTHETIC sequences**: each held-out person's stills play as one face track "
+                f"(`./fer bag make --track-column`), {result['frames_per_still']} frames a still "
+                f"at {result['fps']:g} fps, {result['gap_frames']} blank frames between persons "
+                '(a new track each). A still held for 12 frames is not video: nothing moves '
+                'within a still, and expressions switch in one frame.',
+                f"**Orders**: `{NEUTRAL_FIRST}` (the person's neutral stills, then the others "
+                "in the dataset's order) and `shuffled` (every still of the person in an order "
+                f"drawn with seed {result['seed']} and the person's id).",
+                '**Through the real nodes**: a fresh composed pipeline (`./fer bag eval --mode '
+                'composed --rate max`: the next frame goes when the landmark node answered the '
+                'previous one, so nothing is dropped and CPU time only limits the speed) runs '
+                '`config/fer.yaml` as shipped, with only the model paths pointed at models '
+                "that never saw the replayed persons and the arm's parameter overrides.",
+                '**Arms**: parameter overrides per node (`shipped`: none). Arms are compared '
+                'with the shipped arm on the frames in which both runs found a face (paired).',
+                '**Scores**: every labelled frame counts, no answer (no face, no window yet) and '
+                '`unknown` are wrong. Frame accuracy; macro-F1 over the classes present; for '
+                'each expression change (a still whose label differs from the previous still '
+                'of the track), the frames from its first frame to the first right answer '
+                '(median and mean over the changes answered right within the still; 0 = right '
+                'on its first frame) and the share of changes never answered right within the '
+                'still.',
+                '**Sets**: ' + '; '.join(f'`{name}`: {s.description}'
+                                         for name, s in SETS.items()) + '.']),
+            '']),
+        *criterion_section(result), '',
+        '## Results', '']
+    for name in SETS:
+        if name in sets:
+            lines += set_section(name, sets[name])
+    missing = [name for name in SETS if name not in sets]
+    if missing:
+        lines += ['Not run yet: ' + ', '.join(f'`{name}`' for name in missing)
+                  + f' (`{TOOL} --set NAME`).', '']
+    if machine:
+        lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, CPU only, load average "
+                  f"{machine['load_average_at_report'][0]} at the last replay (training runs "
+                  'shared the CPU; at rate max answers do not depend on speed), '
+                  f"{machine['date'][:10]}.", '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    """Render the report from the tool's JSON."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument('command', nargs='?', choices=('render',), default='render')
+    parser.add_argument('--json', default=DEFAULT_JSON)
+    parser.add_argument('--markdown', default=None,
+                        help='report path (default: beside the JSON, .md)')
+    options = parser.parse_args(argv)
+    markdown_path = options.markdown or os.path.splitext(options.json)[0] + '.md'
+    render.write_text(markdown_path, markdown(render.read_json(options.json)))
+    print(f'wrote {markdown_path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
