@@ -30,6 +30,11 @@ so that only the landmark path differs; ``auto`` also runs with other
 ``fer_models/reports/neutral_sequences.json`` and regenerates the neutral
 baseline report.
 
+It is the track protocol's neutral-first order (``fer_ros.tools.track_protocol``:
+same layout, arms as parameter overrides) with landmark-only arms and
+models trained on TFEID alone; its scores are its own (the frames every
+arm answered), as its report defines them.
+
 Usage: ./fer run python -m fer_ros.tools.neutral_sequences [--folds 5] [--seed 0]
 """
 
@@ -42,68 +47,37 @@ import tempfile
 
 from fer_models.core.baseline import AUTO, OFF
 from fer_models.core.labels import NEUTRAL
-from fer_models.research.datasets import load_dataset
 from fer_models.research.metrics import machine
 from fer_models.research.neutral_baseline import (
     ABSOLUTE, export_fold_models, RELATIVE, SEQUENCES_JSON)
 from fer_models.research.protocol import group_folds
-from fer_ros.runtime import default_params_file
+from fer_models.research.track_protocol import (
+    arm_parameters, EVERY_NODE, FPS, FRAMES_PER_STILL, GAP_FRAMES, NEUTRAL_FIRST, order_stills,
+    stills_of)
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
+from fer_ros.tools.track_protocol import shipped_params, write_params
 import numpy as np
-import yaml
 
-FRAMES_PER_IMAGE = 12
-GAP_FRAMES = 12
-FPS = 15.0
 # baseline_frames values tried besides the shipped one, to show how much it matters.
 OTHER_BASELINE_FRAMES = (10, 40)
 
 
-def performer_rows(records, performers):
-    """Return bag rows (file, label, performer): each performer's neutral stills first."""
-    rows = []
-    for performer in performers:
-        mine = [r for r in records if r.group == performer]
-        ordered = ([r for r in mine if r.label == NEUTRAL]
-                   + [r for r in mine if r.label != NEUTRAL])
-        rows += [(os.path.basename(r.path), r.label, r.group) for r in ordered]
-    return rows
-
-
-def shipped_params():
-    """Return the shipped parameters (config/fer.yaml) as a dict."""
-    with open(default_params_file()) as handle:
-        return yaml.safe_load(handle)
-
-
 def arms(shipped_baseline_frames, other_baseline_frames=OTHER_BASELINE_FRAMES):
-    """Return {arm name: (model arm, neutral_baseline, baseline_frames)}."""
-    compared = {OFF: (ABSOLUTE, OFF, shipped_baseline_frames),
-                AUTO: (RELATIVE, AUTO, shipped_baseline_frames)}
-    compared.update({f'{AUTO}, {frames} frames': (RELATIVE, AUTO, frames)
+    """
+    Return {arm name: parameter overrides} (track protocol arms, landmark path only).
+
+    The classifier reads the absolute model with ``off`` and the relative
+    one with ``auto`` (``arm_parameters``); no appearance model is given, so
+    it decides by the landmark path alone.
+    """
+    def arm(mode, frames):
+        return {EVERY_NODE: {'neutral_baseline': mode},
+                'feature_buffer_node': {'baseline_frames': frames}}
+
+    compared = {OFF: arm(OFF, shipped_baseline_frames), AUTO: arm(AUTO, shipped_baseline_frames)}
+    compared.update({f'{AUTO}, {frames} frames': arm(AUTO, frames)
                      for frames in other_baseline_frames})
     return compared
-
-
-def write_params(path, model_path, neutral_baseline, baseline_frames, absolute_model_path):
-    """
-    Write the shipped parameters with one arm's landmark-only settings; return the path.
-
-    ``absolute_model_path``: the fold's absolute model, which reads faces
-    whose baseline is not ready under auto (the shipped one saw every
-    performer).
-    """
-    params = shipped_params()
-    params['landmark_node']['ros__parameters']['appearance_model_path'] = ''
-    params['/**']['ros__parameters']['neutral_baseline'] = neutral_baseline
-    params['feature_buffer_node']['ros__parameters']['baseline_frames'] = baseline_frames
-    classifier = params['emotion_classifier_node']['ros__parameters']
-    classifier.update({'model_path': model_path, 'fusion': 'landmark'})
-    if neutral_baseline == AUTO:
-        classifier['absolute_model_path'] = absolute_model_path
-    with open(path, 'w') as handle:
-        yaml.safe_dump(params, handle, sort_keys=False)
-    return path
 
 
 def scores(answers):
@@ -123,27 +97,28 @@ def scores(answers):
 
 def run(folds=5, seed=0):
     """Run every fold and both arms; return the result dict."""
-    records = load_dataset('taiwanese')
-    images_dir = os.path.dirname(records[0].path)
-    groups = np.array([r.group for r in records])
-    buffer_params = shipped_params()['feature_buffer_node']['ros__parameters']
+    stills = stills_of('taiwanese')
+    shipped = shipped_params()
+    buffer_params = shipped['feature_buffer_node']['ros__parameters']
     compared = arms(buffer_params['baseline_frames'])
     answers = {arm: [] for arm in compared}
     answered = dict.fromkeys(compared, 0)
     fold_gains = []
+    groups = np.array([person for _, _, person in stills])
     performer_folds = group_folds(groups, folds, seed)
     for fold, test_groups in enumerate(performer_folds):
         with tempfile.TemporaryDirectory(prefix=f'neutral_fold{fold}_') as work:
             paths = export_fold_models(np.setdiff1d(np.unique(groups), test_groups), work,
                                        seed)
+            models = {'landmark': paths[ABSOLUTE], 'landmark_neutral': paths[RELATIVE],
+                      'appearance': None}
             bag = os.path.join(work, 'bag')
-            make_bag(bag, stills_frames(images_dir, performer_rows(records, test_groups),
-                                        FRAMES_PER_IMAGE, GAP_FRAMES), FPS)
+            make_bag(bag, stills_frames('', order_stills(stills, test_groups, NEUTRAL_FIRST),
+                                        FRAMES_PER_STILL, GAP_FRAMES), FPS)
             fold_answers = {}
-            for index, (arm, (model_arm, mode, baseline_frames)) in enumerate(
-                    compared.items()):
-                params = write_params(os.path.join(work, f'arm{index}.yaml'), paths[model_arm],
-                                      mode, baseline_frames, paths[ABSOLUTE])
+            for index, (arm, overrides) in enumerate(compared.items()):
+                params = write_params(os.path.join(work, f'arm{index}.yaml'),
+                                      arm_parameters(shipped, overrides, models))
                 fold_answers[arm] = evaluate_bag(bag, 'composed', params, 'max',
                                                  answers=True)['answers']
                 answered[arm] += len(fold_answers[arm])
@@ -160,7 +135,7 @@ def run(folds=5, seed=0):
                           - fold_scores[OFF]['accuracy_after_neutral'])
     return {'folds': folds, 'seed': seed,
             'performers_per_fold': [len(test_groups) for test_groups in performer_folds],
-            'frames_per_image': FRAMES_PER_IMAGE, 'gap_frames': GAP_FRAMES, 'fps': FPS,
+            'frames_per_image': FRAMES_PER_STILL, 'gap_frames': GAP_FRAMES, 'fps': FPS,
             'baseline_frames': buffer_params['baseline_frames'],
             'baseline_max_motion': buffer_params['baseline_max_motion'],
             'arms': {arm: scores(arm_answers) for arm, arm_answers in answers.items()},

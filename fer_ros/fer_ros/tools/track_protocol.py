@@ -75,11 +75,16 @@ def chunk_models(track_set, chunk, options, log=print):
     return set_models(track_set, chunk, options.appearance_run, options.seed, log)
 
 
+def write_params(path, params):
+    """Write an arm's parameter dict as a parameter file; return its path."""
+    with open(path, 'w') as handle:
+        yaml.safe_dump(params, handle, sort_keys=False)
+    return path
+
+
 def replay_arm(bag, rows, arm_params, work, index):
     """Replay a bag through a composed pipeline with ``arm_params``; return (frames, seconds)."""
-    params_path = os.path.join(work, f'arm{index}.yaml')
-    with open(params_path, 'w') as handle:
-        yaml.safe_dump(arm_params, handle, sort_keys=False)
+    params_path = write_params(os.path.join(work, f'arm{index}.yaml'), arm_params)
     report = evaluate_bag(bag, 'composed', params_path, 'max', answers=True)
     answers = {frame: label for frame, _, label, _ in report['answers']}
     return (TrackFrames.of_replay(rows, FRAMES_PER_STILL, GAP_FRAMES, answers,
