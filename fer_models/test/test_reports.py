@@ -32,7 +32,7 @@ from fer_models.research.neutral_baseline import load_sequences
 from fer_models.research.protocol import DATASETS
 from fer_models.research.studies import (
     affect, appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral,
-    student)
+    student, track)
 import pytest
 
 pytestmark = pytest.mark.pure
@@ -105,6 +105,11 @@ def test_neutral_baseline():
     sequences = load_sequences(os.path.join(REPORTS, 'neutral_sequences.json'))
     assert neutral.markdown(study('neutral_baseline.json'), sequences) == committed(
         REPORTS, 'neutral_baseline.md')
+
+
+def test_track_protocol():
+    text = track.markdown(study('track_protocol.json'))
+    assert text == committed(REPORTS, 'track_protocol.md')
 
 
 def test_fusion_on_tfeid():

@@ -303,9 +303,11 @@ def arm_parameters(shipped, overrides, models):
     value}}; models: {'landmark': absolute model path, 'landmark_neutral':
     relative model path or None, 'appearance': crop model path or None}.
     The classifier reads the landmark model of the arm's neutral_baseline
-    mode; with no appearance model the landmark node runs none and the
-    classifier decides by the landmark path (``fusion: landmark``). Raises
-    ArmUnavailable when the arm needs a model the set lacks.
+    mode. The landmark node runs the appearance model unless the arm's
+    fusion is ``landmark`` (its answers would be ignored); with no
+    appearance model the classifier decides by the landmark path (``fusion:
+    landmark``). Raises ArmUnavailable when the arm needs a model the set
+    lacks.
     """
     params = copy.deepcopy(shipped)
     for node, values in overrides.items():
@@ -320,7 +322,7 @@ def arm_parameters(shipped, overrides, models):
         classifier['model_path'] = models[role]
     if 'appearance_model_path' not in overrides.get(LANDMARK_NODE, {}):
         params[LANDMARK_NODE]['ros__parameters']['appearance_model_path'] = (
-            models.get('appearance') or '')
+            '' if classifier.get('fusion') == 'landmark' else models.get('appearance') or '')
     if not params[LANDMARK_NODE]['ros__parameters']['appearance_model_path']:
         if classifier.get('fusion') == 'appearance':
             raise ArmUnavailable('fusion appearance needs an appearance model, which this set '

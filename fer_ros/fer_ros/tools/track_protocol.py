@@ -97,10 +97,17 @@ def answers_path(key):
 
 
 def replay_key(set_name, order, rows, models, params):
-    """Return the cache key of a replay: what it played, with which models and parameters."""
+    """
+    Return the cache key of a replay: what it played, with which models and parameters.
+
+    Only the models the parameters name count (an arm of the landmark path
+    alone does not change with the appearance run).
+    """
+    named = json.dumps(params)
     return fingerprint(set_name, order, [r[1:] + (os.path.basename(r[0]),) for r in rows],
-                       {role: facts and {k: v for k, v in facts.items() if k != 'path'}
-                        for role, facts in models.items()},
+                       {role: {k: v for k, v in facts.items() if k != 'path'}
+                        for role, facts in models.items()
+                        if facts and json.dumps(facts['path']) in named},
                        params, FRAMES_PER_STILL, GAP_FRAMES, FPS)
 
 
