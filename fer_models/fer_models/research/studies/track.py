@@ -29,6 +29,7 @@ import os
 import sys
 
 from fer_models.research import render
+from fer_models.research.protocol import LABELS
 from fer_models.research.track_protocol import (
     CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, TIE_POINTS, track_criterion)
 
@@ -67,6 +68,18 @@ def arm_rows(orders):
                         'll' + 'r' * 9, rows)
 
 
+def recall_rows(orders):
+    """Return per-class recall of each order's arms (the classes present in the set)."""
+    labels = [label for label in LABELS if any(
+        label in result['scores']['recall'] for entry in orders.values()
+        for result in entry['arms'].values() if 'scores' in result)]
+    rows = [[order, arm, *(render.percent(result['scores']['recall'].get(label), missing='—')
+                           for label in labels)]
+            for order, entry in orders.items() for arm, result in entry['arms'].items()
+            if 'scores' in result]
+    return render.table(['order', 'arm', *labels], 'll' + 'r' * len(labels), rows)
+
+
 def model_lines(models):
     """Return bullets describing a set's held-out models (one set of facts per distinct model)."""
     lines = []
@@ -99,7 +112,8 @@ def model_lines(models):
 def set_section(name, entry):
     """Return the section of one set."""
     limits = entry['limits']
-    lines = [f"{entry['description']}. {entry['persons']} persons"
+    description = entry['description']
+    lines = [f"{description[0].upper()}{description[1:]}. {entry['persons']} persons"
              + (f" (limited: the first {limits['persons'] or 'all'} persons, the first "
                 f"{limits['stills'] or 'all'} stills of each)" if any(limits.values()) else '')
              + f"; models: {entry['models_source']}.", '']
@@ -112,8 +126,10 @@ def set_section(name, entry):
                   'not to rest. So the set is played shuffled only, and a baseline arm here '
                   'measures how much a baseline hurts a track that never starts neutral, not '
                   'what it gains.']
-    return render.section(f'`{name}`', lines + [''] + arm_rows(entry.get('orders', {})) + [''],
-                          level=3)
+    orders = entry.get('orders', {})
+    lines += ['', *arm_rows(orders), '', 'Recall per class (every labelled frame):', '',
+              *recall_rows(orders), '']
+    return render.section(f'`{name}`', lines, level=3)
 
 
 def criterion_section(result):
