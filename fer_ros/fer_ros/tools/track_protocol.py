@@ -45,10 +45,10 @@ import time
 from fer_models.core.resources import shipped_model
 from fer_models.research.metrics import machine
 from fer_models.research.track_protocol import (
-    arm_parameters, ARMS, ArmUnavailable, cache_root, DEFAULT_ARMS, DEFAULT_JSON, fingerprint,
-    FPS, FRAMES_PER_STILL, GAP_FRAMES, order_stills, ORDERS, paired_difference, parse_arm,
-    person_chunks, scores, set_models, SETS, SHIPPED, still_image_criterion, stills_of,
-    TrackFrames)
+    appearance_model, arm_parameters, ARMS, ArmUnavailable, cache_root, DEFAULT_ARMS,
+    DEFAULT_JSON, fingerprint, FPS, FRAMES_PER_STILL, GAP_FRAMES, order_stills, ORDERS,
+    paired_difference, parse_arm, person_chunks, scores, set_models, SETS, SHIPPED,
+    still_image_criterion, stills_of, TrackFrames)
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
 import yaml
@@ -66,13 +66,21 @@ def shipped_params():
         return yaml.safe_load(handle)
 
 
-def chunk_models(track_set, chunk, options, log=print):
+def chunk_models(track_set, chunk, appearance, options, log=print):
     """Return {role: facts or None} of the models that replay ``chunk``'s persons."""
     if options.models == SHIPPED_MODELS:
         return {role: {'path': shipped_model(name), 'model_name': name,
-                       'source': 'shipped (it saw these persons: not held out)'}
+                       'source': 'shipped: it saw these persons, not held out'}
                 for role, name in SHIPPED_FILES.items()}
-    return set_models(track_set, chunk, options.appearance_run, options.seed, log)
+    return set_models(track_set, chunk, appearance, options.seed, log)
+
+
+def set_appearance(track_set, options, log=print):
+    """Return the facts of the set's appearance model (None: none, or shipped models)."""
+    if options.models == SHIPPED_MODELS:
+        return None
+    spec = track_set.appearance_run if options.appearance_run is None else options.appearance_run
+    return appearance_model(spec, track_set.dataset, log)
 
 
 def write_params(path, params):
@@ -132,7 +140,7 @@ def model_paths(models):
     return {role: facts and facts['path'] for role, facts in models.items()}
 
 
-def run_order(track_set, order, chunks, arms, shipped, options, log=print):
+def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=print):
     """
     Replay every chunk of persons in one order for every arm; return {arm: entry}.
 
@@ -146,7 +154,7 @@ def run_order(track_set, order, chunks, arms, shipped, options, log=print):
     unavailable = {}
     model_facts = []
     for chunk_index, chunk in enumerate(chunks):
-        models = chunk_models(track_set, chunk, options, log)
+        models = chunk_models(track_set, chunk, appearance, options, log)
         model_facts.append(models)
         rows = order_stills(stills, chunk, order, options.seed)
         if options.stills:
@@ -229,10 +237,11 @@ def run(options, log=print):
         if options.persons:
             persons = persons[:options.persons]
         chunks = person_chunks(persons, min(FOLDS, len(persons)), options.seed)
+        appearance = set_appearance(track_set, options, log)
         if options.models_only:
             for chunk in chunks:
                 log(f'{name}: models of {len(chunk)} persons: '
-                    f'{models_entry([chunk_models(track_set, chunk, options, log)])}')
+                    f'{models_entry([chunk_models(track_set, chunk, appearance, options, log)])}')
             continue
         entry = result.setdefault('sets', {}).setdefault(name, {})
         entry.update({'dataset': track_set.dataset, 'split': track_set.split,
@@ -246,7 +255,7 @@ def run(options, log=print):
                 continue
             started = time.monotonic()
             arm_entries, model_facts = run_order(track_set, order, chunks, arms, shipped,
-                                                 options, log)
+                                                 appearance, options, log)
             entry.setdefault('orders', {}).setdefault(order, {}).setdefault(
                 'arms', {}).update(arm_entries)
             entry['models'] = models_entry(model_facts)

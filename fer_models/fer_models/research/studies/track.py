@@ -80,21 +80,24 @@ def recall_rows(orders):
     return render.table(['order', 'arm', *labels], 'll' + 'r' * len(labels), rows)
 
 
+def landmark_text(facts):
+    """Return a landmark model's description: name, recipe, epoch, temperature, data."""
+    details = [facts[key] if key != 'best_epoch' else f'epoch {facts[key]}'
+               for key in ('recipe', 'best_epoch', 'training_data', 'source') if key in facts]
+    if 'temperature' in facts:
+        details.append(f"T={facts['temperature']}")
+    return f"`{facts.get('model_name')}` ({', '.join(details)})"
+
+
 def model_lines(models):
     """Return bullets describing a set's held-out models (one set of facts per distinct model)."""
     lines = []
     for index, described in enumerate(models):
         prefix = f'fold {index + 1}: ' if len(models) > 1 else ''
-        parts = []
-        landmark = described.get('landmark')
-        if landmark:
-            parts.append(f"landmark `{landmark.get('model_name')}` "
-                         + (f"({landmark['recipe']}, epoch {landmark['best_epoch']}, "
-                            f"T={landmark['temperature']})" if 'recipe' in landmark and
-                            'best_epoch' in landmark else f"— {landmark.get('source', '')}"))
+        parts = [f"landmark {landmark_text(described['landmark'])}"]
         neutral = described.get('landmark_neutral')
-        parts.append('relative landmark model: ' + (
-            neutral.get('recipe', neutral.get('source', '')) if neutral else
+        parts.append('relative landmark model ' + (
+            landmark_text(neutral) if neutral else
             'none (no training dataset of this split has per-person neutral images)'))
         appearance = described.get('appearance')
         if not appearance:
@@ -104,7 +107,7 @@ def model_lines(models):
                          f"{appearance['epochs']} epochs, validation "
                          f"{percent(appearance['validation_accuracy'])})")
         else:
-            parts.append(f"appearance `{appearance['model_name']}` — {appearance['source']}")
+            parts.append(f"appearance `{appearance['model_name']}` ({appearance['source']})")
         lines.append(prefix + '; '.join(parts))
     return render.bullets(lines)
 
