@@ -92,8 +92,20 @@ def landmark_text(facts):
 def model_lines(models):
     """Return bullets describing a set's held-out models (one set of facts per distinct model)."""
     lines = []
+
+    def kind(described):
+        return {role: facts and {k: v for k, v in facts.items()
+                                 if k not in ('model_name', 'training_data')}
+                for role, facts in described.items()}
+
+    # Folds whose models differ only by name and by how many persons they saw: one line.
+    if len(models) > 1 and all(kind(m) == kind(models[0]) for m in models):
+        models = models[:1]
+        folds_prefix = 'every fold (its own models, trained without its persons), e.g. '
+    else:
+        folds_prefix = None
     for index, described in enumerate(models):
-        prefix = f'fold {index + 1}: ' if len(models) > 1 else ''
+        prefix = folds_prefix or (f'fold {index + 1}: ' if len(models) > 1 else '')
         parts = [f"landmark {landmark_text(described['landmark'])}"]
         neutral = described.get('landmark_neutral')
         parts.append('relative landmark model ' + (
