@@ -127,6 +127,10 @@ def test_arms_point_the_classifier_at_the_model_of_their_baseline_mode():
     auto = tp.arm_parameters(SHIPPED, tp.ARMS['baseline-auto'], MODELS)
     assert auto['/**']['ros__parameters']['neutral_baseline'] == 'auto'
     assert auto['emotion_classifier_node']['ros__parameters']['model_path'] == '/m/rel.onnx'
+    # Until a face's baseline is ready, the held-out absolute model reads it.
+    assert auto['emotion_classifier_node']['ros__parameters'][
+        'absolute_model_path'] == '/m/abs.onnx'
+    assert 'absolute_model_path' not in classifier
     # The shipped dict is left as it was.
     assert SHIPPED['emotion_classifier_node']['ros__parameters']['model_path'] == ''
     assert SHIPPED['/**']['ros__parameters']['neutral_baseline'] == 'off'

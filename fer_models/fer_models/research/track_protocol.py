@@ -63,8 +63,6 @@ GENERALISATION_JSON = os.path.join(REPORTS, 'generalisation.json')
 TIE_POINTS = 0.9
 # The default appearance run of the held-out TFEID sets: the shipped recipe.
 DEFAULT_APPEARANCE_RUN = 'kdwheel_lodo_taiwanese'
-# Run statuses of a finished appearance run (appearance.plateau_step).
-FINISHED = ('plateau', 'epoch_cap')
 
 
 @dataclass(frozen=True)
@@ -320,6 +318,9 @@ def arm_parameters(shipped, overrides, models):
             raise ArmUnavailable(f'neutral_baseline {mode} needs a {role} model, which this '
                                  'set has not')
         classifier['model_path'] = models[role]
+    if mode == AUTO and 'absolute_model_path' not in overrides.get(CLASSIFIER, {}):
+        # Faces whose baseline is not ready yet are read by the absolute model.
+        classifier['absolute_model_path'] = models['landmark']
     if 'appearance_model_path' not in overrides.get(LANDMARK_NODE, {}):
         params[LANDMARK_NODE]['ros__parameters']['appearance_model_path'] = (
             '' if classifier.get('fusion') == 'landmark' else models.get('appearance') or '')
@@ -471,11 +472,13 @@ def appearance_model(spec, target, log=print):
 
     spec: an ONNX path (used as it is), or a run name in the appearance runs
     folder: its result.json when the run finished, else its current best.pt
-    (status ``in progress``), exported with the shipped decision rule.
+    (``appearance_runs.read_run``: status ``training``), exported with the
+    shipped decision rule.
     None when ``spec`` is empty or names no run. Raises ValueError when the
     run saw ``target``.
     """
     from fer_models.research.appearance import runs_dir
+    from fer_models.research.appearance_runs import export_run, read_run
 
     if not spec:
         return None
@@ -488,55 +491,26 @@ def appearance_model(spec, target, log=print):
         return {'path': os.path.abspath(spec), 'model_name': model.model_name,
                 'source': 'ONNX file given on the command line (its training data: see its '
                           'metadata; the protocol trusts that it never saw the held-out persons)'}
-    folder = os.path.join(runs_dir(), spec)
-    if not os.path.isfile(os.path.join(folder, 'best.pt')):
+    best = os.path.join(runs_dir(), spec, 'best.pt')
+    if not os.path.isfile(best):
         return None
-    result = run_state(folder)
+    result = read_run(spec, unfinished=True)
     if result['target'] != target:
         raise ValueError(f"appearance run {spec} held out {result['target']}, not {target}: "
                          'it saw these persons')
-    path = os.path.join(cache_root(), 'appearance', f"{spec}-{result['fingerprint']}.onnx")
+    stamp = os.stat(best)
+    key = fingerprint(result['status'], result['epochs'], stamp.st_size, stamp.st_mtime_ns)
+    path = os.path.join(cache_root(), 'appearance', f'{spec}-{key}.onnx')
 
     def build():
-        from fer_models.research.appearance_runs import export_run
-
         log(f"exporting appearance run {spec} ({result['status']})")
         with tempfile.TemporaryDirectory() as work:
             checkpoint = os.path.join(work, 'best.pt')
             shutil.copyfile(result['checkpoint'], checkpoint)  # the run may rewrite it
-            export_run({**result, 'checkpoint': checkpoint}, path, record_prior=False)
+            export_run({**result, 'checkpoint': checkpoint}, path)
         return {key: result.get(key) for key in ('name', 'target', 'status', 'epochs',
                                                  'best_epoch', 'validation_accuracy')}
     return _cached(path, build)
-
-
-def run_state(folder):
-    """
-    Return a run's result.json if it finished, else the state of its current best.pt.
-
-    The best checkpoint of a running run holds its recipe, target and
-    history; its training prior is computed, never written into the run.
-    """
-    import torch
-
-    best = os.path.join(folder, 'best.pt')
-    result_path = os.path.join(folder, 'result.json')
-    stamp = os.stat(best)
-    if os.path.isfile(result_path):
-        with open(result_path) as handle:
-            result = json.load(handle)
-        if result.get('status') in FINISHED:
-            return {**result, 'checkpoint': best,
-                    'fingerprint': fingerprint(result['status'], result['epochs'],
-                                               stamp.st_size, stamp.st_mtime_ns)}
-    checkpoint = torch.load(best, map_location='cpu', weights_only=False)
-    state = checkpoint['state']
-    return {'name': os.path.basename(folder), 'target': checkpoint['target'],
-            'recipe': checkpoint['recipe'], 'checkpoint': best,
-            'status': f"in progress (best epoch {state['best_epoch']} of {state['epoch']})",
-            'epochs': state['epoch'], 'best_epoch': state['best_epoch'],
-            'validation_accuracy': round(state['best_accuracy'], 4),
-            'fingerprint': fingerprint('in progress', stamp.st_size, stamp.st_mtime_ns)}
 
 
 def set_models(track_set, held_out, appearance, seed=0, log=print):
