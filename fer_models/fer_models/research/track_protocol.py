@@ -102,7 +102,10 @@ SHIPPED = 'shipped'
 ARMS = {
     SHIPPED: {},
     'baseline-auto': {'/**': {'neutral_baseline': AUTO}},
+    # The landmark path alone, without and with its per-person baseline.
     'fusion-landmark': {'emotion_classifier_node': {'fusion': 'landmark'}},
+    'fusion-landmark-baseline-auto': {'/**': {'neutral_baseline': AUTO},
+                                      'emotion_classifier_node': {'fusion': 'landmark'}},
     'fusion-appearance': {'emotion_classifier_node': {'fusion': 'appearance'}},
     'smoothing-none': {'emotion_classifier_node': {'smoothing': 'none'}},
 }

@@ -153,6 +153,7 @@ def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=
     seconds = dict.fromkeys(arms, 0.0)
     unavailable = {}
     model_facts = []
+    appearance_used = {}
     for chunk_index, chunk in enumerate(chunks):
         models = chunk_models(track_set, chunk, appearance, options, log)
         model_facts.append(models)
@@ -169,6 +170,9 @@ def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=
                 unavailable[arm] = str(reason)
                 continue
             wanted[arm] = (params, replay_key(track_set.name, order, rows, models, params))
+            appearance_used[arm] = (
+                models['appearance'] if models['appearance'] and json.dumps(
+                    models['appearance']['path']) in json.dumps(params) else None)
         with tempfile.TemporaryDirectory(prefix='fer_track_') as work:
             bag = None
             for index, (arm, (params, key)) in enumerate(wanted.items()):
@@ -195,7 +199,10 @@ def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=
         if arm in entries:
             continue
         frames = TrackFrames.concatenate(arm_parts)
+        used = appearance_used[arm]
         entry = {'overrides': arms[arm], 'scores': scores(frames),
+                 # The appearance model this arm ran (a running run changes between runs).
+                 'appearance': used and {k: v for k, v in used.items() if k != 'path'},
                  'replay_seconds': round(seconds[arm], 1), 'machine': machine()}
         if shipped_frames is not None and arm != SHIPPED:
             difference, shared = paired_difference(frames, shipped_frames)

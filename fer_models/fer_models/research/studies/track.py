@@ -49,23 +49,36 @@ def arm_rows(orders):
     for order, entry in orders.items():
         for arm, result in entry['arms'].items():
             if 'unavailable' in result:
-                rows.append([order, arm, f"not run: {result['unavailable']}"] + [''] * 8)
+                rows.append([order, arm, f"not run: {result['unavailable']}"] + [''] * 9)
                 continue
             scores = result['scores']
             changes = scores['frames_to_right']
             paired = result.get('paired_vs_shipped')
             rows.append([
-                order, f'**{arm}**' if arm == SHIPPED else arm, percent(scores['accuracy']),
+                order, f'**{arm}**' if arm == SHIPPED else arm, appearance_state(result),
+                percent(scores['accuracy']),
                 f"{scores['macro_f1']:.3f}", frames_text(changes['median']),
                 frames_text(changes['mean']), percent(changes['never']),
                 percent(scores['no_answer']), percent(scores['unknown']),
                 '' if not paired or paired['accuracy_difference'] is None else
                 f"{render.points(paired['accuracy_difference'])} ({paired['frames']})",
                 f"{scores['frames']} / {changes['changes']}"])
-    return render.table(['order', 'arm', 'frame accuracy', 'macro-F1', 'frames to right, median',
-                         'mean', 'change never right', 'no answer', 'unknown',
-                         'vs shipped, paired (frames)', 'frames / changes'],
-                        'll' + 'r' * 9, rows)
+    return render.table(['order', 'arm', 'appearance model', 'frame accuracy', 'macro-F1',
+                         'frames to right, median', 'mean', 'change never right', 'no answer',
+                         'unknown', 'vs shipped, paired (frames)', 'frames / changes'],
+                        'lll' + 'r' * 9, rows)
+
+
+def appearance_state(result):
+    """Return which appearance model an arm ran: its run's status and epochs, or none."""
+    if 'appearance' not in result:
+        return 'see models'
+    used = result['appearance']
+    if not used:
+        return 'none'
+    if 'epochs' in used:
+        return f"{used['status']}, {used['epochs']} epochs"
+    return f"`{used.get('model_name')}`"
 
 
 def recall_rows(orders):
