@@ -99,6 +99,9 @@ def landmark_text(facts):
                for key in ('recipe', 'best_epoch', 'training_data', 'source') if key in facts]
     if 'temperature' in facts:
         details.append(f"T={facts['temperature']}")
+    if 'still_accuracy' in facts:
+        details.append(f"{percent(facts['still_accuracy'])} on the held-out set's stills, "
+                       'as in the generalisation study')
     return f"`{facts.get('model_name')}` ({', '.join(details)})"
 
 
