@@ -499,7 +499,8 @@ def appearance_model(spec, target, log=print):
     """
     Return the facts of an appearance model for persons of ``target``, exported if needed.
 
-    spec: an ONNX path (used as it is), or a run name in the appearance runs
+    spec: an ONNX path (used as it is; one this module exported keeps its
+    run's facts, so its replays hit the cache), or a run name in the appearance runs
     folder: its result.json when the run finished, else its current best.pt
     (``appearance_runs.read_run``: status ``training``), exported with the
     shipped decision rule.
@@ -514,6 +515,8 @@ def appearance_model(spec, target, log=print):
     if spec.endswith('.onnx'):
         if not os.path.isfile(spec):
             raise ValueError(f'appearance model {spec} not found')
+        if os.path.isfile(spec + '.json'):  # exported here from a run: its facts
+            return _cached(spec, None)
         from fer_models.core.crops import CropClassifier
 
         model = CropClassifier(spec)

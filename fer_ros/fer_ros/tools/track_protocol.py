@@ -35,6 +35,7 @@ Usage:
 """
 
 import argparse
+import fcntl
 import json
 import os
 import subprocess
@@ -226,18 +227,38 @@ def models_entry(model_facts):
     return unique
 
 
+def merge_result(path, header, name, meta, order, arm_entries, models):
+    """
+    Merge one set's order of arms into the JSON at ``path``, under a lock; return the result.
+
+    The file is read again at each merge, so invocations running at the same
+    time (other sets or arms) keep each other's results.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = {}
+        if os.path.isfile(path):
+            with open(path) as handle:
+                result = json.load(handle)
+        result.update(header)
+        entry = result.setdefault('sets', {}).setdefault(name, {})
+        entry.update({**meta, 'models': models})
+        entry.setdefault('orders', {}).setdefault(order, {}).setdefault('arms', {}).update(
+            arm_entries)
+        with open(path, 'w') as handle:
+            json.dump(result, handle, indent=1)
+    return result
+
+
 def run(options, log=print):
-    """Run the requested sets, orders and arms; return the merged result dict."""
+    """Run the requested sets, orders and arms, merging each order's results into the JSON."""
     arms = dict(parse_arm(text) for text in options.arm)
     shipped = shipped_params()
-    result = {}
-    if os.path.isfile(options.json):
-        with open(options.json) as handle:
-            result = json.load(handle)
-    result.update({'frames_per_still': FRAMES_PER_STILL, 'gap_frames': GAP_FRAMES, 'fps': FPS,
-                   'seed': options.seed, 'folds': FOLDS,
-                   # A snapshot of the other criterion, beside which this one is read.
-                   'still_image_criterion': still_image_criterion()})
+    header = {'frames_per_still': FRAMES_PER_STILL, 'gap_frames': GAP_FRAMES, 'fps': FPS,
+              'seed': options.seed, 'folds': FOLDS,
+              # A snapshot of the other criterion, beside which this one is read.
+              'still_image_criterion': still_image_criterion()}
     for name in options.set:
         track_set = SETS[name]
         persons = sorted({s[2] for s in stills_of(track_set.dataset)})
@@ -250,11 +271,10 @@ def run(options, log=print):
                 log(f'{name}: models of {len(chunk)} persons: '
                     f'{models_entry([chunk_models(track_set, chunk, appearance, options, log)])}')
             continue
-        entry = result.setdefault('sets', {}).setdefault(name, {})
-        entry.update({'dataset': track_set.dataset, 'split': track_set.split,
-                      'description': track_set.description, 'persons': len(persons),
-                      'models_source': options.models,
-                      'limits': {'persons': options.persons, 'stills': options.stills}})
+        meta = {'dataset': track_set.dataset, 'split': track_set.split,
+                'description': track_set.description, 'persons': len(persons),
+                'models_source': options.models,
+                'limits': {'persons': options.persons, 'stills': options.stills}}
         for order in options.order or track_set.orders:
             if order not in track_set.orders:
                 log(f'{name}: order {order} is not played for this set (orders: '
@@ -263,15 +283,9 @@ def run(options, log=print):
             started = time.monotonic()
             arm_entries, model_facts = run_order(track_set, order, chunks, arms, shipped,
                                                  appearance, options, log)
-            entry.setdefault('orders', {}).setdefault(order, {}).setdefault(
-                'arms', {}).update(arm_entries)
-            entry['models'] = models_entry(model_facts)
+            merge_result(options.json, header, name, meta, order, arm_entries,
+                         models_entry(model_facts))
             log(f'{name} {order}: {time.monotonic() - started:.0f} s')
-    os.makedirs(os.path.dirname(os.path.abspath(options.json)), exist_ok=True)
-    if not options.models_only:
-        with open(options.json, 'w') as handle:
-            json.dump(result, handle, indent=1)
-    return result
 
 
 def main(argv=None):
