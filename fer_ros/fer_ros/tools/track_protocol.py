@@ -235,7 +235,10 @@ def merge_result(path, header, name, meta, order, arm_entries, models):
     time (other sets or arms) keep each other's results.
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + '.lock', 'w') as lock:
+    # The lock lives in the cache, not beside the report in the repository.
+    lock_path = os.path.join(cache_root(), 'locks', fingerprint(os.path.abspath(path)) + '.lock')
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = {}
         if os.path.isfile(path):
