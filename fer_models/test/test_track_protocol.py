@@ -146,9 +146,12 @@ def test_arms_a_set_cannot_run_are_refused_and_no_appearance_means_landmark_fusi
     assert params['landmark_node']['ros__parameters']['appearance_model_path'] == ''
     with pytest.raises(tp.ArmUnavailable, match='appearance'):
         tp.arm_parameters(SHIPPED, tp.ARMS['fusion-appearance'], landmark_only)
-    # The landmark path alone: no appearance model run for nothing.
+    # The landmark path alone: no appearance model run for nothing, but under
+    # auto the feature buffer chooses resting frames by its P(neutral).
     params = tp.arm_parameters(SHIPPED, tp.ARMS['fusion-landmark'], MODELS)
     assert params['landmark_node']['ros__parameters']['appearance_model_path'] == ''
+    params = tp.arm_parameters(SHIPPED, tp.ARMS['fusion-landmark-baseline-auto'], MODELS)
+    assert params['landmark_node']['ros__parameters']['appearance_model_path'] == '/m/crop.onnx'
     # A new node parameter (another engineer's arm) is passed through.
     params = tp.arm_parameters(SHIPPED, {'feature_buffer_node': {'rest': 'robust'}}, MODELS)
     assert params['feature_buffer_node']['ros__parameters'] == {'rest': 'robust'}

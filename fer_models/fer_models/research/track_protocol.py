@@ -305,7 +305,7 @@ def arm_parameters(shipped, overrides, models):
     relative model path or None, 'appearance': crop model path or None}.
     The classifier reads the landmark model of the arm's neutral_baseline
     mode. The landmark node runs the appearance model unless the arm's
-    fusion is ``landmark`` (its answers would be ignored); with no
+    fusion is ``landmark`` and its baseline off (nothing would read it); with no
     appearance model the classifier decides by the landmark path (``fusion:
     landmark``). Raises ArmUnavailable when the arm needs a model the set
     lacks.
@@ -325,8 +325,11 @@ def arm_parameters(shipped, overrides, models):
         # Faces whose baseline is not ready yet are read by the absolute model.
         classifier['absolute_model_path'] = models['landmark']
     if 'appearance_model_path' not in overrides.get(LANDMARK_NODE, {}):
+        # Under auto the feature buffer picks resting frames by the appearance
+        # path's P(neutral), whatever the classifier's fusion.
+        unused = classifier.get('fusion') == 'landmark' and mode == OFF
         params[LANDMARK_NODE]['ros__parameters']['appearance_model_path'] = (
-            '' if classifier.get('fusion') == 'landmark' else models.get('appearance') or '')
+            '' if unused else models.get('appearance') or '')
     if not params[LANDMARK_NODE]['ros__parameters']['appearance_model_path']:
         if classifier.get('fusion') == 'appearance':
             raise ArmUnavailable('fusion appearance needs an appearance model, which this set '
