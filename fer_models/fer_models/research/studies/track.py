@@ -163,6 +163,25 @@ def set_section(name, entry):
     return render.section(f'`{name}`', lines, level=3)
 
 
+# Arms that differ only by neutral_baseline (off, auto): what the baseline buys.
+BASELINE_PAIRS = (('both paths (late fusion)', SHIPPED, 'baseline-auto'),
+                  ('landmark path', 'fusion-landmark', 'fusion-landmark-baseline-auto'))
+
+
+def baseline_rows(sets):
+    """Return the rows of the per-person baseline's gain, for every set and order measured."""
+    rows = []
+    for name, entry in sets.items():
+        for order, arms in entry.get('orders', {}).items():
+            for path, off, auto in BASELINE_PAIRS:
+                scores = [arms['arms'].get(arm, {}).get('scores') for arm in (off, auto)]
+                if all(scores):
+                    gain = scores[1]['accuracy'] - scores[0]['accuracy']
+                    rows.append([f'`{name}`', order, path, percent(scores[0]['accuracy']),
+                                 percent(scores[1]['accuracy']), f'**{render.points(gain)}**'])
+    return rows
+
+
 def criterion_section(result):
     """Return the section defining the second selection criterion and its current values."""
     still = result.get('still_image_criterion')
@@ -230,8 +249,15 @@ def markdown(result):
                 '**Sets**: ' + '; '.join(f'`{name}`: {s.description}'
                                          for name, s in SETS.items()) + '.']),
             '']),
-        *criterion_section(result), '',
-        '## Results', '']
+        *criterion_section(result), '']
+    gains = baseline_rows(sets)
+    if gains:
+        lines += render.section('What the per-person baseline buys', [
+            'Frame accuracy of the same arm with `neutral_baseline` off and auto (every '
+            'labelled frame; the appearance model each row ran is in the tables below).', '',
+            *render.table(['set', 'order', 'path', 'off', 'auto', 'auto − off'], 'lllrrr',
+                          gains), ''])
+    lines += ['## Results', '']
     for name in SETS:
         if name in sets:
             lines += set_section(name, sets[name])
