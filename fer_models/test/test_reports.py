@@ -28,7 +28,7 @@ import shutil
 from types import SimpleNamespace
 
 from fer_models.research import render
-from fer_models.research.neutral_baseline import load_sequences
+from fer_models.research.neutral_baseline import load_sequences, load_track_protocol
 from fer_models.research.protocol import DATASETS
 from fer_models.research.studies import (
     affect, appearance, ean, faceapi, fusion, generalisation, head_pose, landmark, neutral,
@@ -103,7 +103,9 @@ def test_generalisation_and_the_landmark_model_card():
 
 def test_neutral_baseline():
     sequences = load_sequences(os.path.join(REPORTS, 'neutral_sequences.json'))
-    assert neutral.markdown(study('neutral_baseline.json'), sequences) == committed(
+    track = load_track_protocol(os.path.join(REPORTS, 'neutral_track_protocol.json'),
+                                os.path.join(REPORTS, 'neutral_track_resting.json'))
+    assert neutral.markdown(study('neutral_baseline.json'), sequences, *track) == committed(
         REPORTS, 'neutral_baseline.md')
 
 

@@ -43,6 +43,10 @@ CHECK_EVERY = 5
 ABSOLUTE, RELATIVE = 'absolute', 'baseline-relative'
 REPORTS = os.path.join('fer_models', 'reports')
 SEQUENCES_JSON = os.path.join(REPORTS, 'neutral_sequences.json')
+# The live track protocol's replays of off against auto (fer_ros.tools.track_protocol),
+# and the appearance correction its auto arm ran with.
+TRACKS_JSON = os.path.join(REPORTS, 'neutral_track_protocol.json')
+TRACK_RESTING_JSON = os.path.join(REPORTS, 'neutral_track_resting.json')
 
 
 def baseline_relative(features, labels, groups):
@@ -138,6 +142,11 @@ def load_sequences(path=SEQUENCES_JSON):
         return None
     with open(path) as handle:
         return json.load(handle)
+
+
+def load_track_protocol(path=TRACKS_JSON, resting_path=TRACK_RESTING_JSON):
+    """Return (the track protocol's replays of the baseline's arms, its correction) or Nones."""
+    return load_sequences(path), load_sequences(resting_path)
 
 
 # --- Both paths: the appearance correction and the pipeline's automatic baseline ----------
