@@ -94,6 +94,8 @@ def test_auto_mode_collects_then_publishes_relative_windows(ros, buffer, astrona
     assert all(w.neutral_baseline_frames_needed == 10 for w in windows)
     # The resting face minus its own baseline: nothing left.
     np.testing.assert_allclose(msg_to_window(windows[-1]), 0.0, atol=1e-6)
+    # No appearance path: the first low-motion frames are the resting frames, and the log says it.
+    assert 'neutral_baseline auto without the appearance path' in node.output()
     # The track expires (face_timeout_s 1 s of frame time): it starts collecting again.
     publisher.publish(landmark_frame(face, image, 3.0, with_face=False))
     play_frames(ros, publisher, [landmark_frame(face, image, 3.1 + 0.05 * i)
@@ -192,11 +194,13 @@ def test_appearance_is_taken_relative_to_the_resting_face_once_ready(ros, buffer
     # Not ready: the appearance output as it came, as with the baseline off.
     for window in collecting:
         np.testing.assert_array_equal(window.appearance_probabilities, SAD_AT_REST)
-    # Ready: relative to this face's resting appearance (sad at rest): no longer sad.
+    # Ready: relative to this face's resting appearance (sad at rest): less sad, more neutral.
     expected = correction.correct(SAD_AT_REST, log_probabilities(SAD_AT_REST))
     for window in ready:
         np.testing.assert_allclose(window.appearance_probabilities, expected, atol=1e-6)
-    assert correction.strength > 0 and np.argmax(expected) != np.argmax(SAD_AT_REST)
+    sad, neutral = model.labels.index('sad'), model.labels.index('neutral')
+    assert correction.strength > 0
+    assert expected[sad] < SAD_AT_REST[sad] - 0.05 and expected[neutral] > SAD_AT_REST[neutral]
     assert ros.spin_until(lambda: any(
         status_values(s).get('resting_frames') == 'face 1: 10/10'
         for s in statuses_of(diagnostics, 'feature_buffer_node')), timeout=10.0,
