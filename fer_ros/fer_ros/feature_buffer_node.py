@@ -162,6 +162,11 @@ class FeatureBufferNode(ManagedNode):
     def _offer_resting_frame(self, face_id, features, appearance):
         """Offer a frame to the face's baseline, with the appearance path's opinion of it."""
         if appearance is None:
+            self._diagnostics.warn_once(
+                'resting_frames_without_appearance',
+                'neutral_baseline auto without the appearance path (landmark_node '
+                "appearance_model_path ''): the resting frames are the first low-motion "
+                'frames, and a face that does not start neutral gets a wrong baseline')
             return self._baselines.update(face_id, features)
         return self._baselines.update(
             face_id, features, neutral_probability(appearance.labels, appearance.probabilities),

@@ -225,7 +225,9 @@ def markdown(result, sequences=None, track=None, resting=None):
              "in-dataset number (the baseline uses each performer's own labelled neutral "
              'images, which a robot does not have): it bounds what an automatic baseline '
              'can gain.', '', *sequences_section(sequences),
-             *both_paths_section(result.get('both_paths')), *track_section(track, resting),
+             *both_paths_section(result.get('both_paths')),
+             *other_runs_section(result.get('both_paths_other_runs')),
+             *track_section(track, resting),
              *default_section(track)]
     return '\n'.join(lines)
 
@@ -301,7 +303,12 @@ def run_both_paths(argv, json_path=DEFAULT_JSON):
     result = render.read_json(json_path)
     measured = both_paths(options.run)
     measured['machine'] = machine()
-    result['both_paths'] = measured
+    # The shipped recipe's run is the report's (and the shipped correction's);
+    # another run adds a row to the comparison of runs.
+    if options.run == APPEARANCE_RUNS[0]:
+        result['both_paths'] = measured
+    else:
+        result.setdefault('both_paths_other_runs', {})[options.run] = measured
     render.write_json(json_path, result)
     return render_report(json_path)
 
@@ -350,6 +357,31 @@ def ship_resting(argv=(), json_path=DEFAULT_JSON):
 
 
 ARMS = ('landmark', 'appearance', 'late')
+
+
+def other_runs_section(others):
+    """Return the Markdown comparing other appearance runs' both-paths results, if any."""
+    if not others:
+        return []
+
+    def gain(entries, path):
+        off, auto = entries[f'{path} off'], entries[f'{path} auto']
+        return render.points(auto['correct'] / auto['frames'] - off['correct'] / off['frames'])
+
+    rows = []
+    for run, measured in others.items():
+        facts = measured['run_facts']
+        tracks = [measured['tracks'][order][SHIPPED_CHOICE] for order in (NEUTRAL_FIRST, SHUFFLED)]
+        rows.append([f"`{run}` ({facts['status']}, best epoch {facts['best_epoch']} of "
+                     f"{facts['epochs']})",
+                     ', '.join(gain(measured['stills'], path) for path in ARMS),
+                     ', '.join(f"{fold['strength']:g}" for fold in measured['fitted']),
+                     *(', '.join(gain(store, path) for path in ARMS) for store in tracks)])
+    return ['Another appearance run, the same measurement (`both-paths --run RUN`): gains of '
+            'auto over off for landmark, appearance, late.', '',
+            *render.table(['run', 'stills, labelled rest', 'track strengths per fold',
+                           f'tracks neutral first ({SHIPPED_CHOICE})',
+                           f'tracks shuffled ({SHIPPED_CHOICE})'], 'lllll', rows), '']
 
 
 def both_paths_section(measured):
