@@ -276,7 +276,7 @@ def run(options, log=print):
             continue
         meta = {'dataset': track_set.dataset, 'split': track_set.split,
                 'description': track_set.description, 'persons': len(persons),
-                'models_source': options.models,
+                'models_source': options.models, 'appearance_run': options.appearance_run,
                 'limits': {'persons': options.persons, 'stills': options.stills}}
         for order in options.order or track_set.orders:
             if order not in track_set.orders:

@@ -211,6 +211,22 @@ def criterion_section(result):
     return render.section('Selection: how the two criteria are weighed', lines)
 
 
+def reproduce_commands(sets):
+    """Return the tool's command lines that replay every set and arm of the report."""
+    commands = []
+    for name in [name for name in SETS if name in sets]:
+        entry = sets[name]
+        arms = list(dict.fromkeys(arm for order in entry.get('orders', {}).values()
+                                  for arm in order['arms']))
+        options = [f'--set {name}', f"--arm {' '.join(arms)}"]
+        if entry.get('appearance_run') is not None:
+            options.append(f"--appearance-run '{entry['appearance_run']}'")
+        if entry['models_source'] != 'held-out':
+            options.append(f"--models {entry['models_source']}")
+        commands.append(f"{TOOL} {' '.join(options)}")
+    return commands + ['./fer train track render']
+
+
 def markdown(result):
     """Return the report text."""
     sets = result.get('sets', {})
@@ -239,7 +255,8 @@ def markdown(result):
                 "that never saw the replayed persons and the arm's parameter overrides.",
                 '**Arms**: parameter overrides per node (`shipped`: none). Arms are compared '
                 'with the shipped arm on the frames in which both runs found a face (paired).',
-                '**Scores**: every labelled frame counts, no answer (no face, no window yet) and '
+                '**Scores**: every labelled frame counts, no answer (no face, or no window '
+                'yet: the first 7 frames of every track fill the 8-frame window) and '
                 '`unknown` are wrong. Frame accuracy; macro-F1 over the classes present; for '
                 'each expression change (a still whose label differs from the previous still '
                 'of the track), the frames from its first frame to the first right answer '
@@ -265,6 +282,8 @@ def markdown(result):
     if missing:
         lines += ['Not run yet: ' + ', '.join(f'`{name}`' for name in missing)
                   + f' (`{TOOL} --set NAME`).', '']
+    lines += render.section('Reproduce', render.code_block(reproduce_commands(sets), 'bash'))
+    lines += ['']
     if machine:
         lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, CPU only, load average "
                   f"{machine['load_average_at_report'][0]} at the last replay (training runs "
