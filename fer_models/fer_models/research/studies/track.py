@@ -208,7 +208,34 @@ def criterion_section(result):
            if still else 'not available')
         + '; track criterion of the shipped defaults '
         + (f'**{percent(track)}**' if track is not None else 'not measured yet') + '.']
+    rows = criterion_rows(result.get('sets', {}))
+    if rows:
+        lines += ['', 'The track criterion of every arm measured in both orders (`tfeid-person`: '
+                  'the in-dataset stand-in):', '',
+                  *render.table(['set', 'arm', 'neutral-first', 'shuffled', '**mean**',
+                                 'vs shipped'], 'llrrrr', rows)]
     return render.section('Selection: how the two criteria are weighed', lines)
+
+
+def criterion_rows(sets):
+    """Return per set and arm: frame accuracy in each order, their mean and its gain."""
+    rows = []
+    for name in ('tfeid-lodo', 'tfeid-person'):
+        orders = sets.get(name, {}).get('orders', {})
+        if set(orders) != set(SETS[name].orders):
+            continue
+        means = {}
+        for arm in orders[SETS[name].orders[0]]['arms']:
+            accuracies = [orders[o]['arms'].get(arm, {}).get('scores', {}).get('accuracy')
+                          for o in SETS[name].orders]
+            if None not in accuracies:
+                means[arm] = (accuracies, sum(accuracies) / len(accuracies))
+        for arm, (accuracies, mean) in means.items():
+            gain = ('' if arm == SHIPPED or SHIPPED not in means else
+                    render.points(mean - means[SHIPPED][1]))
+            rows.append([f'`{name}`', arm, *(percent(a) for a in accuracies),
+                         f'**{percent(mean)}**', gain])
+    return rows
 
 
 def reproduce_commands(sets):
