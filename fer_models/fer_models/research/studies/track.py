@@ -174,12 +174,28 @@ def baseline_rows(sets):
     for name, entry in sets.items():
         for order, arms in entry.get('orders', {}).items():
             for path, off, auto in BASELINE_PAIRS:
-                scores = [arms['arms'].get(arm, {}).get('scores') for arm in (off, auto)]
-                if all(scores):
-                    gain = scores[1]['accuracy'] - scores[0]['accuracy']
-                    rows.append([f'`{name}`', order, path, percent(scores[0]['accuracy']),
-                                 percent(scores[1]['accuracy']), f'**{render.points(gain)}**'])
+                entries = [arms['arms'].get(arm, {}) for arm in (off, auto)]
+                if not all('scores' in e for e in entries):
+                    continue
+                accuracies = [e['scores']['accuracy'] for e in entries]
+                if comparable(*entries):
+                    gain, note = accuracies[1] - accuracies[0], ''
+                elif off == SHIPPED and entries[1].get('paired_vs_shipped'):
+                    # Replayed with another checkpoint of a training run than the
+                    # shipped row now shows: its pairing with its own shipped replay.
+                    gain = entries[1]['paired_vs_shipped']['accuracy_difference']
+                    accuracies[0], note = None, ' (paired with its own shipped replay)'
+                else:
+                    continue
+                rows.append([f'`{name}`', order, path, render.percent(accuracies[0], '—'),
+                             percent(accuracies[1]), f'**{render.points(gain)}**{note}'])
     return rows
+
+
+def comparable(entry, other):
+    """Return True when two arms ran the same appearance model, or one ran none."""
+    used = [e.get('appearance') for e in (entry, other)]
+    return None in used or used[0] == used[1]
 
 
 def criterion_section(result):
@@ -230,8 +246,10 @@ def criterion_rows(sets):
                           for o in SETS[name].orders]
             if None not in accuracies:
                 means[arm] = (accuracies, sum(accuracies) / len(accuracies))
+        first = orders[SETS[name].orders[0]]['arms']
         for arm, (accuracies, mean) in means.items():
-            gain = ('' if arm == SHIPPED or SHIPPED not in means else
+            gain = ('' if arm == SHIPPED or SHIPPED not in means
+                    or not comparable(first[arm], first[SHIPPED]) else
                     render.points(mean - means[SHIPPED][1]))
             rows.append([f'`{name}`', arm, *(percent(a) for a in accuracies),
                          f'**{percent(mean)}**', gain])
@@ -298,7 +316,10 @@ def markdown(result):
     if gains:
         lines += render.section('What the per-person baseline buys', [
             'Frame accuracy of the same arm with `neutral_baseline` off and auto (every '
-            'labelled frame; the appearance model each row ran is in the tables below).', '',
+            'labelled frame; the appearance model each row ran is in the tables below). An '
+            'auto arm replayed without an appearance model (`none` below) chose its resting '
+            "frames by the earlier rule (the track's first low-motion frames), not by the "
+            "appearance path's P(neutral).", '',
             *render.table(['set', 'order', 'path', 'off', 'auto', 'auto − off'], 'lllrrr',
                           gains), ''])
     lines += ['## Results', '']
