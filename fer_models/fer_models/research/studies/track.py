@@ -198,6 +198,22 @@ def comparable(entry, other):
     return None in used or used[0] == used[1]
 
 
+# Where a synthetic, stills-based track cannot judge a setting, and the decision taken.
+LIMITS = [
+    '**Smoothing**: a still is held unchanged for 12 frames, so a synthetic track has no '
+    'frame-to-frame noise for smoothing to remove and measures only its lag; `smoothing-none` '
+    'scoring higher here is expected and is not evidence for video. The shipped EMA stays until '
+    'a protocol on real video (with the noise of a moving face) can weigh lag against flicker.',
+    '**`neutral_baseline: auto`**: it cannot run on `tfeid-lodo` (no training dataset without '
+    'TFEID has per-person neutral images for its relative landmark model); on the in-dataset '
+    "stand-in `tfeid-person` it gains (see below), but once a face's baseline is ready the "
+    'landmark path reads with a TFEID-only relative model whose accuracy on people of other '
+    'datasets is unmeasured, and in-dataset numbers overstate held-out ones by 13 to 21 points '
+    'in the generalisation report. The default stays `off`; `auto` is one setting for a robot '
+    'that meets the same people again and again.',
+]
+
+
 def criterion_section(result):
     """Return the section defining the second selection criterion and its current values."""
     still = result.get('still_image_criterion')
@@ -230,6 +246,8 @@ def criterion_section(result):
                   'the in-dataset stand-in):', '',
                   *render.table(['set', 'arm', 'neutral-first', 'shuffled', '**mean**',
                                  'vs shipped'], 'llrrrr', rows)]
+    lines += ['', 'What the criterion cannot decide yet, and why the shipped settings stay:', '',
+              *render.bullets(LIMITS)]
     return render.section('Selection: how the two criteria are weighed', lines)
 
 
