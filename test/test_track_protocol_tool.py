@@ -18,6 +18,7 @@ import json
 import os
 
 from fer_models.research import track_protocol as protocol
+from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.studies import track
 from fer_ros.tools import track_protocol
 import pytest
@@ -43,7 +44,7 @@ def test_two_performers_replayed_as_tracks_scored_and_paired(tmp_path, monkeypat
     rows = [row for person in persons for row in protocol.order_stills(
         protocol.stills_of('taiwanese'), [person], protocol.SHUFFLED)[:STILLS]]
     shipped = arms['shipped']['scores']
-    assert shipped['frames'] == len(rows) * protocol.FRAMES_PER_STILL
+    assert shipped['frames'] == len(rows) * FRAMES_PER_STILL
     assert shipped['frames_to_right']['changes'] == sum(protocol.changes(rows))
     # The first frames of each track fill the feature window: no answer there.
     assert shipped['no_answer'] * shipped['frames'] >= 2 * 5

@@ -31,7 +31,7 @@ from fer_models.core.baseline import DEFAULT_MIN_NEUTRAL, REPLACE_MARGIN
 from fer_models.core.features import FeatureExtractor, NEUTRAL_REFERENCE
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
-from fer_models.research.protocol import group_folds, LABELS
+from fer_models.research.protocol import FRAMES_PER_STILL, group_folds, LABELS
 import numpy as np
 
 
@@ -154,8 +154,6 @@ def load_track_protocol(path=TRACKS_JSON, resting_path=TRACK_RESTING_JSON):
 APPEARANCE_RUNS = ('kdwheel_lodo_taiwanese', 'kdfaceapi_lodo_taiwanese')
 STRENGTHS = tuple(np.round(np.arange(0.0, 1.51, 0.1), 2))
 NEUTRAL_FIRST, SHUFFLED = 'neutral first', 'shuffled'
-# Frames per still when stills are played as a track (as neutral_sequences' bags).
-FRAMES_PER_STILL = 12
 
 
 def _rule_name(source, min_neutral, margin):

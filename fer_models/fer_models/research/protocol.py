@@ -40,6 +40,9 @@ import numpy as np
 
 DATASETS = ('fer2013', 'taiwanese', 'ckplus48')
 LABELS = BASIC_LABELS
+# Frames a still is held when a person's stills play as one face track (the
+# track protocol's bags and the neutral study's offline tracks alike).
+FRAMES_PER_STILL = 12
 TRAIN, TEST = 'train', 'test'
 
 

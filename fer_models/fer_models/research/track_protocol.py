@@ -17,7 +17,7 @@ The track-level protocol ("the robot's view"): held-out persons replayed as face
 
 A robot sees a person for seconds, not one still. Each held-out person's
 stills are played as one face track (``./fer bag make --track-column``),
-``FRAMES_PER_STILL`` frames a still at ``FPS``, in one of two orders:
+``protocol.FRAMES_PER_STILL`` frames a still at ``FPS``, in one of two orders:
 ``neutral-first`` (the person's neutral stills, then the others in the
 dataset's order) or ``shuffled`` (every still of the person in an order
 drawn with a fixed seed for that person). The sequences are SYNTHETIC: a
@@ -46,7 +46,6 @@ from fer_models.research.metrics import classification_report
 from fer_models.research.protocol import group_folds, LABELS
 import numpy as np
 
-FRAMES_PER_STILL = 12
 GAP_FRAMES = 12
 FPS = 15.0
 NEUTRAL_FIRST, SHUFFLED = 'neutral-first', 'shuffled'

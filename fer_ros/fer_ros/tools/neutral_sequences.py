@@ -50,10 +50,9 @@ from fer_models.core.labels import NEUTRAL
 from fer_models.research.metrics import machine
 from fer_models.research.neutral_baseline import (
     ABSOLUTE, export_fold_models, RELATIVE, SEQUENCES_JSON)
-from fer_models.research.protocol import group_folds
+from fer_models.research.protocol import FRAMES_PER_STILL, group_folds
 from fer_models.research.track_protocol import (
-    arm_parameters, EVERY_NODE, FPS, FRAMES_PER_STILL, GAP_FRAMES, NEUTRAL_FIRST, order_stills,
-    stills_of)
+    arm_parameters, EVERY_NODE, FPS, GAP_FRAMES, NEUTRAL_FIRST, order_stills, stills_of)
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
 from fer_ros.tools.track_protocol import shipped_params, write_params
 import numpy as np

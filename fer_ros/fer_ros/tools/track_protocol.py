@@ -45,9 +45,10 @@ import time
 
 from fer_models.core.resources import shipped_model
 from fer_models.research.metrics import machine
+from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.track_protocol import (
     appearance_model, arm_parameters, ARMS, ArmUnavailable, cache_root, DEFAULT_ARMS,
-    DEFAULT_JSON, fingerprint, FPS, FRAMES_PER_STILL, GAP_FRAMES, order_stills, ORDERS,
+    DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES, order_stills, ORDERS,
     paired_difference, parse_arm, person_chunks, scores, set_models, SETS, SHIPPED,
     still_image_criterion, stills_of, TrackFrames)
 from fer_ros.runtime import default_params_file
