@@ -33,11 +33,11 @@ from fer_models.research.extract import cache_dir, extract
 from fer_models.research.metrics import classification_report
 from fer_models.research.nets import fit_window_mlp, remove_training_prior, training_prior
 from fer_models.research.protocol import (
-    DATASETS, in_dataset_splits, LABELS, leave_one_dataset_out, validation_split)
+    DATASETS, in_dataset_splits, LABELS, leave_one_dataset_out, validation_split,
+    WINDOW_LENGTH)
 import numpy as np
 
 
-WINDOW_LENGTH = 8
 # Calibrated answers below this precision are better said as "unknown".
 THRESHOLD_PRECISION = 0.6
 # LODO targets whose models, like the shipped one, trained on FER2013 train.

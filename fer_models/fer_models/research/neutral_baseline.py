@@ -31,13 +31,12 @@ from fer_models.core.baseline import DEFAULT_MIN_NEUTRAL, REPLACE_MARGIN
 from fer_models.core.features import FeatureExtractor, NEUTRAL_REFERENCE
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
-from fer_models.research.protocol import FRAMES_PER_STILL, group_folds, LABELS
+from fer_models.research.protocol import FRAMES_PER_STILL, group_folds, LABELS, WINDOW_LENGTH
 import numpy as np
 
 
 FEATURE_TYPE = 'dlib68:coords+geometric'
 RELATIVE_FEATURE_TYPE = FeatureExtractor(FEATURE_TYPE).spec.with_reference(NEUTRAL_REFERENCE).name
-WINDOW_LENGTH = 8
 EPOCHS = 150
 CHECK_EVERY = 5
 ABSOLUTE, RELATIVE = 'absolute', 'baseline-relative'

@@ -43,6 +43,9 @@ LABELS = BASIC_LABELS
 # Frames a still is held when a person's stills play as one face track (the
 # track protocol's bags and the neutral study's offline tracks alike).
 FRAMES_PER_STILL = 12
+# Frames in the window of every landmark model the studies export (what
+# feature_buffer_node sends the classifier).
+WINDOW_LENGTH = 8
 TRAIN, TEST = 'train', 'test'
 
 
