@@ -57,3 +57,14 @@ def test_two_performers_replayed_as_tracks_scored_and_paired(tmp_path, monkeypat
     assert len(cached) == 2 * 2  # two persons' chunks, two arms
     text = track.markdown(result)
     assert '| shuffled | **shipped** |' in text and 'SYNTHETIC' in text
+
+
+def test_a_replay_with_another_appearance_run_is_refused_before_it_starts(tmp_path, capsys):
+    out = tmp_path / 'track.json'
+    committed = {'sets': {'tfeid-lodo': {'appearance_run': None, 'orders': {}}}}
+    out.write_text(json.dumps(committed))
+    assert track_protocol.main([
+        '--appearance-run', 'kdfaceapi_lodo_taiwanese', '--arm', 'shipped',
+        '--json', str(out), '--no-render']) == 2
+    assert 'write this replay to another --json' in capsys.readouterr().err
+    assert json.loads(out.read_text()) == committed

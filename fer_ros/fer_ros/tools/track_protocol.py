@@ -228,6 +228,31 @@ def models_entry(model_facts):
     return unique
 
 
+def check_same_appearance_run(result, path, name, appearance_run):
+    """
+    Raise ValueError when ``result`` holds set ``name`` replayed with another appearance run.
+
+    A set's arms are compared with each other and with its shipped arm, so
+    they must share their models: a replay with another ``--appearance-run``
+    belongs in another ``--json``.
+    """
+    previous = result.get('sets', {}).get(name)
+    if previous is not None and previous.get('appearance_run') != appearance_run:
+        raise ValueError(
+            f"{path} holds {name} replayed with appearance run "
+            f"{previous.get('appearance_run') or 'the set default'}, not "
+            f"{appearance_run or 'the set default'}: its arms must share their models; write "
+            'this replay to another --json')
+
+
+def read_result(path):
+    """Return the JSON at ``path``, or {} when there is none yet."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def merge_result(path, header, name, meta, order, arm_entries, models):
     """
     Merge one set's order of arms into the JSON at ``path``, under a lock; return the result.
@@ -241,10 +266,8 @@ def merge_result(path, header, name, meta, order, arm_entries, models):
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with open(lock_path, 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        result = {}
-        if os.path.isfile(path):
-            with open(path) as handle:
-                result = json.load(handle)
+        result = read_result(path)
+        check_same_appearance_run(result, path, name, meta['appearance_run'])
         result.update(header)
         entry = result.setdefault('sets', {}).setdefault(name, {})
         entry.update({**meta, 'models': models})
@@ -264,6 +287,9 @@ def run(options, log=print):
               # A snapshot of the other criterion, beside which this one is read.
               'still_image_criterion': still_image_criterion()}
     for name in options.set:
+        # Refused before anything is replayed, not after.
+        check_same_appearance_run(read_result(options.json), options.json, name,
+                                  options.appearance_run)
         track_set = SETS[name]
         persons = sorted({s[2] for s in stills_of(track_set.dataset)})
         if options.persons:
