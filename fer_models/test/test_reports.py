@@ -162,3 +162,20 @@ def test_the_generalisation_report_gives_both_criteria():
     changed = copy.deepcopy(result)
     changed['landmark'][0]['lodo_own_classes']['ckplus48']['accuracy'] += 0.01
     assert generalisation.markdown(changed, figures) != text
+
+
+def test_fusion_candidates_are_ranked_by_each_criterion():
+    result = study('generalisation.json')
+    candidates = result['fusion_candidates']
+    assert len(candidates) >= 2
+    text = '\n'.join(generalisation.fusion_candidates_section(result))
+    by_fixed = max(candidates, key=lambda k: candidates[k]['fixed']['late']['lodo_mean'])
+    assert f'Best by the fixed criterion: **{by_fixed}**' in text
+    # Swapping two candidates' fixed scores swaps the verdict.
+    runner_up = sorted(candidates, key=lambda k: candidates[k]['fixed']['late']['lodo_mean'])[-2]
+    swapped = copy.deepcopy(result)
+    first, second = (swapped['fusion_candidates'][k]['fixed']['late'] for k in (by_fixed,
+                                                                                runner_up))
+    first['lodo_mean'], second['lodo_mean'] = second['lodo_mean'], first['lodo_mean']
+    assert f'Best by the fixed criterion: **{runner_up}**' in '\n'.join(
+        generalisation.fusion_candidates_section(swapped))

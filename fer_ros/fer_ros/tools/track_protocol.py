@@ -239,7 +239,7 @@ def check_same_appearance_run(result, path, name, appearance_run):
     previous = result.get('sets', {}).get(name)
     if previous is not None and previous.get('appearance_run') != appearance_run:
         raise ValueError(
-            f"{path} holds {name} replayed with appearance run "
+            f'{path} holds {name} replayed with appearance run '
             f"{previous.get('appearance_run') or 'the set default'}, not "
             f"{appearance_run or 'the set default'}: its arms must share their models; write "
             'this replay to another --json')
