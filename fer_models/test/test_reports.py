@@ -112,6 +112,15 @@ def test_neutral_baseline():
 def test_track_protocol():
     text = track.markdown(study('track_protocol.json'))
     assert text == committed(REPORTS, 'track_protocol.md')
+    assert "A candidate's replay" not in text
+
+
+def test_a_candidates_track_replay_says_it_is_not_the_shipped_defaults():
+    name = 'track_protocol_kdfaceapi.json'
+    text = track.markdown(study(name), name)
+    assert text == committed(REPORTS, 'track_protocol_kdfaceapi.md')
+    assert "A candidate's replay, not the shipped defaults" in text
+    assert f'--json fer_models/reports/{name}' in text
 
 
 def test_fusion_on_tfeid():
