@@ -44,6 +44,7 @@ import tempfile
 import time
 
 from fer_models.core.resources import shipped_model
+from fer_models.research import render
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.track_protocol import (
@@ -247,10 +248,7 @@ def check_same_appearance_run(result, path, name, appearance_run):
 
 def read_result(path):
     """Return the JSON at ``path``, or {} when there is none yet."""
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as handle:
-        return json.load(handle)
+    return render.read_json(path) if os.path.isfile(path) else {}
 
 
 def merge_result(path, header, name, meta, order, arm_entries, models):
