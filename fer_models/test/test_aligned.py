@@ -27,7 +27,7 @@ from fer_models.core.landmarks import FaceMeshDetector
 from fer_models.core.onnx_model import ModelError
 from fer_models.core.resources import shipped_model
 from fer_models.research import (appearance, appearance_runs, faceapi_teacher, nets, protocol,
-                                 wheel_teacher)
+                                 track_protocol, wheel_teacher)
 from fer_models.research.aligned import crops_dir, CropTable, load_source, SOURCES
 from fer_models.research.appearance_runs import dataset_probabilities
 from fer_models.research.datasets import data_root, load_dataset
@@ -387,7 +387,7 @@ def test_the_distilled_study_says_its_fer2013_test_score_is_not_clean():
                                                 (0.510, 'loss'), (0.500, 'loss')])
 def test_a_variant_within_retraining_noise_of_the_yardstick_ties_and_ships_nothing(
         candidate, outcome):
-    assert protocol.still_image_outcome(candidate, 0.52) == outcome
+    assert protocol.selection_outcome(candidate, 0.52) == outcome
     with open(os.path.join(REPORTS, 'appearance_union_kdfaceapi.json')) as handle:
         study = json.load(handle)
     study['comparison'].update(strict_lodo_mean=candidate, yardstick_strict_lodo_mean=0.52)
@@ -397,6 +397,29 @@ def test_a_variant_within_retraining_noise_of_the_yardstick_ties_and_ships_nothi
                             'tie': 'the distilled student ties with the `kdwheel` student',
                             'loss': 'the distilled student does not win'}[outcome]), text
     assert ('track criterion' in text) == (outcome == 'tie')
+
+
+def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_replay():
+    track_json = os.path.join(REPORTS, 'track_protocol_kdfaceapi.json')
+    reference = os.path.join(REPORTS, 'track_protocol.json')
+    track = appearance_study.track_tiebreak('kdfaceapi', track_json, reference)
+    with open(track_json) as handle:
+        assert track['candidate'] == track_protocol.track_criterion(json.load(handle))
+    with open(reference) as handle:
+        assert track['shipped'] == track_protocol.track_criterion(json.load(handle))
+    assert track['outcome'] == protocol.selection_outcome(track['candidate'], track['shipped'])
+    with pytest.raises(SystemExit, match="ran the appearance run 'kdfaceapi_lodo_taiwanese', "
+                                         "not 'kdpair_lodo_taiwanese'"):
+        appearance_study.track_tiebreak('kdpair', track_json, reference)
+    with open(os.path.join(REPORTS, 'appearance_union_kdfaceapi.json')) as handle:
+        study = json.load(handle)
+    assert study['outcome'] == 'tie'
+    for outcome, shipped, says in (('win', True, 'so it ships as'),
+                                   ('win', False, 'not shipped (--no-ship)'),
+                                   ('tie', False, 'does not break the tie')):
+        text = appearance_study.decision(
+            {**study, 'shipped': shipped, 'track': {**track, 'outcome': outcome}})
+        assert 'track criterion' in text and says in text, text
 
 
 @pytest.mark.parametrize('variant', ['kdwheel', 'kdfaceapi'])

