@@ -115,10 +115,11 @@ def test_track_protocol():
     assert "A candidate's replay" not in text
 
 
-def test_a_candidates_track_replay_says_it_is_not_the_shipped_defaults():
-    name = 'track_protocol_kdfaceapi.json'
+@pytest.mark.parametrize('variant', ['kdfaceapi', 'kdpair'])
+def test_a_candidates_track_replay_says_it_is_not_the_shipped_defaults(variant):
+    name = f'track_protocol_{variant}.json'
     text = track.markdown(study(name), name)
-    assert text == committed(REPORTS, 'track_protocol_kdfaceapi.md')
+    assert text == committed(REPORTS, f'track_protocol_{variant}.md')
     assert "A candidate's replay, not the shipped defaults" in text
     assert f'--json fer_models/reports/{name}' in text
 
