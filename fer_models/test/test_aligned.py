@@ -399,6 +399,13 @@ def test_a_variant_within_retraining_noise_of_the_yardstick_ties_and_ships_nothi
     assert ('track criterion' in text) == (outcome == 'tie')
 
 
+def test_the_track_protocol_replays_the_shipped_recipes_held_out_runs():
+    variant = appearance_study.shipped_variant(os.path.dirname(shipped_model('ean_union.onnx')))
+    assert variant == track_protocol.SHIPPED_APPEARANCE_VARIANT
+    for track_set in track_protocol.SETS.values():
+        assert track_set.appearance_run == appearance.run_name(track_set.dataset, variant)
+
+
 def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_replay():
     track_json = os.path.join(REPORTS, 'track_protocol_kdfaceapi.json')
     reference = os.path.join(REPORTS, 'track_protocol.json')

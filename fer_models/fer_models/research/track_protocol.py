@@ -57,8 +57,18 @@ LODO, PERSON = 'lodo', 'person'
 REPORTS = os.path.join('fer_models', 'reports')
 DEFAULT_JSON = os.path.join(REPORTS, 'track_protocol.json')
 GENERALISATION_JSON = os.path.join(REPORTS, 'generalisation.json')
-# The default appearance run of the held-out TFEID sets: the shipped recipe.
-DEFAULT_APPEARANCE_RUN = 'kdwheel_lodo_taiwanese'
+# The recipe variant of the shipped appearance model (ean_union.onnx's run
+# name without '_union'; '' = the plain student): the sets replay its
+# held-out runs, so the shipped arm measures the shipped recipe.
+SHIPPED_APPEARANCE_VARIANT = 'kdwheel'
+
+
+def held_out_run(dataset, variant=SHIPPED_APPEARANCE_VARIANT):
+    """Return the name of a recipe variant's appearance run that never saw ``dataset``."""
+    return f'{variant}_lodo_{dataset}' if variant else f'lodo_{dataset}'
+
+
+DEFAULT_APPEARANCE_RUN = held_out_run('taiwanese')
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ SETS = {
         'person); appearance: the LODO-TFEID run, which saw no TFEID performer at all '
         '(stricter than in-dataset)'),
     'ckplus48-lodo': TrackSet(
-        'ckplus48-lodo', 'ckplus48', LODO, (SHUFFLED,), 'kdwheel_lodo_ckplus48',
+        'ckplus48-lodo', 'ckplus48', LODO, (SHUFFLED,), held_out_run('ckplus48'),
         'every CK+48 subject; models that never saw CK+48. CK+48 has no neutral images: '
         'played shuffled only'),
 }
