@@ -64,7 +64,13 @@ def test_a_replay_with_another_appearance_run_is_refused_before_it_starts(tmp_pa
     committed = {'sets': {'tfeid-lodo': {'appearance_run': None, 'orders': {}}}}
     out.write_text(json.dumps(committed))
     assert track_protocol.main([
-        '--appearance-run', 'kdfaceapi_lodo_taiwanese', '--arm', 'shipped',
+        '--appearance-run', 'another_recipe_lodo_taiwanese', '--arm', 'shipped',
         '--json', str(out), '--no-render']) == 2
     assert 'write this replay to another --json' in capsys.readouterr().err
     assert json.loads(out.read_text()) == committed
+    # A replay stored before the shipped recipe changed names its run in its models.
+    replayed_before = {'sets': {'tfeid-lodo': {'appearance_run': None, 'orders': {}, 'models': [
+        {'appearance': {'name': 'an_earlier_recipe_lodo_taiwanese'}}]}}}
+    out.write_text(json.dumps(replayed_before))
+    assert track_protocol.main(['--arm', 'shipped', '--json', str(out), '--no-render']) == 2
+    assert 'an_earlier_recipe_lodo_taiwanese, not' in capsys.readouterr().err

@@ -84,13 +84,13 @@ def test_ean_study_and_its_model_card(tmp_path):
     assert committed(tmp_path, 'ean.md') == committed(MODELS, 'ean.md')
 
 
-@pytest.mark.parametrize('variant', ['', 'kdwheel'])
+@pytest.mark.parametrize('variant', ['', 'kdwheel', 'kdfaceapi'])
 def test_appearance_studies_and_the_shipped_card(tmp_path, variant):
     stem = appearance.report_stem(variant)
     result = study(f'{stem}.json')
     appearance.write_markdown(result, str(tmp_path), str(tmp_path))
     assert committed(tmp_path, f'{stem}.md') == committed(REPORTS, f'{stem}.md')
-    if variant == 'kdwheel':  # the distilled student is the one that ships
+    if variant == appearance.shipped_variant(MODELS):  # its card is the shipped model's
         assert committed(tmp_path, 'ean_union.md') == committed(MODELS, 'ean_union.md')
 
 

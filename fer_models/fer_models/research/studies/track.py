@@ -307,7 +307,8 @@ def candidate_notice(sets):
     return ["**A candidate's replay, not the shipped defaults**: " + '; '.join(
         f"`{name}` ran with the appearance model `{run}` instead of its set's own run"
         for name, run in others.items()) + '. `shipped` there means `config/fer.yaml` as '
-        'shipped with that model; the shipped defaults are measured in `track_protocol.md`.',
+        'shipped at the replay (the date below) with that model; the shipped defaults are '
+        'measured in `track_protocol.md`.',
         '']
 
 
