@@ -185,6 +185,38 @@ def test_top_confusions_name_the_largest_shares_of_each_true_class():
     assert top_confusions(report, count=1) == ['sad -> no_face 50%']
 
 
+def test_held_out_temperatures_never_let_a_dataset_calibrate_itself():
+    from types import SimpleNamespace
+
+    from fer_models.research.lodo import held_out_temperatures
+
+    rng = np.random.default_rng(0)
+    datasets = np.repeat(['fer2013', 'fer2013', 'taiwanese', 'ckplus48'], 200)
+    parts = np.repeat(['train', 'test', '', ''], 200)
+    samples = SimpleNamespace(datasets=datasets, parts=parts,
+                              targets=rng.integers(0, len(LABELS), len(datasets)))
+    # Overconfident answers, right one time in three.
+    answers = np.where(rng.random(len(datasets)) < 1 / 3, samples.targets,
+                       rng.integers(0, len(LABELS), len(datasets)))
+    probabilities = np.full((len(datasets), len(LABELS)), 0.02)
+    probabilities[np.arange(len(datasets)), answers] = 0.88
+    probabilities[datasets == 'fer2013'] = np.nan
+    fer2013_test = (datasets == 'fer2013') & (parts == 'test')
+    probabilities[fer2013_test] = probabilities[datasets == 'ckplus48']
+    scaled, temperatures = held_out_temperatures(samples, probabilities)
+    assert temperatures['taiwanese'] > 1 and temperatures['ckplus48'] > 1  # softened
+    assert np.isnan(scaled[parts == 'train']).all()
+    tfeid = datasets == 'taiwanese'
+    assert scaled[tfeid].max() < probabilities[tfeid].max()
+    # A dataset's own answers (and FER2013's) never move its temperature.
+    changed = probabilities.copy()
+    changed[tfeid] = 1.0 / len(LABELS)
+    changed[fer2013_test] = 1.0 / len(LABELS)
+    _, again = held_out_temperatures(samples, changed)
+    assert again['taiwanese'] == temperatures['taiwanese']
+    assert again['ckplus48'] != temperatures['ckplus48']
+
+
 def test_a_balanced_decision_recipe_divides_out_its_training_mix():
     import torch
 

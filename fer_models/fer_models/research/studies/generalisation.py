@@ -48,9 +48,10 @@ from fer_models.research import appearance, faceapi_teacher, render, wheel_teach
 from fer_models.research.extract import cache_dir, extract
 from fer_models.research.lodo import (
     appearance_lodo_probabilities, calibration_of, CALIBRATION_SOURCES,
-    evaluate_landmark_recipe, evaluate_model_file, export_recipe_model, fusion_of, held_out_run,
-    lacks_classes, landmark_features, LandmarkRecipe, load_samples, model_probabilities,
-    own_classes_score, per_face_cost_ms, probabilities_path, score)
+    evaluate_landmark_recipe, evaluate_model_file, export_recipe_model, fusion_of,
+    held_out_run, held_out_temperatures, lacks_classes, landmark_features, LandmarkRecipe,
+    load_samples, model_probabilities, own_classes_score, per_face_cost_ms, probabilities_path,
+    score)
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import (
     add_run_options, DATASETS, LABELS, leave_one_dataset_out, selection_score, TIE_POINTS)
@@ -273,9 +274,14 @@ def fusion(options):
                         ('name', 'epochs', 'best_epoch', 'status', 'validation_accuracy')}
     samples = load_samples()
     landmark = landmark_lodo_probabilities(samples, recipe, options.seed)
-    entry = fusion_of(samples, landmark, appearance_lodo_probabilities(samples, paths))
+    appearance_answers = appearance_lodo_probabilities(samples, paths)
+    temperatures = None
+    if options.calibrate_appearance:
+        appearance_answers, temperatures = held_out_temperatures(samples, appearance_answers)
+    entry = fusion_of(samples, landmark, appearance_answers)
     entry['appearance_runs'] = runs
     entry['appearance_variant'] = options.appearance_variant
+    entry['appearance_temperatures'] = temperatures
     entry['landmark_recipe'] = recipe.name
     entry['cost_ms_per_face'] = per_face_cost_ms(default_model_path(), options.appearance_model
                                                  or shipped_model(DEFAULT_APPEARANCE_MODEL))
@@ -293,7 +299,8 @@ def fusion(options):
 
 def candidate_key(entry):
     """Return the key of a fusion candidate: its appearance variant and landmark recipe."""
-    return f"{entry['appearance_variant'] or 'plain'} | {entry['landmark_recipe']}"
+    calibrated = ' | calibrated' if entry.get('appearance_temperatures') else ''
+    return f"{entry['appearance_variant'] or 'plain'} | {entry['landmark_recipe']}{calibrated}"
 
 
 def candidate_summary(entry):
@@ -303,6 +310,7 @@ def candidate_summary(entry):
                        'lodo_mean': mode['lodo_mean']} for name, mode in modes.items()}
 
     return {'appearance_variant': entry['appearance_variant'],
+            'appearance_temperatures': entry.get('appearance_temperatures'),
             'landmark_recipe': entry['landmark_recipe'],
             'appearance_runs': entry['appearance_runs'],
             'appearance_weight': {'strict': entry['shipped_appearance_weight'],
@@ -762,6 +770,10 @@ def fusion_candidates_section(study):
         runs = candidate['appearance_runs']
         same = key == shipped_key and runs == shipped['appearance_runs']
         variant = candidate['appearance_variant'] or 'plain'
+        temperatures = candidate.get('appearance_temperatures')
+        if temperatures:
+            variant += ', calibrated (T ' + ' / '.join(
+                f'{temperatures[d]:.2f}' for d in DATASETS) + ')'
         rows.append((
             variant + (' (the entry above)' if same else ''),
             candidate['landmark_recipe'],
@@ -782,7 +794,10 @@ def fusion_candidates_section(study):
              'retraining noise; a re-trained run of the same recipe moves a score by about a '
              'point. ECE: expected calibration error of single frames of held-out TFEID and '
              'CK+48 (as in "Calibration of each mode"; lower: a confidence closer to how often '
-             'the answer is right).', '']
+             'the answer is right). *calibrated*: the appearance answers temperature-scaled '
+             '(`--calibrate-appearance`), each held-out dataset with the temperature fitted on '
+             "the other datasets' held-out answers (T per held-out FER2013 / TFEID / CK+48).",
+             '']
     lines += render.table(
         ['appearance variant', 'landmark recipe', 'appearance runs', 'TFEID, late',
          'appearance alone (strict / fixed)', 'late (strict)', '**late (fixed)**',
@@ -1084,6 +1099,10 @@ def main(argv=None):
     fusion_parser.add_argument('--candidate-only', action='store_true',
                                help='only add the result to the re-selection table '
                                '(fusion_candidates); the fusion entry and the stacker stay')
+    fusion_parser.add_argument('--calibrate-appearance', action='store_true',
+                               help='temperature-scale the appearance answers, each held-out '
+                               "dataset's with the temperature fitted on the other datasets' "
+                               'held-out answers (a candidate of its own in the table)')
     commands.add_parser('mean-face', help=f'recompute {os.path.basename(MEAN_FACE_FILE)}')
     previous_parser = commands.add_parser(
         'previous', help='score an earlier landmark model on every protocol dataset')
