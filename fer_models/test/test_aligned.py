@@ -162,6 +162,20 @@ def test_class_weights_favour_rare_classes():
     assert float(weights[torch.as_tensor(targets)].mean()) == pytest.approx(1.0)
 
 
+def test_a_temperature_softens_the_confidence_and_keeps_every_answer():
+    from fer_models.research.calibration import apply_temperature
+
+    torch.manual_seed(0)
+    model = build_model('ean').eval()
+    crops = torch.rand(8, 1, 48, 48)
+    with torch.no_grad():
+        before = model(crops).numpy()
+        after = nets.scale_logits(model, 3.0)(crops).numpy()
+    np.testing.assert_allclose(after, apply_temperature(before, 3.0), rtol=1e-4, atol=1e-6)
+    assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+    assert (after.max(axis=1) < before.max(axis=1)).all()
+
+
 def test_removing_the_training_prior_divides_the_probabilities_by_it():
     # Weighted by count^-0.5, 90 / 40 / 10 faces leave a prior of sqrt(count);
     # class 2 never occurs.

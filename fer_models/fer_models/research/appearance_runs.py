@@ -32,7 +32,7 @@ from fer_models.research import protocol
 from fer_models.research.aligned import load_source, source_images
 from fer_models.research.appearance import run_training_prior, runs_dir, study_run_name
 from fer_models.research.metrics import classification_report, time_calls_ms
-from fer_models.research.nets import remove_training_prior
+from fer_models.research.nets import remove_training_prior, scale_logits
 import numpy as np
 
 
@@ -159,23 +159,30 @@ def run_size(result):
     return int(result['recipe'].get('size', CROP_SIZE))
 
 
-def decided_model(result, balanced=BALANCED_DECISION):
+def decided_model(result, balanced=BALANCED_DECISION, temperature=1.0):
     """
     Return (model in eval mode, decision metadata) of a run's best checkpoint.
 
     balanced: remove the run's training prior from the logits first, so the
-    model decides as if every expression were equally likely.
+    model decides as if every expression were equally likely. temperature:
+    then divide the logits by it (``lodo.held_out_temperatures`` fits one on
+    held-out datasets), which leaves every answer as it is.
     """
     from fer_models.research.distill import load_model
 
     model, _ = load_model(result['checkpoint'])
     if not balanced:
-        return model, {'decision_rule': 'training prior (logits as trained)'}
-    prior = run_training_prior(result)
-    remove_training_prior(model, prior)
-    return model, {'decision_rule': 'balanced: log(training prior) subtracted from the '
-                                    'logits (every expression equally likely)',
-                   'training_prior': json.dumps(dict(zip(protocol.LABELS, prior)))}
+        decision = {'decision_rule': 'training prior (logits as trained)'}
+    else:
+        prior = run_training_prior(result)
+        remove_training_prior(model, prior)
+        decision = {'decision_rule': 'balanced: log(training prior) subtracted from the '
+                                     'logits (every expression equally likely)',
+                    'training_prior': json.dumps(dict(zip(protocol.LABELS, prior)))}
+    if temperature != 1.0:
+        scale_logits(model, temperature)
+        decision['temperature'] = str(temperature)
+    return model, decision
 
 
 def crop_metadata(size):
@@ -194,15 +201,15 @@ def training_data(target):
             if target is None else f'all protocol datasets except {target}')
 
 
-def export_run(result, path, balanced=BALANCED_DECISION):
+def export_run(result, path, balanced=BALANCED_DECISION, temperature=1.0):
     """
     Export a run's best checkpoint to ONNX with the aligned_v1 crop in its metadata.
 
-    balanced: see ``decided_model``.
+    balanced, temperature: see ``decided_model``.
     """
     from fer_models.research.ean import export_crop_model
 
-    model, decision = decided_model(result, balanced)
+    model, decision = decided_model(result, balanced, temperature)
     size = run_size(result)
     export_crop_model(model, path, model_name=SHIPPED_NAME if result['target'] is None
                       else result['name'], labels=protocol.LABELS, size=size, extra_metadata={

@@ -298,6 +298,20 @@ def remove_training_prior(model, prior):
     return model
 
 
+def scale_logits(model, temperature):
+    """
+    Divide a model's logits by ``temperature``, in place (weights and bias of its final layer).
+
+    Temperature scaling (Guo et al., ICML 2017): the answer (argmax) stays, the
+    confidence becomes what held-out data says it should be.
+    """
+    final = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        final.weight /= temperature
+        final.bias /= temperature
+    return model
+
+
 def fit_window_mlp(features, targets, num_classes, epochs, seed, validation=None,
                    check_every=10, batch_size=64, noise=0.05, hidden=128, dropout=0.3):
     """

@@ -504,7 +504,7 @@ def fold_models(held_out, paths, seed=0):
     return facts
 
 
-def appearance_model(spec, target, log=print):
+def appearance_model(spec, target, log=print, temperature=1.0):
     """
     Return the facts of an appearance model for persons of ``target``, exported if needed.
 
@@ -514,7 +514,8 @@ def appearance_model(spec, target, log=print):
     (``appearance_runs.read_run``: status ``training``), exported with the
     shipped decision rule.
     None when ``spec`` is empty or names no run. Raises ValueError when the
-    run saw ``target``.
+    run saw ``target``. temperature: divides a run's logits at export (see
+    ``appearance_runs.decided_model``).
     """
     from fer_models.research.appearance import runs_dir
     from fer_models.research.appearance_runs import export_run, read_run
@@ -540,7 +541,8 @@ def appearance_model(spec, target, log=print):
         raise ValueError(f"appearance run {spec} held out {result['target']}, not {target}: "
                          'it saw these persons')
     stamp = os.stat(best)
-    key = fingerprint(result['status'], result['epochs'], stamp.st_size, stamp.st_mtime_ns)
+    key = fingerprint(result['status'], result['epochs'], stamp.st_size, stamp.st_mtime_ns,
+                      *(() if temperature == 1.0 else (temperature,)))
     path = os.path.join(cache_root(), 'appearance', f'{spec}-{key}.onnx')
 
     def build():
@@ -548,9 +550,10 @@ def appearance_model(spec, target, log=print):
         with tempfile.TemporaryDirectory() as work:
             checkpoint = os.path.join(work, 'best.pt')
             shutil.copyfile(result['checkpoint'], checkpoint)  # the run may rewrite it
-            export_run({**result, 'checkpoint': checkpoint}, path)
-        return {key: result.get(key) for key in ('name', 'target', 'status', 'epochs',
-                                                 'best_epoch', 'validation_accuracy')}
+            export_run({**result, 'checkpoint': checkpoint}, path, temperature=temperature)
+        facts = {key: result.get(key) for key in ('name', 'target', 'status', 'epochs',
+                                                  'best_epoch', 'validation_accuracy')}
+        return {**facts, 'temperature': temperature} if temperature != 1.0 else facts
     return _cached(path, build)
 
 

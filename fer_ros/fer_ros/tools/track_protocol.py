@@ -83,7 +83,7 @@ def set_appearance(track_set, options, log=print):
     if options.models == SHIPPED_MODELS:
         return None
     spec = track_set.appearance_run if options.appearance_run is None else options.appearance_run
-    return appearance_model(spec, track_set.dataset, log)
+    return appearance_model(spec, track_set.dataset, log, options.appearance_temperature)
 
 
 def write_params(path, params):
@@ -229,9 +229,14 @@ def models_entry(model_facts):
     return unique
 
 
-def replay_appearance_run(name, appearance_run):
+def replay_appearance_run(name, appearance_run, temperature=1.0):
     """Return the appearance run a replay of set ``name`` uses: ``--appearance-run`` or its own."""
-    return appearance_run or SETS[name].appearance_run
+    return with_temperature(appearance_run or SETS[name].appearance_run, temperature)
+
+
+def with_temperature(run, temperature):
+    """Return a run's name as a replay identifies its model: with its temperature, if any."""
+    return run if temperature in (None, 1.0) else f'{run} at temperature {temperature:g}'
 
 
 def stored_appearance_run(entry, name):
@@ -242,11 +247,11 @@ def stored_appearance_run(entry, name):
     models = entry.get('models') or [{}]
     appearance = models[0].get('appearance') or {}
     if 'name' in appearance:
-        return appearance['name']
+        return with_temperature(appearance['name'], appearance.get('temperature'))
     return replay_appearance_run(name, entry.get('appearance_run'))
 
 
-def check_same_appearance_run(result, path, name, appearance_run):
+def check_same_appearance_run(result, path, name, appearance_run, temperature=1.0):
     """
     Raise ValueError when ``result`` holds set ``name`` replayed with another appearance run.
 
@@ -256,7 +261,7 @@ def check_same_appearance_run(result, path, name, appearance_run):
     another ``--json``.
     """
     previous = result.get('sets', {}).get(name)
-    run = replay_appearance_run(name, appearance_run)
+    run = replay_appearance_run(name, appearance_run, temperature)
     if previous is not None and stored_appearance_run(previous, name) != run:
         raise ValueError(
             f'{path} holds {name} replayed with the appearance run '
@@ -283,7 +288,8 @@ def merge_result(path, header, name, meta, order, arm_entries, models):
     with open(lock_path, 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = read_result(path)
-        check_same_appearance_run(result, path, name, meta['appearance_run'])
+        check_same_appearance_run(result, path, name, meta['appearance_run'],
+                                  meta['appearance_temperature'])
         result.update(header)
         entry = result.setdefault('sets', {}).setdefault(name, {})
         entry.update({**meta, 'models': models})
@@ -305,7 +311,7 @@ def run(options, log=print):
     for name in options.set:
         # Refused before anything is replayed, not after.
         check_same_appearance_run(read_result(options.json), options.json, name,
-                                  options.appearance_run)
+                                  options.appearance_run, options.appearance_temperature)
         track_set = SETS[name]
         persons = sorted({s[2] for s in stills_of(track_set.dataset)})
         if options.persons:
@@ -320,7 +326,9 @@ def run(options, log=print):
         meta = {'dataset': track_set.dataset, 'split': track_set.split,
                 'description': track_set.description, 'persons': len(persons),
                 'models_source': options.models, 'appearance_run': options.appearance_run,
-                'appearance_model_run': replay_appearance_run(name, options.appearance_run),
+                'appearance_temperature': options.appearance_temperature,
+                'appearance_model_run': replay_appearance_run(name, options.appearance_run,
+                                                              options.appearance_temperature),
                 'limits': {'persons': options.persons, 'stills': options.stills}}
         for order in options.order or track_set.orders:
             if order not in track_set.orders:
@@ -347,6 +355,10 @@ def main(argv=None):
     parser.add_argument('--appearance-run', default=None,
                         help='appearance run name in ~/.cache/fer_ros/ean/union_runs or an ONNX '
                         "crop model (default: the set's own held-out run)")
+    parser.add_argument('--appearance-temperature', type=float, default=1.0,
+                        help="divide the appearance run's logits by this temperature at export "
+                        '(e.g. the one ./fer train generalisation fusion --calibrate-appearance '
+                        'fitted for the held-out dataset); default 1: as trained')
     parser.add_argument('--models', choices=(HELD_OUT, SHIPPED_MODELS), default=HELD_OUT,
                         help='held-out models (default) or the shipped ones (they saw these '
                         'persons: for a quick look and the tool test only)')

@@ -292,6 +292,8 @@ def reproduce_commands(sets, source=DEFAULT_JSON_NAME):
         options = [f'--set {name}', f"--arm {' '.join(arms.values())}"]
         if entry.get('appearance_run') is not None:
             options.append(f"--appearance-run '{entry['appearance_run']}'")
+        if entry.get('appearance_temperature', 1.0) != 1.0:
+            options.append(f"--appearance-temperature {entry['appearance_temperature']:g}")
         if entry['models_source'] != 'held-out':
             options.append(f"--models {entry['models_source']}")
         commands.append(f"{TOOL} {' '.join(options + json_option)}")
@@ -300,12 +302,14 @@ def reproduce_commands(sets, source=DEFAULT_JSON_NAME):
 
 def candidate_notice(sets):
     """Return the warning lines of a report whose sets ran another appearance run."""
-    others = {name: entry['appearance_run'] for name, entry in sets.items()
-              if entry.get('appearance_run') is not None}
+    others = {name: f"`{entry['appearance_run']}`" + (
+        f" (logits divided by the temperature {entry['appearance_temperature']:g})"
+        if entry.get('appearance_temperature', 1.0) != 1.0 else '')
+        for name, entry in sets.items() if entry.get('appearance_run') is not None}
     if not others:
         return []
     return ["**A candidate's replay, not the shipped defaults**: " + '; '.join(
-        f"`{name}` ran with the appearance model `{run}` instead of its set's own run"
+        f"`{name}` ran with the appearance model {run} instead of its set's own run"
         for name, run in others.items()) + '. `shipped` there means `config/fer.yaml` as '
         'shipped at the replay (the date below) with that model; the shipped defaults are '
         'measured in `track_protocol.md`.',
