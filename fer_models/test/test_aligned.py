@@ -415,7 +415,7 @@ def test_a_variant_within_retraining_noise_of_the_yardstick_ties_and_ships_nothi
 
 def test_the_track_protocol_replays_the_shipped_recipes_held_out_runs():
     variant = appearance_study.shipped_variant(os.path.dirname(shipped_model('ean_union.onnx')))
-    assert variant == track_protocol.SHIPPED_APPEARANCE_VARIANT
+    assert variant == protocol.SHIPPED_APPEARANCE_VARIANT
     for track_set in track_protocol.SETS.values():
         assert track_set.appearance_run == appearance.run_name(track_set.dataset, variant)
 

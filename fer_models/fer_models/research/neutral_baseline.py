@@ -31,8 +31,8 @@ from fer_models.core.baseline import DEFAULT_MIN_NEUTRAL, REPLACE_MARGIN
 from fer_models.core.features import FeatureExtractor, NEUTRAL_REFERENCE
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.extract import extract
-from fer_models.research.protocol import FRAMES_PER_STILL, group_folds, LABELS, WINDOW_LENGTH
-from fer_models.research.track_protocol import DEFAULT_APPEARANCE_RUN
+from fer_models.research.protocol import (
+    FRAMES_PER_STILL, group_folds, held_out_appearance_run, LABELS, WINDOW_LENGTH)
 import numpy as np
 
 
@@ -153,9 +153,9 @@ def load_track_protocol(path=TRACKS_JSON, resting_path=TRACK_RESTING_JSON):
 
 # The shipped recipe's held-out run first (the report's and the shipped
 # correction's strength), then the other runs measured for comparison.
-APPEARANCE_RUNS = (DEFAULT_APPEARANCE_RUN,) + tuple(
+APPEARANCE_RUNS = (held_out_appearance_run('taiwanese'),) + tuple(
     run for run in ('kdwheel_lodo_taiwanese', 'kdfaceapi_lodo_taiwanese')
-    if run != DEFAULT_APPEARANCE_RUN)
+    if run != held_out_appearance_run('taiwanese'))
 STRENGTHS = tuple(np.round(np.arange(0.0, 1.51, 0.1), 2))
 NEUTRAL_FIRST, SHUFFLED = 'neutral first', 'shuffled'
 

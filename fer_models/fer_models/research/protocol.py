@@ -51,6 +51,10 @@ WINDOW_LENGTH = 8
 # track protocol breaks.
 TIE_POINTS = 0.9
 TRAIN, TEST = 'train', 'test'
+# The recipe variant of the shipped appearance model (ean_union.onnx's run
+# name without '_union'; '' = the plain student): studies that replay or
+# measure "the shipped recipe" on held-out persons use its LODO runs.
+SHIPPED_APPEARANCE_VARIANT = 'kdwheel'
 
 
 class ProtocolError(ValueError):
@@ -122,6 +126,11 @@ def validation_split(train, groups, share=0.1, seed=0):
     chosen = rng.choice(names, max(1, int(round(share * len(names)))), replace=False)
     validation = train & np.isin(groups, chosen)
     return train & ~validation, validation
+
+
+def held_out_appearance_run(dataset, variant=SHIPPED_APPEARANCE_VARIANT):
+    """Return the name of a recipe variant's appearance run that never saw ``dataset``."""
+    return f'{variant}_lodo_{dataset}' if variant else f'lodo_{dataset}'
 
 
 def selection_score(lodo_accuracy):

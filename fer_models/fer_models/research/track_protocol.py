@@ -43,7 +43,7 @@ import zlib
 from fer_models.core.baseline import AUTO, OFF
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.metrics import classification_report
-from fer_models.research.protocol import group_folds, LABELS
+from fer_models.research.protocol import group_folds, held_out_appearance_run, LABELS
 import numpy as np
 
 GAP_FRAMES = 12
@@ -57,18 +57,9 @@ LODO, PERSON = 'lodo', 'person'
 REPORTS = os.path.join('fer_models', 'reports')
 DEFAULT_JSON = os.path.join(REPORTS, 'track_protocol.json')
 GENERALISATION_JSON = os.path.join(REPORTS, 'generalisation.json')
-# The recipe variant of the shipped appearance model (ean_union.onnx's run
-# name without '_union'; '' = the plain student): the sets replay its
-# held-out runs, so the shipped arm measures the shipped recipe.
-SHIPPED_APPEARANCE_VARIANT = 'kdwheel'
-
-
-def held_out_run(dataset, variant=SHIPPED_APPEARANCE_VARIANT):
-    """Return the name of a recipe variant's appearance run that never saw ``dataset``."""
-    return f'{variant}_lodo_{dataset}' if variant else f'lodo_{dataset}'
-
-
-DEFAULT_APPEARANCE_RUN = held_out_run('taiwanese')
+# The sets replay the shipped recipe's held-out runs, so the shipped arm
+# measures the shipped recipe.
+DEFAULT_APPEARANCE_RUN = held_out_appearance_run('taiwanese')
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ SETS = {
         'person); appearance: the LODO-TFEID run, which saw no TFEID performer at all '
         '(stricter than in-dataset)'),
     'ckplus48-lodo': TrackSet(
-        'ckplus48-lodo', 'ckplus48', LODO, (SHUFFLED,), held_out_run('ckplus48'),
+        'ckplus48-lodo', 'ckplus48', LODO, (SHUFFLED,), held_out_appearance_run('ckplus48'),
         'every CK+48 subject; models that never saw CK+48. CK+48 has no neutral images: '
         'played shuffled only'),
 }

@@ -730,13 +730,18 @@ def model_card(study):
         'redistributed with this repository.',
         '',
     ]
+    return '\n'.join(lines + teachers_section(study))
+
+
+def teachers_section(study):
+    """Return the model card's section on the outside teachers' licences (none: no lines)."""
     teachers = TEACHER_PROVENANCE.get(study.get('variant', ''), ())
-    if teachers:
-        lines += render.section("Teachers' licences and provenance", [
-            *render.bullets(teachers),
-            '', 'No teacher ships with the robot: only this student runs there, without '
-            "Node, TensorFlow or the teachers' weights.", ''])
-    return '\n'.join(lines)
+    if not teachers:
+        return []
+    return render.section("Teachers' licences and provenance", [
+        *render.bullets(teachers),
+        '', 'No teacher ships with the robot: only this student runs there, without '
+        "Node, TensorFlow or the teachers' weights.", ''])
 
 
 def train_union(options):
