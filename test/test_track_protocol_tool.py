@@ -76,7 +76,7 @@ def test_a_replay_with_another_appearance_run_is_refused_before_it_starts(tmp_pa
     assert 'an_earlier_recipe_lodo_taiwanese, not' in capsys.readouterr().err
     # The same run with its logits divided by a temperature is another model.
     calibrated = {'sets': {'tfeid-lodo': {'appearance_run': 'a_run_lodo_taiwanese', 'orders': {},
-                                          'appearance_model_run': track_protocol.with_temperature(
+                                          'appearance_model_run': protocol.with_temperature(
                                               'a_run_lodo_taiwanese', 2.5)}}}
     out.write_text(json.dumps(calibrated))
     assert track_protocol.main(['--appearance-run', 'a_run_lodo_taiwanese', '--arm', 'shipped',

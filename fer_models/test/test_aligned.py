@@ -436,6 +436,11 @@ def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_repla
     with pytest.raises(SystemExit, match="ran the appearance run 'kdfaceapi_lodo_taiwanese', "
                                          "not 'kdpair_lodo_taiwanese'"):
         appearance_study.track_tiebreak('kdpair', track_json, reference)
+    # This report ships the run as trained: a replay at a temperature is another model.
+    with pytest.raises(SystemExit, match='kdfaceapi_lodo_taiwanese at temperature'):
+        appearance_study.track_tiebreak(
+            'kdfaceapi', os.path.join(REPORTS, 'track_protocol_kdfaceapi_calibrated.json'),
+            reference)
     assert study['outcome'] == 'tie'
     for outcome, shipped, says in (('win', True, 'so it ships as'),
                                    ('win', False, 'not shipped (--no-ship)'),

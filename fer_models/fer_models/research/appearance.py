@@ -144,8 +144,10 @@ def run_name(target, variant='', size=CROP_SIZE, seed=0):
     (``lodo_taiwanese_s64_seed1``), so runs that differ only there never
     share a folder.
     """
-    base = UNION if target is None else f'lodo_{target}'
-    name = f'{variant}_{base}' if variant else base
+    if target is None:
+        name = f'{variant}_{UNION}' if variant else UNION
+    else:
+        name = protocol.held_out_appearance_run(target, variant)
     return name + (f'_s{size}' if size != CROP_SIZE else '') + (f'_seed{seed}' if seed else '')
 
 

@@ -441,9 +441,7 @@ def evaluate_model_file(samples, path):
     from fer_models.core.onnx_model import EmotionModel
 
     probabilities = model_probabilities(samples, EmotionModel(path))
-    targets = {'fer2013': (samples.datasets == 'fer2013') & (samples.parts == 'test')}
-    return {dataset: score(samples, targets.get(dataset, samples.datasets == dataset),
-                           probabilities)
+    return {dataset: score(samples, held_out_rows(samples, dataset), probabilities)
             for dataset in DATASETS}
 
 
@@ -507,8 +505,8 @@ def held_out_temperatures(samples, probabilities):
     anything that ships. ``'all'``: the temperature over every source, the
     one a model trained on every dataset would ship with.
     """
-    present = (~np.isnan(probabilities[:, 0]) & ~never_scored(samples)
-               & np.isin(samples.datasets, CALIBRATION_SOURCES))
+    answered = ~np.isnan(probabilities[:, 0])
+    present = answered & ~never_scored(samples) & np.isin(samples.datasets, CALIBRATION_SOURCES)
     scaled = np.array(probabilities, copy=True)
     temperatures = {}
     for target in DATASETS:
@@ -516,7 +514,7 @@ def held_out_temperatures(samples, probabilities):
         others = present & ~test
         temperatures[target] = calibration.fit_temperature(probabilities[others],
                                                            samples.targets[others])
-        rows = ~np.isnan(probabilities[:, 0]) & test
+        rows = answered & test
         scaled[rows] = calibration.apply_temperature(probabilities[rows], temperatures[target])
     temperatures['all'] = calibration.fit_temperature(probabilities[present],
                                                       samples.targets[present])
@@ -575,7 +573,7 @@ def fusion_of(samples, landmark, appearance, weights=np.linspace(0.0, 1.0, 11)):
                                                     len(LABELS))
     # The shipped weight: the best mean over the three held-out datasets (each
     # counts once, whatever its size), as the selection criterion weighs them.
-    held_out = [present & (samples.datasets == d) & ~never_scored(samples) for d in DATASETS]
+    held_out = [present & held_out_rows(samples, d) for d in DATASETS]
     shipped_appearance_weight = max(
         weights, key=lambda w: np.mean([accuracy(late(w), rows) for rows in held_out]))
     fixed_appearance_weight = max(weights, key=lambda w: np.mean(

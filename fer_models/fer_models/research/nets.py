@@ -280,6 +280,11 @@ def training_prior(targets, power, classes):
     return prior / prior.sum()
 
 
+def final_layer(model):
+    """Return a model's last linear layer, whose outputs are its logits."""
+    return [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+
+
 def remove_training_prior(model, prior):
     """
     Subtract log(prior) from the bias of a model's final linear layer, in place.
@@ -292,7 +297,7 @@ def remove_training_prior(model, prior):
     """
     prior = np.asarray(prior, np.float64)
     floor = prior[prior > 0].min()
-    final = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    final = final_layer(model)
     with torch.no_grad():
         final.bias -= torch.as_tensor(np.log(np.maximum(prior, floor)), dtype=final.bias.dtype)
     return model
@@ -305,7 +310,7 @@ def scale_logits(model, temperature):
     Temperature scaling (Guo et al., ICML 2017): the answer (argmax) stays, the
     confidence becomes what held-out data says it should be.
     """
-    final = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    final = final_layer(model)
     with torch.no_grad():
         final.weight /= temperature
         final.bias /= temperature

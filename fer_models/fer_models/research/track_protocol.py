@@ -495,6 +495,33 @@ def fold_models(held_out, paths, seed=0):
     return facts
 
 
+def appearance_spec(name, appearance_run):
+    """Return what a replay of set ``name`` runs: ``--appearance-run`` if given, else its own."""
+    return SETS[name].appearance_run if appearance_run is None else appearance_run
+
+
+def with_temperature(run, temperature):
+    """Return a run's name as a replay identifies its model: with its temperature, if any."""
+    return run if temperature in (None, 1.0) else f'{run} at temperature {temperature:g}'
+
+
+def replay_appearance_run(name, appearance_run, temperature=1.0):
+    """Return the appearance model a replay of set ``name`` uses, as replays identify it."""
+    return with_temperature(appearance_spec(name, appearance_run), temperature)
+
+
+def stored_appearance_run(entry, name):
+    """Return the appearance model a stored replay of set ``name`` used (replay_appearance_run)."""
+    if 'appearance_model_run' in entry:
+        return entry['appearance_model_run']
+    # Replays written before that field: the run named in their models.
+    models = entry.get('models') or [{}]
+    appearance = models[0].get('appearance') or {}
+    if 'name' in appearance:
+        return with_temperature(appearance['name'], appearance.get('temperature'))
+    return replay_appearance_run(name, entry.get('appearance_run'))
+
+
 def appearance_model(spec, target, log=print, temperature=1.0):
     """
     Return the facts of an appearance model for persons of ``target``, exported if needed.

@@ -48,10 +48,10 @@ from fer_models.research import render
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.track_protocol import (
-    appearance_model, arm_parameters, ARMS, ArmUnavailable, cache_root, DEFAULT_ARMS,
-    DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES, order_stills, ORDERS,
-    paired_difference, parse_arm, person_chunks, scores, set_models, SETS, SHIPPED,
-    still_image_criterion, stills_of, TrackFrames)
+    appearance_model, appearance_spec, arm_parameters, ARMS, ArmUnavailable, cache_root,
+    DEFAULT_ARMS, DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES, order_stills, ORDERS,
+    paired_difference, parse_arm, person_chunks, replay_appearance_run, scores, set_models,
+    SETS, SHIPPED, still_image_criterion, stills_of, stored_appearance_run, TrackFrames)
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
 import yaml
@@ -82,8 +82,8 @@ def set_appearance(track_set, options, log=print):
     """Return the facts of the set's appearance model (None: none, or shipped models)."""
     if options.models == SHIPPED_MODELS:
         return None
-    spec = track_set.appearance_run if options.appearance_run is None else options.appearance_run
-    return appearance_model(spec, track_set.dataset, log, options.appearance_temperature)
+    return appearance_model(appearance_spec(track_set.name, options.appearance_run),
+                            track_set.dataset, log, options.appearance_temperature)
 
 
 def write_params(path, params):
@@ -229,28 +229,6 @@ def models_entry(model_facts):
     return unique
 
 
-def replay_appearance_run(name, appearance_run, temperature=1.0):
-    """Return the appearance run a replay of set ``name`` uses: ``--appearance-run`` or its own."""
-    return with_temperature(appearance_run or SETS[name].appearance_run, temperature)
-
-
-def with_temperature(run, temperature):
-    """Return a run's name as a replay identifies its model: with its temperature, if any."""
-    return run if temperature in (None, 1.0) else f'{run} at temperature {temperature:g}'
-
-
-def stored_appearance_run(entry, name):
-    """Return the appearance run a stored replay of set ``name`` used."""
-    if 'appearance_model_run' in entry:
-        return entry['appearance_model_run']
-    # Replays written before that field: the run named in their models.
-    models = entry.get('models') or [{}]
-    appearance = models[0].get('appearance') or {}
-    if 'name' in appearance:
-        return with_temperature(appearance['name'], appearance.get('temperature'))
-    return replay_appearance_run(name, entry.get('appearance_run'))
-
-
 def check_same_appearance_run(result, path, name, appearance_run, temperature=1.0):
     """
     Raise ValueError when ``result`` holds set ``name`` replayed with another appearance run.
@@ -261,12 +239,15 @@ def check_same_appearance_run(result, path, name, appearance_run, temperature=1.
     another ``--json``.
     """
     previous = result.get('sets', {}).get(name)
-    run = replay_appearance_run(name, appearance_run, temperature)
-    if previous is not None and stored_appearance_run(previous, name) != run:
+    if previous is None:
+        return
+    stored, run = (stored_appearance_run(previous, name),
+                   replay_appearance_run(name, appearance_run, temperature))
+    if stored != run:
         raise ValueError(
-            f'{path} holds {name} replayed with the appearance run '
-            f'{stored_appearance_run(previous, name)}, not {run}: its arms must share their '
-            'models; write this replay to another --json, or move the old one out first')
+            f'{path} holds {name} replayed with the appearance run {stored}, not {run}: its '
+            'arms must share their models; write this replay to another --json, or move the '
+            'old one out first')
 
 
 def read_result(path):

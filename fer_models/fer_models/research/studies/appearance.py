@@ -128,9 +128,12 @@ def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JS
     the shipped settings, so only the appearance model differs.
     """
     candidate, reference = render.read_json(track_json), render.read_json(reference_json)
-    run = appearance.run_name(track_protocol.SETS[track_protocol.CRITERION_SET].dataset, variant)
-    replayed = candidate.get('sets', {}).get(track_protocol.CRITERION_SET, {}).get(
-        'appearance_run')
+    name = track_protocol.CRITERION_SET
+    run = appearance.run_name(track_protocol.SETS[name].dataset, variant)
+    # The model the replay really ran (its run and temperature), as the track tool checks it:
+    # this report exports the run as trained.
+    entry = candidate.get('sets', {}).get(name)
+    replayed = entry and track_protocol.stored_appearance_run(entry, name)
     if replayed != run:
         raise SystemExit(f'{track_json}: its {track_protocol.CRITERION_SET} replay ran the '
                          f"appearance run '{replayed}', not '{run}' (replay it with "
