@@ -420,27 +420,63 @@ def test_the_track_protocol_replays_the_shipped_recipes_held_out_runs():
         assert track_set.appearance_run == appearance.run_name(track_set.dataset, variant)
 
 
+def test_the_shipped_appearance_model_and_the_replays_carry_the_shipped_calibration():
+    from fer_models.core.crops import CropClassifier
+
+    with open(protocol.SHIPPED_FUSION_JSON) as handle:
+        fusion = json.load(handle)['fusion']
+    temperatures = fusion['appearance_temperatures']
+    assert fusion['appearance_variant'] == protocol.SHIPPED_APPEARANCE_VARIANT
+    metadata = CropClassifier(shipped_model('ean_union.onnx')).metadata
+    assert float(metadata['fer.temperature']) == temperatures['all']
+    shipped_study = appearance_study.report_stem(protocol.SHIPPED_APPEARANCE_VARIANT) + '.json'
+    with open(os.path.join(REPORTS, shipped_study)) as handle:
+        assert json.load(handle)['temperatures'] == temperatures
+    # Each set replays its held-out run at the temperature fitted without its dataset.
+    for name, track_set in track_protocol.SETS.items():
+        assert track_protocol.replay_appearance_run(name, None) == track_protocol.with_temperature(
+            track_set.appearance_run, temperatures[track_set.dataset])
+    assert track_protocol.replay_appearance_run('tfeid-lodo', 'another_run') == 'another_run'
+
+
+def test_the_shipped_recipes_report_run_again_keeps_the_yardstick_it_shipped_against():
+    models_dir = os.path.dirname(shipped_model('ean_union.onnx'))
+    shipped = protocol.SHIPPED_APPEARANCE_VARIANT
+    with open(os.path.join(REPORTS, appearance_study.report_stem(shipped) + '.json')) as handle:
+        judged_against = json.load(handle)['comparison']['yardstick']
+    assert judged_against == 'kdwheel'
+    assert appearance_study.yardstick(REPORTS, models_dir, shipped)[0] == judged_against
+    # Any other variant must beat the recipe shipped now.
+    assert appearance_study.yardstick(REPORTS, models_dir, 'kdpair')[0] == shipped
+
+
 def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_replay():
     with open(os.path.join(REPORTS, 'appearance_union_kdfaceapi.json')) as handle:
         study = json.load(handle)
     # The shipped recipe's replay it was judged against, and the candidate's own.
     track_json = os.path.join(REPORTS, study['track']['json'])
     reference = os.path.join(REPORTS, study['track']['reference'])
-    track = appearance_study.track_tiebreak('kdfaceapi', track_json, reference)
+    held_out_temperature = study['temperatures']['taiwanese']
+    track = appearance_study.track_tiebreak('kdfaceapi', track_json, reference,
+                                            held_out_temperature)
     with open(track_json) as handle:
         assert track['candidate'] == track_protocol.track_criterion(json.load(handle))
     with open(reference) as handle:
         assert track['shipped'] == track_protocol.track_criterion(json.load(handle))
     assert track['outcome'] == protocol.selection_outcome(track['candidate'], track['shipped'])
     assert {**track, 'reference': study['track']['reference']} == study['track']
-    with pytest.raises(SystemExit, match="ran the appearance run 'kdfaceapi_lodo_taiwanese', "
-                                         "not 'kdpair_lodo_taiwanese'"):
-        appearance_study.track_tiebreak('kdpair', track_json, reference)
-    # This report ships the run as trained: a replay at a temperature is another model.
-    with pytest.raises(SystemExit, match='kdfaceapi_lodo_taiwanese at temperature'):
+    with pytest.raises(SystemExit, match="ran the appearance run 'kdfaceapi_lodo_taiwanese "
+                                         "at temperature 2.3784', not 'kdpair_lodo_taiwanese"):
+        appearance_study.track_tiebreak('kdpair', track_json, reference, held_out_temperature)
+    # A temperature is part of the model: the run as trained is another one, both ways.
+    with pytest.raises(SystemExit, match="'kdfaceapi_lodo_taiwanese at temperature 2.3784', "
+                                         "not 'kdfaceapi_lodo_taiwanese'"):
+        appearance_study.track_tiebreak('kdfaceapi', track_json, reference)
+    with pytest.raises(SystemExit, match="'kdfaceapi_lodo_taiwanese', not "
+                                         "'kdfaceapi_lodo_taiwanese at temperature"):
         appearance_study.track_tiebreak(
-            'kdfaceapi', os.path.join(REPORTS, 'track_protocol_kdfaceapi_calibrated.json'),
-            reference)
+            'kdfaceapi', os.path.join(REPORTS, 'track_protocol_kdfaceapi.json'), reference,
+            held_out_temperature)
     assert study['outcome'] == 'tie'
     for outcome, shipped, says in (('win', True, 'so it ships as'),
                                    ('win', False, 'not shipped (--no-ship)'),

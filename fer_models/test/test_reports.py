@@ -115,7 +115,7 @@ def test_track_protocol():
     assert "A candidate's replay" not in text
 
 
-@pytest.mark.parametrize('variant', ['kdfaceapi', 'kdfaceapi_calibrated', 'kdpair'])
+@pytest.mark.parametrize('variant', ['kdfaceapi', 'kdfaceapi_calibrated', 'kdpair', 'kdwheel'])
 def test_a_candidates_track_replay_says_it_is_not_the_shipped_defaults(variant):
     name = f'track_protocol_{variant}.json'
     text = track.markdown(study(name), name)

@@ -188,13 +188,14 @@ def tfeid_table():
     return features, landmarks.labels[found], landmarks.groups[found], found
 
 
-def appearance_log_probabilities(run, found):
+def appearance_log_probabilities(run, found, temperature=1.0):
     """
     Return ((N, 7) log-probabilities over LABELS, run facts) of a LODO-TFEID run on TFEID.
 
     The run's best checkpoint (read only; a run still training is read from
-    its best.pt) with its training prior removed, as the pipeline's exported
-    crop models decide (appearance_runs), on TFEID's aligned crops.
+    its best.pt) with its training prior removed and its logits divided by
+    ``temperature``, as the pipeline's exported crop models decide
+    (appearance_runs), on TFEID's aligned crops.
     """
     import torch
 
@@ -205,10 +206,12 @@ def appearance_log_probabilities(run, found):
     result = read_run(run, unfinished=True)
     if result is None or result['target'] != 'taiwanese':
         raise ValueError(f'{run}: no run holding TFEID out')
-    model, _ = decided_model(result)
+    model, _ = decided_model(result, temperature=temperature)
     crops = load_source('taiwanese', run_size(result)).images[found]
     facts = {key: result.get(key) for key in ('name', 'status', 'epochs', 'best_epoch',
                                               'validation_accuracy')}
+    if temperature != 1.0:
+        facts['temperature'] = temperature
     return (torch.log_softmax(predict_logits(model, crops), dim=1).numpy().astype(np.float64),
             facts)
 
@@ -350,11 +353,13 @@ def track_predictions(answers, absolute_model, relative_model, strength, typical
     return {arm: p.argmax(axis=1) for arm, p in arms.items()}, ready
 
 
-def both_paths(run, folds=5, seed=0, log=print):
+def both_paths(run, folds=5, seed=0, log=print, temperature=1.0):
     """
     Return what the per-person baseline buys on each path, TFEID by performer.
 
-    ``run``: the LODO-TFEID appearance run (never saw a TFEID performer).
+    ``run``: the LODO-TFEID appearance run (never saw a TFEID performer),
+    its logits divided by ``temperature`` (the scale of its log-probabilities
+    sets the correction's strength).
     Per fold of performers: both landmark arms are trained on the other
     performers, the correction's typical resting output and its strength
     are fitted on them (one strength on their stills with labelled rests,
@@ -370,7 +375,7 @@ def both_paths(run, folds=5, seed=0, log=print):
 
     torch.set_num_threads(1)
     features, labels, groups, found = tfeid_table()
-    log_p, run_facts = appearance_log_probabilities(run, found)
+    log_p, run_facts = appearance_log_probabilities(run, found, temperature)
     targets = np.array([LABELS.index(label) for label in labels])
     relative, usable = baseline_relative(features, labels, groups)
     resting = log_p - baseline_relative(log_p, labels, groups)[0]

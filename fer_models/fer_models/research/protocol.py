@@ -35,6 +35,9 @@ classes (``LABELS``) and CK+48's contempt images are left out of training
 and scoring.
 """
 
+import json
+import os
+
 from fer_models.core.labels import BASIC_LABELS
 import numpy as np
 
@@ -54,7 +57,10 @@ TRAIN, TEST = 'train', 'test'
 # The recipe variant of the shipped appearance model (ean_union.onnx's run
 # name without '_union'; '' = the plain student): studies that replay or
 # measure "the shipped recipe" on held-out persons use its LODO runs.
-SHIPPED_APPEARANCE_VARIANT = 'kdwheel'
+SHIPPED_APPEARANCE_VARIANT = 'kdfaceapi'
+# The shipped fusion study: its appearance temperatures are the shipped
+# recipe's calibration (see held_out_appearance_temperature).
+SHIPPED_FUSION_JSON = os.path.join('fer_models', 'reports', 'generalisation.json')
 
 
 class ProtocolError(ValueError):
@@ -131,6 +137,21 @@ def validation_split(train, groups, share=0.1, seed=0):
 def held_out_appearance_run(dataset, variant=SHIPPED_APPEARANCE_VARIANT):
     """Return the name of a recipe variant's appearance run that never saw ``dataset``."""
     return f'{variant}_lodo_{dataset}' if variant else f'lodo_{dataset}'
+
+
+def held_out_appearance_temperature(dataset, study_json=SHIPPED_FUSION_JSON):
+    """
+    Return the temperature of the shipped recipe's appearance run that never saw ``dataset``.
+
+    The shipped fusion (``./fer train generalisation fusion
+    --calibrate-appearance``) divides each held-out dataset's appearance
+    logits by a temperature fitted on the other robot-like dataset's held-out
+    answers, never its own; 1.0 when the shipped fusion is not calibrated.
+    A replay of the held-out run must use it to measure the shipped recipe.
+    """
+    with open(study_json) as handle:
+        temperatures = json.load(handle)['fusion'].get('appearance_temperatures') or {}
+    return float(temperatures.get(dataset, 1.0))
 
 
 def selection_score(lodo_accuracy):

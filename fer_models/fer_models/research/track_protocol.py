@@ -43,7 +43,8 @@ import zlib
 from fer_models.core.baseline import AUTO, OFF
 from fer_models.core.labels import NEUTRAL
 from fer_models.research.metrics import classification_report
-from fer_models.research.protocol import group_folds, held_out_appearance_run, LABELS
+from fer_models.research.protocol import (
+    group_folds, held_out_appearance_run, held_out_appearance_temperature, LABELS)
 import numpy as np
 
 GAP_FRAMES = 12
@@ -500,14 +501,28 @@ def appearance_spec(name, appearance_run):
     return SETS[name].appearance_run if appearance_run is None else appearance_run
 
 
+def appearance_temperature(name, appearance_run, temperature=None):
+    """
+    Return the temperature a replay of set ``name`` exports its appearance run at.
+
+    ``temperature`` when given; else the shipped recipe's held-out
+    temperature for the set's own run (so its shipped arm measures the
+    shipped calibration), and 1 (as trained) for an ``--appearance-run``.
+    """
+    if temperature is not None:
+        return temperature
+    return held_out_appearance_temperature(SETS[name].dataset) if appearance_run is None else 1.0
+
+
 def with_temperature(run, temperature):
     """Return a run's name as a replay identifies its model: with its temperature, if any."""
     return run if temperature in (None, 1.0) else f'{run} at temperature {temperature:g}'
 
 
-def replay_appearance_run(name, appearance_run, temperature=1.0):
+def replay_appearance_run(name, appearance_run, temperature=None):
     """Return the appearance model a replay of set ``name`` uses, as replays identify it."""
-    return with_temperature(appearance_spec(name, appearance_run), temperature)
+    return with_temperature(appearance_spec(name, appearance_run),
+                            appearance_temperature(name, appearance_run, temperature))
 
 
 def stored_appearance_run(entry, name):
@@ -519,7 +534,7 @@ def stored_appearance_run(entry, name):
     appearance = models[0].get('appearance') or {}
     if 'name' in appearance:
         return with_temperature(appearance['name'], appearance.get('temperature'))
-    return replay_appearance_run(name, entry.get('appearance_run'))
+    return replay_appearance_run(name, entry.get('appearance_run'), 1.0)  # before temperatures
 
 
 def appearance_model(spec, target, log=print, temperature=1.0):

@@ -48,10 +48,11 @@ from fer_models.research import render
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.track_protocol import (
-    appearance_model, appearance_spec, arm_parameters, ARMS, ArmUnavailable, cache_root,
-    DEFAULT_ARMS, DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES, order_stills, ORDERS,
-    paired_difference, parse_arm, person_chunks, replay_appearance_run, scores, set_models,
-    SETS, SHIPPED, still_image_criterion, stills_of, stored_appearance_run, TrackFrames)
+    appearance_model, appearance_spec, appearance_temperature, arm_parameters, ARMS,
+    ArmUnavailable, cache_root, DEFAULT_ARMS, DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES,
+    order_stills, ORDERS, paired_difference, parse_arm, person_chunks, replay_appearance_run,
+    scores, set_models, SETS, SHIPPED, still_image_criterion, stills_of, stored_appearance_run,
+    TrackFrames)
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
 import yaml
@@ -78,12 +79,12 @@ def chunk_models(track_set, chunk, appearance, options, log=print):
     return set_models(track_set, chunk, appearance, options.seed, log)
 
 
-def set_appearance(track_set, options, log=print):
+def set_appearance(track_set, options, temperature, log=print):
     """Return the facts of the set's appearance model (None: none, or shipped models)."""
     if options.models == SHIPPED_MODELS:
         return None
     return appearance_model(appearance_spec(track_set.name, options.appearance_run),
-                            track_set.dataset, log, options.appearance_temperature)
+                            track_set.dataset, log, temperature)
 
 
 def write_params(path, params):
@@ -229,7 +230,7 @@ def models_entry(model_facts):
     return unique
 
 
-def check_same_appearance_run(result, path, name, appearance_run, temperature=1.0):
+def check_same_appearance_run(result, path, name, appearance_run, temperature):
     """
     Raise ValueError when ``result`` holds set ``name`` replayed with another appearance run.
 
@@ -290,15 +291,17 @@ def run(options, log=print):
               # A snapshot of the other criterion, beside which this one is read.
               'still_image_criterion': still_image_criterion()}
     for name in options.set:
+        temperature = appearance_temperature(name, options.appearance_run,
+                                             options.appearance_temperature)
         # Refused before anything is replayed, not after.
         check_same_appearance_run(read_result(options.json), options.json, name,
-                                  options.appearance_run, options.appearance_temperature)
+                                  options.appearance_run, temperature)
         track_set = SETS[name]
         persons = sorted({s[2] for s in stills_of(track_set.dataset)})
         if options.persons:
             persons = persons[:options.persons]
         chunks = person_chunks(persons, min(FOLDS, len(persons)), options.seed)
-        appearance = set_appearance(track_set, options, log)
+        appearance = set_appearance(track_set, options, temperature, log)
         if options.models_only:
             for chunk in chunks:
                 log(f'{name}: models of {len(chunk)} persons: '
@@ -307,9 +310,9 @@ def run(options, log=print):
         meta = {'dataset': track_set.dataset, 'split': track_set.split,
                 'description': track_set.description, 'persons': len(persons),
                 'models_source': options.models, 'appearance_run': options.appearance_run,
-                'appearance_temperature': options.appearance_temperature,
+                'appearance_temperature': temperature,
                 'appearance_model_run': replay_appearance_run(name, options.appearance_run,
-                                                              options.appearance_temperature),
+                                                              temperature),
                 'limits': {'persons': options.persons, 'stills': options.stills}}
         for order in options.order or track_set.orders:
             if order not in track_set.orders:
@@ -336,10 +339,11 @@ def main(argv=None):
     parser.add_argument('--appearance-run', default=None,
                         help='appearance run name in ~/.cache/fer_ros/ean/union_runs or an ONNX '
                         "crop model (default: the set's own held-out run)")
-    parser.add_argument('--appearance-temperature', type=float, default=1.0,
+    parser.add_argument('--appearance-temperature', type=float, default=None,
                         help="divide the appearance run's logits by this temperature at export "
                         '(e.g. the one ./fer train generalisation fusion --calibrate-appearance '
-                        'fitted for the held-out dataset); default 1: as trained')
+                        "fitted for the held-out dataset); default: the set's own run at the "
+                        "shipped recipe's held-out temperature, an --appearance-run as trained")
     parser.add_argument('--models', choices=(HELD_OUT, SHIPPED_MODELS), default=HELD_OUT,
                         help='held-out models (default) or the shipped ones (they saw these '
                         'persons: for a quick look and the tool test only)')

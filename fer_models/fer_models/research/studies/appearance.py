@@ -95,12 +95,15 @@ def yardstick(report_dir, models_dir, variant):
     """
     Return (variant, study) of the recipe a candidate variant must beat.
 
-    That is the recipe shipped now; for the shipped recipe itself, the plain
-    student it was judged against.
+    That is the recipe shipped now; for the shipped recipe itself (its report
+    run again), the recipe it was judged against when it shipped, as its own
+    study records it (the plain student if it records none).
     """
     reference = shipped_variant(models_dir)
     if reference == variant:
-        reference = ''
+        own = os.path.join(report_dir, f'{report_stem(variant)}.json')
+        reference = (render.read_json(own)['comparison'].get('yardstick', '')
+                     if os.path.isfile(own) else '')
     return reference, render.read_json(os.path.join(report_dir, f'{report_stem(reference)}.json'))
 
 
@@ -119,25 +122,49 @@ def judged(strict, reference, reference_study):
             protocol.selection_outcome(strict, reference_strict))
 
 
-def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JSON):
+def calibrated_temperatures(variant, study_json=protocol.SHIPPED_FUSION_JSON):
+    """
+    Return {dataset or 'all': temperature} the generalisation study fitted for a variant.
+
+    From its calibrated fusion candidate with the shipped landmark recipe
+    (``./fer train generalisation fusion --appearance-variant V
+    --calibrate-appearance``): a held-out dataset's temperature is fitted on
+    the other robot-like dataset's held-out answers, never its own; ``all``
+    on both, for the union run, which saw every dataset.
+    """
+    study = render.read_json(study_json)
+    recipe = study['fusion']['landmark_recipe']
+    for entry in study.get('fusion_candidates', {}).values():
+        if (entry['appearance_variant'] == variant and entry['landmark_recipe'] == recipe
+                and entry.get('appearance_temperatures')):
+            return entry['appearance_temperatures']
+    raise SystemExit(f"{study_json} has no calibrated fusion candidate of '{variant}' with "
+                     f"the landmark recipe '{recipe}': run ./fer train generalisation fusion "
+                     f'--appearance-variant {variant} --calibrate-appearance --candidate-only')
+
+
+def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JSON,
+                   temperature=1.0):
     """
     Return the track criterion of a variant's replay against the shipped recipe's.
 
     track_json: a track protocol JSON whose criterion set was replayed with
-    the variant's held-out run (``--appearance-run``); its ``shipped`` arm runs
-    the shipped settings, so only the appearance model differs.
+    the variant's held-out run (``--appearance-run``) at ``temperature``
+    (the one this report would ship it with, as held out); its ``shipped``
+    arm runs the shipped settings, so only the appearance model differs.
     """
     candidate, reference = render.read_json(track_json), render.read_json(reference_json)
     name = track_protocol.CRITERION_SET
-    run = appearance.run_name(track_protocol.SETS[name].dataset, variant)
-    # The model the replay really ran (its run and temperature), as the track tool checks it:
-    # this report exports the run as trained.
+    held_out = appearance.run_name(track_protocol.SETS[name].dataset, variant)
+    run = track_protocol.with_temperature(held_out, temperature)
+    # The model the replay really ran (its run and temperature), as the track tool checks it.
     entry = candidate.get('sets', {}).get(name)
     replayed = entry and track_protocol.stored_appearance_run(entry, name)
     if replayed != run:
         raise SystemExit(f'{track_json}: its {track_protocol.CRITERION_SET} replay ran the '
                          f"appearance run '{replayed}', not '{run}' (replay it with "
-                         f'--appearance-run {run} --json {track_json})')
+                         f'--appearance-run {held_out} --appearance-temperature {temperature:g} '
+                         f'--json {track_json})')
     scores = {'candidate': track_protocol.track_criterion(candidate),
               'shipped': track_protocol.track_criterion(reference)}
     if None in scores.values():
@@ -222,7 +249,8 @@ def selection_markdown(study):
     return '\n'.join(lines)
 
 
-def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, log=print):
+def write_study(models_dir, report_dir, ship=True, variant='', track_json=None,
+                temperatures=None, track_reference=track_protocol.DEFAULT_JSON, log=print):
     """
     Score every finished run and the baseline; write the JSON and Markdown; ship on a win.
 
@@ -233,6 +261,10 @@ def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, 
     retraining noise (``protocol.TIE_POINTS``). A tie goes to the track
     criterion: with ``track_json`` (the variant's replay), the variant ships
     if it also beats the shipped recipe's track criterion by more than that.
+    track_reference: the shipped recipe's replay. temperatures:
+    ``calibrated_temperatures`` of the variant, or None; the union run ships
+    at ``all``, and the track replay must have run the held-out TFEID run at
+    its own.
     """
     runs = {t: load_result(None if t == UNION else t, variant)
             for t in (UNION,) + protocol.DATASETS}
@@ -278,7 +310,8 @@ def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, 
                                   *yardstick(report_dir, models_dir, variant))
         comparison.update(entries)
         if outcome == 'tie' and track_json:
-            track = track_tiebreak(variant, track_json)
+            track = track_tiebreak(variant, track_json, track_reference,
+                                   (temperatures or {}).get('taiwanese', 1.0))
     else:
         outcome = 'win' if comparison['student_mean'] > comparison['baseline_mean'] else 'loss'
     wins = outcome == 'win' or (track or {}).get('outcome') == 'win'
@@ -290,12 +323,13 @@ def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, 
                  for name, result in runs.items()},
         'lodo': lodo, 'union': exported[UNION], 'baseline': baseline,
         'comparison': comparison, 'decision_rule': decision_rule, 'outcome': outcome,
-        **({'track': track} if track else {}), 'shipped': wins and ship,
+        **({'track': track} if track else {}),
+        **({'temperatures': temperatures} if temperatures else {}), 'shipped': wins and ship,
     }
     os.makedirs(report_dir, exist_ok=True)
     if wins and ship:
         path = os.path.join(models_dir, f'{SHIPPED_NAME}.onnx')
-        export_run(runs[UNION], path)
+        export_run(runs[UNION], path, temperature=shipped_temperature(study))
         study['shipped_path'] = path
     render.write_json(os.path.join(report_dir, f'{report_stem(variant)}.json'), study)
     write_markdown(study, report_dir, models_dir)
@@ -303,6 +337,11 @@ def write_study(models_dir, report_dir, ship=True, variant='', track_json=None, 
         f"{comparison['student_mean']}, strict LODO mean {comparison['strict_lodo_mean']}; "
         f"shipped: {study['shipped']}")
     return study
+
+
+def shipped_temperature(study):
+    """Return the temperature a study's union run ships at (1: as trained)."""
+    return study.get('temperatures', {}).get('all', 1.0)
 
 
 percent = render.percent
@@ -509,10 +548,26 @@ def headline_lines(study):
         'FER2013, whose run is trained on TFEID + CK+48 only (1.9 k posed images): the '
         'selection score of the protocol. ean.onnx has no strict FER2013 number (it was '
         'trained on FER2013).',
+        *calibration_lines(study),
         f'- Decision: {decision(study)}.',
         '',
     ]
     return lines
+
+
+def calibration_lines(study):
+    """Return the bullet on a study's temperature scaling (none: no lines)."""
+    temperatures = study.get('temperatures')
+    if not temperatures:
+        return []
+    return [
+        f"- Calibrated: the union run ships with its logits divided by {temperatures['all']:g} "
+        '(`fer.temperature`), fitted by `./fer train generalisation fusion '
+        '--calibrate-appearance` on the held-out answers of TFEID and CK+48 (runs that never '
+        "saw them); each held-out run's own temperature comes from the other dataset only "
+        f"(TFEID {temperatures['taiwanese']:g}, CK+48 {temperatures['ckplus48']:g}), and the "
+        'track replay ran the held-out TFEID run at its own. A temperature changes no answer, '
+        'only how sure the model says it is (the generalisation report gives the ECE).']
 
 
 def runs_lines(study):
@@ -673,6 +728,7 @@ def model_card(study):
             'the report\'s "Decision rule" section.'
             if study['decision_rule']['chosen'] == 'balanced' else
             'the training prior (logits as trained).'),
+        *calibration_lines(study),
         f"- {union['onnx_kb']} KB; {union['ms_per_crop_1_thread']} ms per crop (median, "
         'onnxruntime, 1 thread).',
         '',
@@ -816,6 +872,16 @@ def main(argv=None):
                               '--json ...): a still-image tie ships the variant when its '
                               "shipped arm beats the shipped recipe's track criterion by more "
                               f'than {protocol.TIE_POINTS} points')
+    union_report.add_argument('--track-reference', default=track_protocol.DEFAULT_JSON,
+                              help="the shipped recipe's track protocol JSON (default: "
+                              '%(default)s, the shipped defaults; a copy of it once they '
+                              'change)')
+    union_report.add_argument('--calibrated', action='store_true',
+                              help='ship the union run with its logits divided by the '
+                              "temperature the generalisation study fitted on the variant's "
+                              'held-out answers (its calibrated fusion candidate); answers do '
+                              'not change, confidences do. --track-json must then hold the '
+                              'held-out TFEID run replayed at its own temperature')
     options = parser.parse_args(argv)
     import torch
 
@@ -823,8 +889,10 @@ def main(argv=None):
     if options.command == 'union':
         train_union(options)
     else:
+        temperatures = (calibrated_temperatures(options.variant) if options.calibrated
+                        else None)
         write_study(options.models_dir, options.report_dir, not options.no_ship, options.variant,
-                    options.track_json)
+                    options.track_json, temperatures, options.track_reference)
     return 0
 
 

@@ -707,6 +707,7 @@ def fusion_section(fusion):
              + ', '.join(f"`{r['name']}` ({r['epochs']} epochs, {r['status']})"
                          for r in fusion['appearance_runs'].values())
              + ').' + VARIANT_NOTES.get(fusion.get('appearance_variant', ''), '')
+             + temperatures_note(fusion.get('appearance_temperatures'))
              + ' Late fusion: a weighted mean whose weight is chosen on the other '
              "datasets' held-out predictions (chosen: "
              + ', '.join(f'{TITLES[d]} {w:g}' for d, w in
@@ -743,6 +744,17 @@ def fusion_section(fusion):
     if 'calibration' in fusion:
         lines += fusion_calibration_section(fusion, shipped)
     return lines + cost_section(fusion)
+
+
+def temperatures_note(temperatures):
+    """Return the sentence on the appearance answers' temperatures ('' when not calibrated)."""
+    if not temperatures:
+        return ''
+    return (' The appearance logits are divided by a temperature fitted on the held-out '
+            "answers of the other robot-like dataset, never the target's own (TFEID "
+            f"{temperatures['taiwanese']:g}, CK+48 {temperatures['ckplus48']:g}; FER2013 "
+            f"test and the shipped union model: {temperatures['all']:g}, fitted on both): "
+            'answers do not change, the weight and the confidence do.')
 
 
 # The modes whose calibration the re-selection table shows.

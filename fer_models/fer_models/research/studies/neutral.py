@@ -59,7 +59,8 @@ from fer_models.research.neutral_baseline import (
     ABSOLUTE, APPEARANCE_RUNS, both_paths, CHECK_EVERY, EPOCHS, export_arm, FEATURE_TYPE,
     load_sequences, load_track_protocol, NEUTRAL_FIRST, RELATIVE, REPORTS, RESTING_CHOICES,
     SHIPPED_CHOICE, SHUFFLED, tfeid_arms, train_arm)
-from fer_models.research.protocol import LABELS
+from fer_models.research.protocol import held_out_appearance_temperature, LABELS
+from fer_models.research.track_protocol import with_temperature
 import numpy as np
 
 DEFAULT_JSON = os.path.join(REPORTS, 'neutral_baseline.json')
@@ -299,18 +300,33 @@ def run_both_paths(argv, json_path=DEFAULT_JSON):
 
     parser = argparse.ArgumentParser(description='what the baseline buys on each path')
     parser.add_argument('--run', default=APPEARANCE_RUNS[0], choices=APPEARANCE_RUNS)
+    parser.add_argument('--temperature', type=float, default=None,
+                        help="divide the run's logits by this temperature (default: the "
+                        "shipped recipe's held-out TFEID temperature for its own run, else 1)")
     options = parser.parse_args(argv)
+    shipped_run = options.run == APPEARANCE_RUNS[0]
+    temperature = options.temperature if options.temperature is not None else (
+        held_out_appearance_temperature('taiwanese') if shipped_run else 1.0)
     result = render.read_json(json_path)
-    measured = both_paths(options.run)
+    measured = both_paths(options.run, temperature=temperature)
     measured['machine'] = machine()
+    others = result.setdefault('both_paths_other_runs', {})
     # The shipped recipe's run is the report's (and the shipped correction's);
-    # another run adds a row to the comparison of runs.
-    if options.run == APPEARANCE_RUNS[0]:
+    # another run, or the one shipped before, is a row of the comparison of runs.
+    if shipped_run:
+        before = result.get('both_paths')
+        if before and measured_name(before) != measured_name(measured):
+            others[measured_name(before)] = before
         result['both_paths'] = measured
     else:
-        result.setdefault('both_paths_other_runs', {})[options.run] = measured
+        others[measured_name(measured)] = measured
     render.write_json(json_path, result)
     return render_report(json_path)
+
+
+def measured_name(measured):
+    """Return the appearance model of a both-paths measurement: its run, and temperature if any."""
+    return with_temperature(measured['run'], measured['run_facts'].get('temperature'))
 
 
 def ship_resting(argv=(), json_path=DEFAULT_JSON):
@@ -351,7 +367,8 @@ def ship_resting(argv=(), json_path=DEFAULT_JSON):
         'typical_from': f'mean log-probabilities on the {int(neutral.sum())} neutral faces '
                         'of FER2013 test (faces the model did not train on)',
         'strength_from': 'median of the strengths fitted per fold on TFEID training '
-                         f"performers with {measured['run']} (./fer train neutral both-paths)"}}})
+                         f'performers with {measured_name(measured)} (./fer train neutral '
+                         'both-paths)'}}})
     print(f'{out}: {model.model_name} strength {strength}')
     return 0
 
@@ -413,7 +430,10 @@ def both_paths_section(measured):
         'performers (the recipe above). Appearance path: the '
         f"`{measured['run']}` run ({facts['status']}, best epoch {facts['best_epoch']} of "
         f"{facts['epochs']}), trained on FER2013 and CK+48 only (it never saw a "
-        'TFEID performer), training prior removed as the shipped models decide. Its '
+        'TFEID performer), training prior removed as the shipped models decide'
+        + (f", logits divided by {facts['temperature']:g} (the shipped recipe's held-out "
+           'TFEID temperature, fitted on CK+48 only)' if 'temperature' in facts else '')
+        + '. Its '
         "correction `log p'(c) = log p(c) - strength * (log p_rest(c) - typical(c))` is "
         "fitted per fold on the training performers only: `typical` is the model's mean "
         'log-probability over their neutral images, `strength` the value in '

@@ -30,7 +30,7 @@ import os
 import sys
 
 from fer_models.research import render
-from fer_models.research.protocol import LABELS, TIE_POINTS
+from fer_models.research.protocol import LABELS, selection_outcome, TIE_POINTS
 from fer_models.research.track_protocol import (
     ARMS, CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, track_criterion)
 
@@ -136,7 +136,9 @@ def model_lines(models):
         elif 'epochs' in appearance:
             parts.append(f"appearance: run `{appearance['name']}` ({appearance['status']}, "
                          f"{appearance['epochs']} epochs, validation "
-                         f"{percent(appearance['validation_accuracy'])})")
+                         f"{percent(appearance['validation_accuracy'])}"
+                         + (f", logits divided by the temperature {appearance['temperature']:g}"
+                            if 'temperature' in appearance else '') + ')')
         else:
             parts.append(f"appearance `{appearance['model_name']}` ({appearance['source']})")
         lines.append(prefix + '; '.join(parts))
@@ -207,13 +209,6 @@ LIMITS = [
     'frame-to-frame noise for smoothing to remove and measures only its lag; `smoothing-none` '
     'scoring higher here is expected and is not evidence for video. The shipped EMA stays until '
     'a protocol on real video (with the noise of a moving face) can weigh lag against flicker.',
-    '**`neutral_baseline: auto`**: it cannot run on `tfeid-lodo` (no training dataset without '
-    'TFEID has per-person neutral images for its relative landmark model); on the in-dataset '
-    "stand-in `tfeid-person` it gains (see below), but once a face's baseline is ready the "
-    'landmark path reads with a TFEID-only relative model whose accuracy on people of other '
-    'datasets is unmeasured, and in-dataset numbers overstate held-out ones by 13 to 21 points '
-    'in the generalisation report. The default stays `off`; `auto` is one setting for a robot '
-    'that meets the same people again and again.',
 ]
 
 
@@ -250,24 +245,53 @@ def criterion_section(result):
                   *render.table(['set', 'arm', 'neutral-first', 'shuffled', '**mean**',
                                  'vs shipped'], 'llrrrr', rows)]
     lines += ['', 'What the criterion cannot decide yet, and why the shipped settings stay:', '',
-              *render.bullets(LIMITS)]
+              *render.bullets(LIMITS + [baseline_limit(result.get('sets', {}))])]
     return render.section('Selection: how the two criteria are weighed', lines)
+
+
+def baseline_limit(sets):
+    """Return the bullet on why ``neutral_baseline`` stays as shipped, with its stand-in's gain."""
+    means = arm_means(sets, 'tfeid-person')
+    if SHIPPED in means and 'baseline-auto' in means:
+        auto, off = means['baseline-auto'][1], means[SHIPPED][1]
+        gain = render.points(auto - off)
+        measured = {'win': f'it gains {gain}',
+                    'tie': f'it ties, {gain}, within the {TIE_POINTS}-point noise',
+                    'loss': f'it loses ({gain})'}[selection_outcome(auto, off)] + ' (see below)'
+    else:
+        measured = 'it was not replayed for this report'
+    return ('**`neutral_baseline: auto`**: it cannot run on `tfeid-lodo` (no training dataset '
+            'without TFEID has per-person neutral images for its relative landmark model); on '
+            f"the in-dataset stand-in `tfeid-person` {measured}. Once a face's "
+            'baseline is ready the landmark path reads with a TFEID-only relative model whose '
+            'accuracy on people of other datasets is unmeasured, and in-dataset numbers '
+            'overstate held-out ones by 13 to 21 points in the generalisation report. The '
+            'default stays `off`; `auto` is one setting for a robot that meets the same people '
+            'again and again.')
+
+
+def arm_means(sets, name):
+    """Return {arm: (accuracy per order, their mean)} of the arms a set ran in every order."""
+    orders = sets.get(name, {}).get('orders', {})
+    if set(orders) != set(SETS[name].orders):
+        return {}
+    means = {}
+    for arm in orders[SETS[name].orders[0]]['arms']:
+        accuracies = [orders[o]['arms'].get(arm, {}).get('scores', {}).get('accuracy')
+                      for o in SETS[name].orders]
+        if None not in accuracies:
+            means[arm] = (accuracies, sum(accuracies) / len(accuracies))
+    return means
 
 
 def criterion_rows(sets):
     """Return per set and arm: frame accuracy in each order, their mean and its gain."""
     rows = []
     for name in ('tfeid-lodo', 'tfeid-person'):
-        orders = sets.get(name, {}).get('orders', {})
-        if set(orders) != set(SETS[name].orders):
+        means = arm_means(sets, name)
+        if not means:
             continue
-        means = {}
-        for arm in orders[SETS[name].orders[0]]['arms']:
-            accuracies = [orders[o]['arms'].get(arm, {}).get('scores', {}).get('accuracy')
-                          for o in SETS[name].orders]
-            if None not in accuracies:
-                means[arm] = (accuracies, sum(accuracies) / len(accuracies))
-        first = orders[SETS[name].orders[0]]['arms']
+        first = sets[name]['orders'][SETS[name].orders[0]]['arms']
         for arm, (accuracies, mean) in means.items():
             gain = ('' if arm == SHIPPED or SHIPPED not in means
                     or not comparable(first[arm], first[SHIPPED]) else
