@@ -431,8 +431,9 @@ def both_paths_section(measured):
         f"`{measured['run']}` run ({facts['status']}, best epoch {facts['best_epoch']} of "
         f"{facts['epochs']}), trained on FER2013 and CK+48 only (it never saw a "
         'TFEID performer), training prior removed as the shipped models decide'
-        + (f", logits divided by {facts['temperature']:g} (the shipped recipe's held-out "
-           'TFEID temperature, fitted on CK+48 only)' if 'temperature' in facts else '')
+        + (f", logits divided by {facts['temperature']:g} (`both-paths --temperature`; by "
+           "default the shipped recipe's held-out TFEID temperature, fitted on CK+48 only)"
+           if 'temperature' in facts else '')
         + '. Its '
         "correction `log p'(c) = log p(c) - strength * (log p_rest(c) - typical(c))` is "
         "fitted per fold on the training performers only: `typical` is the model's mean "
