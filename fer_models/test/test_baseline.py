@@ -262,6 +262,17 @@ def test_shipped_correction_was_fitted_for_the_shipped_appearance_model():
             f'{DEFAULT_APPEARANCE_MODEL} changed: run ./fer train neutral ship-resting'
 
 
+def test_the_shipped_correction_is_what_resting_correction_computes_for_the_shipped_model():
+    from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+    from fer_models.research.neutral_baseline import resting_correction
+
+    with open(shipped_model(RESTING_FILE)) as handle:
+        (name, recorded), = json.load(handle)['models'].items()
+    computed = resting_correction(shipped_model(DEFAULT_APPEARANCE_MODEL), recorded['strength'],
+                                  recorded['strength_from'])
+    assert computed == {name: recorded}
+
+
 def test_each_mode_defaults_to_the_shipped_model_that_reads_its_features():
     for mode, name in DEFAULT_MODELS.items():
         model = EmotionModel(shipped_model(name))

@@ -131,6 +131,18 @@ def test_arms_point_the_classifier_at_the_model_of_their_baseline_mode():
     assert auto['emotion_classifier_node']['ros__parameters'][
         'absolute_model_path'] == '/m/abs.onnx'
     assert 'absolute_model_path' not in classifier
+    # A held-out appearance model brings its own resting correction to auto arms only.
+    corrected = {**MODELS, 'appearance_resting': '/m/crop.resting.json'}
+    auto = tp.arm_parameters(SHIPPED, tp.ARMS['baseline-auto'], corrected)
+    assert auto['feature_buffer_node']['ros__parameters'][
+        'appearance_resting_path'] == '/m/crop.resting.json'
+    params = tp.arm_parameters(SHIPPED, {}, corrected)
+    assert 'appearance_resting_path' not in params.get('feature_buffer_node', {}).get(
+        'ros__parameters', {})
+    own = tp.arm_parameters(SHIPPED, {**tp.ARMS['baseline-auto'], 'feature_buffer_node': {
+        'appearance_resting_path': 'mine.json'}}, corrected)
+    assert own['feature_buffer_node']['ros__parameters']['appearance_resting_path'] == 'mine.json'
+    assert tp.uses_baseline(tp.ARMS['baseline-auto']) and not tp.uses_baseline({})
     # The shipped dict is left as it was.
     assert SHIPPED['emotion_classifier_node']['ros__parameters']['model_path'] == ''
     assert SHIPPED['/**']['ros__parameters']['neutral_baseline'] == 'off'

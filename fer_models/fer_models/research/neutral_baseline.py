@@ -216,6 +216,37 @@ def appearance_log_probabilities(run, found, temperature=1.0):
             facts)
 
 
+def resting_correction(model_path, strength, strength_from):
+    """
+    Return a crop model's entry of an appearance resting-correction file (core.baseline).
+
+    {model name: {labels, typical, strength, ...}}: ``typical`` is the
+    model's mean log-probabilities on the neutral faces of FER2013 test
+    (faces no model here trained on), ``strength`` as given, with where it
+    came from (``strength_from``) and the model file's sha256.
+    """
+    import hashlib
+
+    from fer_models.core.baseline import LOG_FLOOR
+    from fer_models.core.crops import CropClassifier
+    from fer_models.research.aligned import load_source
+    from fer_models.research.appearance_runs import dataset_probabilities
+
+    model = CropClassifier(model_path)
+    probabilities = dataset_probabilities(model_path, 'fer2013_test')  # protocol.LABELS order
+    neutral = load_source('fer2013_test').labels == NEUTRAL
+    typical = np.log(np.clip(probabilities[neutral], LOG_FLOOR, 1.0)).mean(axis=0)
+    order = [LABELS.index(label) for label in model.labels]
+    with open(model_path, 'rb') as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return {model.model_name: {
+        'labels': list(model.labels), 'typical': [round(float(v), 5) for v in typical[order]],
+        'strength': strength, 'model_sha256': digest,
+        'typical_from': f'mean log-probabilities on the {int(neutral.sum())} neutral faces '
+                        'of FER2013 test (faces the model did not train on)',
+        'strength_from': strength_from}}
+
+
 def typical_resting(log_probabilities, labels, rows):
     """Return the mean log-probabilities of the neutral images among ``rows`` (r)."""
     return log_probabilities[rows & (labels == NEUTRAL)].mean(axis=0)

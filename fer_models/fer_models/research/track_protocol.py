@@ -110,6 +110,7 @@ ARMS = {
 # The arms run by default: the shipped defaults.
 DEFAULT_ARMS = (SHIPPED,)
 CLASSIFIER, LANDMARK_NODE, EVERY_NODE = 'emotion_classifier_node', 'landmark_node', '/**'
+FEATURE_BUFFER = 'feature_buffer_node'
 
 
 class ArmUnavailable(ValueError):
@@ -300,7 +301,8 @@ def arm_parameters(shipped, overrides, models):
 
     shipped: config/fer.yaml as a dict; overrides: {node or '/**': {parameter:
     value}}; models: {'landmark': absolute model path, 'landmark_neutral':
-    relative model path or None, 'appearance': crop model path or None}.
+    relative model path or None, 'appearance': crop model path or None,
+    'appearance_resting': its resting correction or None}.
     The classifier reads the landmark model of the arm's neutral_baseline
     mode. The landmark node runs the appearance model unless the arm's
     fusion is ``landmark`` and its baseline off (nothing would read it); with no
@@ -328,7 +330,13 @@ def arm_parameters(shipped, overrides, models):
         unused = classifier.get('fusion') == 'landmark' and mode == OFF
         params[LANDMARK_NODE]['ros__parameters']['appearance_model_path'] = (
             '' if unused else models.get('appearance') or '')
-    if not params[LANDMARK_NODE]['ros__parameters']['appearance_model_path']:
+    appearance = params[LANDMARK_NODE]['ros__parameters']['appearance_model_path']
+    if (mode == AUTO and appearance and models.get('appearance_resting')
+            and 'appearance_resting_path' not in overrides.get(FEATURE_BUFFER, {})):
+        # The shipped correction belongs to the shipped model: a held-out one brings its own.
+        params.setdefault(FEATURE_BUFFER, {}).setdefault('ros__parameters', {})[
+            'appearance_resting_path'] = models['appearance_resting']
+    if not appearance:
         if classifier.get('fusion') == 'appearance':
             raise ArmUnavailable('fusion appearance needs an appearance model, which this set '
                                  'has not')
@@ -590,14 +598,59 @@ def appearance_model(spec, target, log=print, temperature=1.0):
     return _cached(path, build)
 
 
-def set_models(track_set, held_out, appearance, seed=0, log=print):
+def appearance_resting(appearance, log=print):
     """
-    Return {'landmark', 'landmark_neutral', 'appearance'} facts for held-out persons.
+    Return the facts of a resting correction for a held-out appearance model, written if needed.
 
-    appearance: the facts of ``appearance_model``, resolved once for the
-    whole set (a running run's best checkpoint may change between chunks).
+    Fitted as ``./fer train neutral ship-resting`` fits the shipped model's:
+    the model's own typical resting output, with the strength of the shipped
+    correction, so that a ``neutral_baseline: auto`` arm replays the shipped
+    baseline on both paths with the held-out model in the shipped one's place.
+    None without an appearance model.
     """
-    return {**landmark_models(track_set, held_out, seed, log), 'appearance': appearance}
+    if not appearance:
+        return None
+    stamp = os.stat(appearance['path'])
+    path = os.path.join(cache_root(), 'appearance', fingerprint(
+        appearance['path'], stamp.st_size, stamp.st_mtime_ns) + '.resting.json')
+
+    def build():
+        from fer_models.core.baseline import load_resting_corrections, RESTING_FILE
+        from fer_models.core.crops import CropClassifier
+        from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
+        from fer_models.core.resources import shipped_model
+        from fer_models.research.neutral_baseline import resting_correction
+
+        shipped = CropClassifier(shipped_model(DEFAULT_APPEARANCE_MODEL)).model_name
+        strength = load_resting_corrections(shipped_model(RESTING_FILE))[shipped].strength
+        log('fitting the resting correction of the appearance model '
+            f"{appearance.get('name') or appearance.get('model_name') or appearance['path']}")
+        models = resting_correction(appearance['path'], strength,
+                                    f'the shipped correction of {shipped} ({RESTING_FILE})')
+        with open(path, 'w') as handle:
+            json.dump({'models': models}, handle, indent=1)
+        (name, entry), = models.items()
+        return {'model_name': name, 'strength': strength, 'typical_from': entry['typical_from'],
+                'strength_from': entry['strength_from']}
+    return _cached(path, build)
+
+
+def uses_baseline(overrides):
+    """Return True when an arm's overrides turn the per-person baseline on."""
+    return overrides.get(EVERY_NODE, {}).get('neutral_baseline') == AUTO
+
+
+def set_models(track_set, held_out, appearance, seed=0, log=print, resting=None):
+    """
+    Return {'landmark', 'landmark_neutral', 'appearance', 'appearance_resting'} facts.
+
+    For held-out persons. appearance: the facts of ``appearance_model``, and
+    resting those of its ``appearance_resting`` (None: no arm needs it),
+    resolved once for the whole set (a running run's best checkpoint may
+    change between chunks).
+    """
+    return {**landmark_models(track_set, held_out, seed, log), 'appearance': appearance,
+            'appearance_resting': resting}
 
 
 # ---------------------------------------------------------------- criterion

@@ -48,11 +48,11 @@ from fer_models.research import render
 from fer_models.research.metrics import machine
 from fer_models.research.protocol import FRAMES_PER_STILL
 from fer_models.research.track_protocol import (
-    appearance_model, appearance_spec, appearance_temperature, arm_parameters, ARMS,
-    ArmUnavailable, cache_root, DEFAULT_ARMS, DEFAULT_JSON, fingerprint, FPS, GAP_FRAMES,
-    order_stills, ORDERS, paired_difference, parse_arm, person_chunks, replay_appearance_run,
-    scores, set_models, SETS, SHIPPED, still_image_criterion, stills_of, stored_appearance_run,
-    TrackFrames)
+    appearance_model, appearance_resting, appearance_spec, appearance_temperature,
+    arm_parameters, ARMS, ArmUnavailable, cache_root, DEFAULT_ARMS, DEFAULT_JSON, fingerprint,
+    FPS, GAP_FRAMES, order_stills, ORDERS, paired_difference, parse_arm, person_chunks,
+    replay_appearance_run, scores, set_models, SETS, SHIPPED, still_image_criterion, stills_of,
+    stored_appearance_run, TrackFrames, uses_baseline)
 from fer_ros.runtime import default_params_file
 from fer_ros.tools.bag_tools import evaluate_bag, make_bag, stills_frames
 import yaml
@@ -70,13 +70,13 @@ def shipped_params():
         return yaml.safe_load(handle)
 
 
-def chunk_models(track_set, chunk, appearance, options, log=print):
+def chunk_models(track_set, chunk, appearance, resting, options, log=print):
     """Return {role: facts or None} of the models that replay ``chunk``'s persons."""
     if options.models == SHIPPED_MODELS:
         return {role: {'path': shipped_model(name), 'model_name': name,
                        'source': 'shipped: it saw these persons, not held out'}
                 for role, name in SHIPPED_FILES.items()}
-    return set_models(track_set, chunk, appearance, options.seed, log)
+    return set_models(track_set, chunk, appearance, options.seed, log, resting)
 
 
 def set_appearance(track_set, options, temperature, log=print):
@@ -144,7 +144,8 @@ def model_paths(models):
     return {role: facts and facts['path'] for role, facts in models.items()}
 
 
-def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=print):
+def run_order(track_set, order, chunks, arms, shipped, appearance, resting, options,
+              log=print):
     """
     Replay every chunk of persons in one order for every arm; return {arm: entry}.
 
@@ -159,7 +160,7 @@ def run_order(track_set, order, chunks, arms, shipped, appearance, options, log=
     model_facts = []
     appearance_used = {}
     for chunk_index, chunk in enumerate(chunks):
-        models = chunk_models(track_set, chunk, appearance, options, log)
+        models = chunk_models(track_set, chunk, appearance, resting, options, log)
         model_facts.append(models)
         rows = order_stills(stills, chunk, order, options.seed)
         if options.stills:
@@ -302,10 +303,13 @@ def run(options, log=print):
             persons = persons[:options.persons]
         chunks = person_chunks(persons, min(FOLDS, len(persons)), options.seed)
         appearance = set_appearance(track_set, options, temperature, log)
+        # Held-out appearance models bring their own resting correction to auto arms.
+        resting = (appearance_resting(appearance, log)
+                   if any(uses_baseline(overrides) for overrides in arms.values()) else None)
         if options.models_only:
             for chunk in chunks:
-                log(f'{name}: models of {len(chunk)} persons: '
-                    f'{models_entry([chunk_models(track_set, chunk, appearance, options, log)])}')
+                models = chunk_models(track_set, chunk, appearance, resting, options, log)
+                log(f'{name}: models of {len(chunk)} persons: {models_entry([models])}')
             continue
         meta = {'dataset': track_set.dataset, 'split': track_set.split,
                 'description': track_set.description, 'persons': len(persons),
@@ -321,7 +325,7 @@ def run(options, log=print):
                 continue
             started = time.monotonic()
             arm_entries, model_facts = run_order(track_set, order, chunks, arms, shipped,
-                                                 appearance, options, log)
+                                                 appearance, resting, options, log)
             merge_result(options.json, header, name, meta, order, arm_entries,
                          models_entry(model_facts))
             log(f'{name} {order}: {time.monotonic() - started:.0f} s')

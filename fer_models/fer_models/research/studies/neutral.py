@@ -58,7 +58,7 @@ from fer_models.research.metrics import machine
 from fer_models.research.neutral_baseline import (
     ABSOLUTE, APPEARANCE_RUNS, both_paths, CHECK_EVERY, EPOCHS, export_arm, FEATURE_TYPE,
     load_sequences, load_track_protocol, NEUTRAL_FIRST, RELATIVE, REPORTS, RESTING_CHOICES,
-    SHIPPED_CHOICE, SHUFFLED, tfeid_arms, train_arm)
+    resting_correction, SHIPPED_CHOICE, SHUFFLED, tfeid_arms, train_arm)
 from fer_models.research.protocol import held_out_appearance_temperature, LABELS
 from fer_models.research.track_protocol import with_temperature
 import numpy as np
@@ -338,14 +338,9 @@ def ship_resting(argv=(), json_path=DEFAULT_JSON):
     ``--out``.
     """
     import argparse
-    import hashlib
 
-    from fer_models.core.baseline import LOG_FLOOR
-    from fer_models.core.crops import CropClassifier
     from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
     from fer_models.core.resources import shipped_model
-    from fer_models.research.aligned import load_source
-    from fer_models.research.appearance_runs import dataset_probabilities
 
     parser = argparse.ArgumentParser(description="an appearance model's resting correction")
     parser.add_argument('--model', default=shipped_model(DEFAULT_APPEARANCE_MODEL))
@@ -353,23 +348,11 @@ def ship_resting(argv=(), json_path=DEFAULT_JSON):
     options = parser.parse_args(argv)
     measured = render.read_json(json_path)['both_paths']
     strength = float(np.median([fold['strength'] for fold in measured['fitted']]))
-    path, out = options.model, options.out
-    model = CropClassifier(path)
-    probabilities = dataset_probabilities(path, 'fer2013_test')  # protocol.LABELS order
-    neutral = load_source('fer2013_test').labels == 'neutral'
-    typical = np.log(np.clip(probabilities[neutral], LOG_FLOOR, 1.0)).mean(axis=0)
-    order = [LABELS.index(label) for label in model.labels]
-    with open(path, 'rb') as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
-    render.write_json(out, {'models': {model.model_name: {
-        'labels': list(model.labels), 'typical': [round(float(v), 5) for v in typical[order]],
-        'strength': strength, 'model_sha256': digest,
-        'typical_from': f'mean log-probabilities on the {int(neutral.sum())} neutral faces '
-                        'of FER2013 test (faces the model did not train on)',
-        'strength_from': 'median of the strengths fitted per fold on TFEID training '
-                         f'performers with {measured_name(measured)} (./fer train neutral '
-                         'both-paths)'}}})
-    print(f'{out}: {model.model_name} strength {strength}')
+    models = resting_correction(
+        options.model, strength, 'median of the strengths fitted per fold on TFEID training '
+        f'performers with {measured_name(measured)} (./fer train neutral both-paths)')
+    render.write_json(options.out, {'models': models})
+    print(f"{options.out}: {', '.join(models)} strength {strength}")
     return 0
 
 

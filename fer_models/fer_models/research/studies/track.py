@@ -141,6 +141,11 @@ def model_lines(models):
                             if 'temperature' in appearance else '') + ')')
         else:
             parts.append(f"appearance `{appearance['model_name']}` ({appearance['source']})")
+        resting = described.get('appearance_resting')
+        if resting:
+            parts.append('its resting correction for `neutral_baseline: auto` arms: '
+                         f"{resting['typical_from']}, strength {resting['strength']:g} "
+                         f"({resting['strength_from']})")
         lines.append(prefix + '; '.join(parts))
     return render.bullets(lines)
 
