@@ -456,9 +456,8 @@ def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_repla
     # The shipped recipe's replay it was judged against, and the candidate's own.
     track_json = os.path.join(REPORTS, study['track']['json'])
     reference = os.path.join(REPORTS, study['track']['reference'])
-    held_out_temperature = study['temperatures']['taiwanese']
-    track = appearance_study.track_tiebreak('kdfaceapi', track_json, reference,
-                                            held_out_temperature)
+    temperatures = study['temperatures']
+    track = appearance_study.track_tiebreak('kdfaceapi', track_json, reference, temperatures)
     with open(track_json) as handle:
         assert track['candidate'] == track_protocol.track_criterion(json.load(handle))
     with open(reference) as handle:
@@ -467,7 +466,7 @@ def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_repla
     assert {**track, 'reference': study['track']['reference']} == study['track']
     with pytest.raises(SystemExit, match="ran the appearance run 'kdfaceapi_lodo_taiwanese "
                                          "at temperature 2.3784', not 'kdpair_lodo_taiwanese"):
-        appearance_study.track_tiebreak('kdpair', track_json, reference, held_out_temperature)
+        appearance_study.track_tiebreak('kdpair', track_json, reference, temperatures)
     # A temperature is part of the model: the run as trained is another one, both ways.
     with pytest.raises(SystemExit, match="'kdfaceapi_lodo_taiwanese at temperature 2.3784', "
                                          "not 'kdfaceapi_lodo_taiwanese'"):
@@ -476,7 +475,7 @@ def test_a_still_image_tie_goes_to_the_track_criterion_of_the_variants_own_repla
                                          "'kdfaceapi_lodo_taiwanese at temperature"):
         appearance_study.track_tiebreak(
             'kdfaceapi', os.path.join(REPORTS, 'track_protocol_kdfaceapi.json'), reference,
-            held_out_temperature)
+            temperatures)
     assert study['outcome'] == 'tie'
     for outcome, shipped, says in (('win', True, 'so it ships as'),
                                    ('win', False, 'not shipped (--no-ship)'),

@@ -354,15 +354,13 @@ def calibration_of(samples, lodo_probabilities, validation_sets):
         rows = (samples.datasets == target) & samples.found & ~np.isnan(
             lodo_probabilities[:, 0])
         held_out[target] = (lodo_probabilities[rows], samples.targets[rows])
+    cross_dataset = cross_dataset_temperatures(held_out)
     for target in DATASETS:
         rows, validation_probabilities = validation_sets[target]
         raw, truth = held_out[target]
         temperatures = {'none': 1.0, 'validation': calibration.fit_temperature(
-            validation_probabilities, samples.targets[rows])}
-        others = [d for d in CALIBRATION_SOURCES if d != target]
-        temperatures['cross_dataset'] = calibration.fit_temperature(
-            np.concatenate([held_out[d][0] for d in others]),
-            np.concatenate([held_out[d][1] for d in others]))
+            validation_probabilities, samples.targets[rows]),
+            'cross_dataset': cross_dataset[target]}
         row = {}
         for method, temperature in temperatures.items():
             tempered = calibration.apply_temperature(raw, temperature)
@@ -400,8 +398,7 @@ def calibration_of(samples, lodo_probabilities, validation_sets):
     entry['confidence_threshold'] = calibration.threshold_for_precision(
         sources, sources_truth, THRESHOLD_PRECISION)
     if method == 'cross_dataset':
-        entry['shipped_temperature'] = round(calibration.fit_temperature(
-            np.concatenate([held_out[d][0] for d in CALIBRATION_SOURCES]), sources_truth), 4)
+        entry['shipped_temperature'] = round(cross_dataset['all'], 4)
     elif method == 'none':
         entry['shipped_temperature'] = 1.0
     return entry
@@ -492,32 +489,44 @@ def never_scored(samples):
     return (samples.datasets == 'fer2013') & (samples.parts == 'train')
 
 
+def cross_dataset_temperatures(held_out):
+    """
+    Return {dataset: temperature, 'all': temperature} fitted across datasets.
+
+    ``held_out``: {dataset: (probabilities, truth)} of the answers of the
+    models that never saw each dataset. Each dataset's temperature (lowest
+    negative log-likelihood) is fitted on the held-out answers of the other
+    CALIBRATION_SOURCES, as late fusion's weight is on other datasets: no
+    dataset calibrates itself. FER2013's held-out answers never calibrate:
+    they come from a model trained on 1.9 k posed faces meeting web faces,
+    far more overconfident than anything that ships. ``'all'``: the
+    temperature over every source, the one a model trained on every dataset
+    would ship with.
+    """
+    def fitted(datasets):
+        return calibration.fit_temperature(np.concatenate([held_out[d][0] for d in datasets]),
+                                           np.concatenate([held_out[d][1] for d in datasets]))
+
+    temperatures = {target: fitted([d for d in CALIBRATION_SOURCES if d != target])
+                    for target in DATASETS}
+    temperatures['all'] = fitted(CALIBRATION_SOURCES)
+    return temperatures
+
+
 def held_out_temperatures(samples, probabilities):
     """
     Return held-out probabilities temperature-scaled per held-out dataset, and the temperatures.
 
     ``probabilities``: (N, 7) answers of the models that never saw each row
-    (NaN: none). Each dataset's temperature (lowest negative log-likelihood)
-    is fitted on the held-out answers of the other CALIBRATION_SOURCES, as
-    late fusion's weight is on other datasets: no dataset calibrates itself.
-    FER2013's held-out answers never calibrate: they come from a model trained
-    on 1.9 k posed faces meeting web faces, far more overconfident than
-    anything that ships. ``'all'``: the temperature over every source, the
-    one a model trained on every dataset would ship with.
+    (NaN: none); the temperatures are ``cross_dataset_temperatures`` of them.
     """
     answered = ~np.isnan(probabilities[:, 0])
-    present = answered & ~never_scored(samples) & np.isin(samples.datasets, CALIBRATION_SOURCES)
+    rows = {target: answered & held_out_rows(samples, target) for target in DATASETS}
+    temperatures = cross_dataset_temperatures(
+        {target: (probabilities[r], samples.targets[r]) for target, r in rows.items()})
     scaled = np.array(probabilities, copy=True)
-    temperatures = {}
-    for target in DATASETS:
-        test = held_out_rows(samples, target)
-        others = present & ~test
-        temperatures[target] = calibration.fit_temperature(probabilities[others],
-                                                           samples.targets[others])
-        rows = answered & test
-        scaled[rows] = calibration.apply_temperature(probabilities[rows], temperatures[target])
-    temperatures['all'] = calibration.fit_temperature(probabilities[present],
-                                                      samples.targets[present])
+    for target, r in rows.items():
+        scaled[r] = calibration.apply_temperature(probabilities[r], temperatures[target])
     return scaled, {name: round(value, 4) for name, value in temperatures.items()}
 
 

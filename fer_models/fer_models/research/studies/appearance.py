@@ -144,18 +144,21 @@ def calibrated_temperatures(variant, study_json=protocol.SHIPPED_FUSION_JSON):
 
 
 def track_tiebreak(variant, track_json, reference_json=track_protocol.DEFAULT_JSON,
-                   temperature=1.0):
+                   temperatures=None):
     """
     Return the track criterion of a variant's replay against the shipped recipe's.
 
     track_json: a track protocol JSON whose criterion set was replayed with
-    the variant's held-out run (``--appearance-run``) at ``temperature``
-    (the one this report would ship it with, as held out); its ``shipped``
-    arm runs the shipped settings, so only the appearance model differs.
+    the variant's held-out run (``--appearance-run``) at its held-out
+    dataset's temperature in ``temperatures`` (``calibrated_temperatures``;
+    None: as trained), as this report would ship it; its ``shipped`` arm
+    runs the shipped settings, so only the appearance model differs.
     """
     candidate, reference = render.read_json(track_json), render.read_json(reference_json)
     name = track_protocol.CRITERION_SET
-    held_out = appearance.run_name(track_protocol.SETS[name].dataset, variant)
+    dataset = track_protocol.SETS[name].dataset
+    held_out = appearance.run_name(dataset, variant)
+    temperature = (temperatures or {}).get(dataset, 1.0)
     run = track_protocol.with_temperature(held_out, temperature)
     # The model the replay really ran (its run and temperature), as the track tool checks it.
     entry = candidate.get('sets', {}).get(name)
@@ -310,8 +313,7 @@ def write_study(models_dir, report_dir, ship=True, variant='', track_json=None,
                                   *yardstick(report_dir, models_dir, variant))
         comparison.update(entries)
         if outcome == 'tie' and track_json:
-            track = track_tiebreak(variant, track_json, track_reference,
-                                   (temperatures or {}).get('taiwanese', 1.0))
+            track = track_tiebreak(variant, track_json, track_reference, temperatures)
     else:
         outcome = 'win' if comparison['student_mean'] > comparison['baseline_mean'] else 'loss'
     wins = outcome == 'win' or (track or {}).get('outcome') == 'win'
