@@ -665,12 +665,16 @@ def track_criterion(result, arm=SHIPPED):
     Neutral-first and shuffled count alike. None until the arm has a score
     in every order of the set.
     """
-    orders = result.get('sets', {}).get(CRITERION_SET, {}).get('orders', {})
+    accuracies = arm_accuracies(result.get('sets', {}), CRITERION_SET, arm)
+    return None if accuracies is None else round(float(np.mean(accuracies)), 4)
+
+
+def arm_accuracies(sets, name, arm):
+    """Return an arm's frame accuracy in each order of set ``name`` (None: not in every one)."""
+    orders = sets.get(name, {}).get('orders', {})
     accuracies = [orders.get(order, {}).get('arms', {}).get(arm, {}).get('scores', {}).get(
-        'accuracy') for order in SETS[CRITERION_SET].orders]
-    if any(a is None for a in accuracies):
-        return None
-    return round(float(np.mean(accuracies)), 4)
+        'accuracy') for order in SETS[name].orders]
+    return None if None in accuracies else accuracies
 
 
 def still_image_criterion(generalisation_json=GENERALISATION_JSON):

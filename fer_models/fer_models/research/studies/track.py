@@ -32,7 +32,8 @@ import sys
 from fer_models.research import render
 from fer_models.research.protocol import LABELS, selection_outcome, TIE_POINTS
 from fer_models.research.track_protocol import (
-    ARMS, CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED, track_criterion)
+    arm_accuracies, ARMS, CRITERION_SET, DEFAULT_JSON, NEUTRAL_FIRST, SETS, SHIPPED,
+    track_criterion)
 
 DEFAULT_JSON_NAME = os.path.basename(DEFAULT_JSON)
 
@@ -288,9 +289,8 @@ def arm_means(sets, name):
         return {}
     means = {}
     for arm in orders[SETS[name].orders[0]]['arms']:
-        accuracies = [orders[o]['arms'].get(arm, {}).get('scores', {}).get('accuracy')
-                      for o in SETS[name].orders]
-        if None not in accuracies:
+        accuracies = arm_accuracies(sets, name, arm)
+        if accuracies is not None:
             means[arm] = (accuracies, sum(accuracies) / len(accuracies))
     return means
 
