@@ -55,7 +55,7 @@ def upstream_of(*nodes):
 def test_an_idle_node_upstream_is_named_with_what_it_says():
     watch = InputWatch('/fer/landmarks', now=0.0)
     idle = UpstreamStatus('/landmark_node', ReportedStatus(
-        'no message on /camera/image_raw for 6 s', published_per_s=0.0))
+        'no message on /camera/image_raw for 6 s', published_per_s=0.0, received_at=5.5))
     report = watch.check(6.0, timeout_s=5.0, publishers=1, upstream=upstream_of(idle))
     assert report == ('no message on /fer/landmarks for 6 s: /landmark_node publishes nothing '
                       '(no message on /camera/image_raw for 6 s)')
@@ -64,10 +64,30 @@ def test_an_idle_node_upstream_is_named_with_what_it_says():
 
 def test_a_busy_node_upstream_means_this_nodes_input_broke():
     watch = InputWatch('/fer/landmarks', now=0.0)
-    busy = UpstreamStatus('/landmark_node', ReportedStatus('tracking 1 face(s)', 30.0))
+    busy = UpstreamStatus('/landmark_node', ReportedStatus('tracking 1 face(s)', 30.0, 5.5))
     report = watch.check(6.0, timeout_s=5.0, publishers=1, upstream=upstream_of(busy))
     assert report.startswith('no message on /fer/landmarks for 6 s although /landmark_node '
                              "publishes: this node's DDS input broke")
+
+
+def test_a_status_counted_while_messages_still_arrived_blames_nobody_yet():
+    # The upstream stopped at 10.0; its report at 10.8 counts 30 messages over
+    # 9.8-10.8, the last of which reached this node. Only a report counted over
+    # the silence alone (from 11.5 on, with a 1 s period) says why.
+    watch = InputWatch('/fer/features', now=0.0, report_period_s=1.0)
+    watch.message_seen(10.0)
+    counted_before = UpstreamStatus('/feature_buffer_node', ReportedStatus(
+        'tracking 1 face(s)', 30.0, received_at=10.8))
+    report = watch.check(11.0, timeout_s=1.0, publishers=1,
+                         upstream=upstream_of(counted_before))
+    assert report == ('no message on /fer/features for 1 s although 1 publisher(s) are '
+                      'matched (waiting for /feature_buffer_node to report why on /diagnostics)')
+    counted_after = UpstreamStatus('/feature_buffer_node', ReportedStatus(
+        'no face in view', 0.0, received_at=11.8))
+    report = watch.check(12.0, timeout_s=1.0, publishers=1,
+                         upstream=upstream_of(counted_after))
+    assert report == ('no message on /fer/features for 2 s: /feature_buffer_node publishes '
+                      'nothing (no face in view)')
 
 
 def test_a_publisher_without_diagnostics_leaves_both_causes_open():

@@ -28,6 +28,8 @@ INPUT_PUBLISHERS_MATCHED = 'input_publishers_matched'
 OUTPUT_SUBSCRIBERS_MATCHED = 'output_subscribers_matched'
 # Messages a node published on its main output (ManagedNode._publish_output).
 OUTPUT_PUBLISHED = 'output_published'
+# Seconds between a node's reports, and over which its ``…_per_s`` rates count.
+REPORT_PERIOD_S = 1.0
 
 
 def status_values(status):
@@ -47,7 +49,7 @@ class NodeDiagnostics:
     (``<name>_per_s``).
     """
 
-    def __init__(self, node, period_s=1.0, log_period_s=5.0, refresh=None):
+    def __init__(self, node, period_s=REPORT_PERIOD_S, log_period_s=5.0, refresh=None):
         """
         Create the /diagnostics publisher and its timer on ``node``.
 

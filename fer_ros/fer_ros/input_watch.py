@@ -29,13 +29,25 @@ class InputWatch:
     silent too); with one that publishes, this node's DDS input broke when
     it was restarted after a crash (Fast DDS shared memory, see README:
     Troubleshooting); with a publisher that reports nothing, either.
+
+    A publisher's status is evidence only once the period its rate counts
+    lies wholly after this node's last message: a status counted while
+    messages still arrived here would blame this node's input for the
+    upstream's last messages.
     """
 
-    def __init__(self, topic, now):
-        """Watch ``topic``, counting its silence from ``now`` (seconds)."""
+    def __init__(self, topic, now, report_period_s=1.0):
+        """
+        Watch ``topic``, counting its silence from ``now`` (seconds).
+
+        ``report_period_s`` is the period over which the publishers' output
+        rates on /diagnostics are counted.
+        """
         self.topic = topic
         self._last_message = now
         self._silent = False
+        # Half a period of slack: a late timer counts over a longer period.
+        self._evidence_after_s = 1.5 * report_period_s
 
     @property
     def silent(self):
@@ -62,7 +74,8 @@ class InputWatch:
         the input is silent, returns an UpstreamStatus of each node that
         publishes on the topic (``status`` None for a node that reports no
         diagnostics, e.g. a bag player), so the report can name the node
-        that went idle instead of blaming this node's input.
+        that went idle instead of blaming this node's input. Until a node's
+        status covers the silence alone, the report waits for it.
         """
         quiet_s = now - self._last_message
         self._silent = timeout_s > 0 and quiet_s >= timeout_s
@@ -73,15 +86,21 @@ class InputWatch:
             return (f'{silence}: no publisher is matched (is the node upstream running? '
                     'After a crash, see README: Troubleshooting)')
         nodes = upstream() if upstream is not None else []
-        idle = [n for n in nodes if n.status is not None and n.status.published_per_s == 0]
+        since = self._last_message + self._evidence_after_s
+        told = [n for n in nodes if n.status is not None and n.status.received_at >= since]
+        idle = [n for n in told if n.status.published_per_s == 0]
         if idle:
             return f'{silence}: ' + '; '.join(
                 f'{n.name} publishes nothing ({n.status.message})' for n in idle)
-        busy = [n for n in nodes if n.status is not None and n.status.published_per_s]
+        busy = [n for n in told if n.status.published_per_s]
         if busy:
             return (f"{silence} although {', '.join(n.name for n in busy)} publishes: this "
                     "node's DDS input broke when it was restarted after a crash (README: "
                     'Troubleshooting)')
+        pending = [n.name for n in nodes if n.status is not None and n not in told]
+        if pending:
+            return (f'{silence} although {publishers} publisher(s) are matched (waiting for '
+                    f"{', '.join(pending)} to report why on /diagnostics)")
         return (f'{silence} although {publishers} publisher(s) are matched: the source is '
                 "paused, or this node's DDS input broke when it was restarted after a crash "
                 '(README: Troubleshooting)')
@@ -89,10 +108,11 @@ class InputWatch:
 
 @dataclass(frozen=True)
 class ReportedStatus:
-    """What a node last said on /diagnostics: its message and its output rate."""
+    """What a node last said on /diagnostics: its message, its output rate, and when."""
 
     message: str
     published_per_s: float  # None when it does not report one
+    received_at: float  # seconds, on the watch's clock
 
 
 @dataclass(frozen=True)

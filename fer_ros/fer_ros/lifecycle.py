@@ -22,7 +22,7 @@ from fer_models.core.baseline import AUTO, DEFAULT_MODELS, MODES, OFF
 from fer_models.core.features import NEUTRAL_REFERENCE
 from fer_ros.diagnostics import (
     ERROR, INPUT_PUBLISHERS_MATCHED, NodeDiagnostics, OK, OUTPUT_PUBLISHED,
-    OUTPUT_SUBSCRIBERS_MATCHED, status_values, WARN)
+    OUTPUT_SUBSCRIBERS_MATCHED, REPORT_PERIOD_S, status_values, WARN)
 from fer_ros.frame_clock import FrameClock
 from fer_ros.input_watch import InputWatch, ReportedStatus, UpstreamStatus
 from fer_ros.parameters import declare_parameters, ParamSpec, validate_changes
@@ -178,7 +178,7 @@ class ManagedNode(LifecycleNode):
         /diagnostics is kept meanwhile.
         """
         if watch_silence:
-            watch = InputWatch(self.resolve_topic_name(topic), time.monotonic())
+            watch = InputWatch(self.resolve_topic_name(topic), time.monotonic(), REPORT_PERIOD_S)
             self._input_watch = watch
             self._silence_level = silence_level
             self._upstream_statuses = {}
@@ -234,7 +234,7 @@ class ManagedNode(LifecycleNode):
         for status in array.status:
             rate = status_values(status).get(OUTPUT_PUBLISHED + '_per_s')
             self._upstream_statuses[status.name] = ReportedStatus(
-                status.message, None if rate is None else float(rate))
+                status.message, None if rate is None else float(rate), time.monotonic())
 
     def _upstream(self, topic):
         """Return an UpstreamStatus of each node publishing on ``topic``."""
