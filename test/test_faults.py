@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fer_msgs.msg import Emotion, FaceLandmarksArray
 from fer_ros.diagnostics import status_values
 import numpy as np
-from ros_helpers import REPO, statuses_of
+from ros_helpers import REPO, reported_input_silence, statuses_of
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -129,13 +129,10 @@ def test_pipeline_recovers_when_the_landmark_node_restarts(ros, start_node):
     landmark = start_node('landmark_node', *args)
     if not ros.spin_until(lambda: len(emotions) >= after_crash + 10, timeout=30.0,
                           processes=nodes + [camera, landmark]):
-        # Rarely (6 of 433 restarts measured here) Fast DDS leaves a process that
-        # replaces a killed one deaf to shared memory (eProsima/Fast-DDS#5469,
-        # README: Troubleshooting). The node must say so; one more restart heals it.
-        reports = [s.message for s in statuses_of(diagnostics, 'landmark_node')
-                   if s.level == DiagnosticStatus.WARN]
-        assert any(r.startswith('no message on /camera/image_raw') for r in reports), \
-            f'no emotions after the restart, and no silence reported: {reports[-3:]}'
+        # A deaf restart (reported_input_silence): one more restart heals it.
+        assert reported_input_silence(diagnostics, 'landmark_node', '/camera/image_raw'), \
+            'no emotions after the restart, and no silence reported: ' \
+            f"{[s.message for s in statuses_of(diagnostics, 'landmark_node')][-3:]}"
         crash(landmark)
         after_crash = len(emotions)
         landmark = start_node('landmark_node', *args)
