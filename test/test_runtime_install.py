@@ -38,11 +38,11 @@ spec = importlib.util.find_spec
 print(json.dumps({
     'prefix': sys.prefix,
     'installed': [m for m in ('torch', 'onnx', 'matplotlib') if spec(m)],
-    'missing': [m for m in ('rclpy', 'mediapipe', 'onnxruntime', 'hri_msgs', 'launch_ros')
-                if not spec(m)],
+    'missing': [m for m in ('rclpy', 'mediapipe', 'onnxruntime', 'hri_msgs', 'tf2_msgs',
+                            'launch_ros') if not spec(m)],
     'fer_ros': spec('fer_ros').origin}))
 """
-# Setting up from nothing takes a few minutes (pip, hri_msgs, colcon); later
+# Setting up from nothing takes a few minutes (pip, hri_msgs, tf2_msgs, colcon); later
 # runs reuse the venv and the workspace.
 SETUP_TIMEOUT_S = 900
 
@@ -50,7 +50,7 @@ SETUP_TIMEOUT_S = 900
 def runtime_env():
     """Return an environment with nothing of the full venv in it, on this test's domain."""
     keep = ('HOME', 'USER', 'LANG', 'TERM', 'TMPDIR', 'XDG_CACHE_HOME', 'FER_DATA_DIR',
-            'FER_LAUNCH_KIT', 'FER_HRI_MSGS', 'FER_PYTHON', 'ROS_DOMAIN_ID',
+            'FER_LAUNCH_KIT', 'FER_HRI_MSGS', 'FER_TF2_MSGS', 'FER_PYTHON', 'ROS_DOMAIN_ID',
             'ROS_AUTOMATIC_DISCOVERY_RANGE')
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env['PATH'] = '/usr/local/bin:/usr/bin:/bin'
