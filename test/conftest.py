@@ -65,8 +65,8 @@ def start_node(tmp_path):
 
     started = []
 
-    def start(name, *args):
-        process = NodeProcess(name, args, tmp_path)
+    def start(name, *args, env=None):
+        process = NodeProcess(name, args, tmp_path, env)
         started.append(process)
         return process
 

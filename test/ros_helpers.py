@@ -72,8 +72,8 @@ def executable(name):
 class NodeProcess:
     """One fer_ros executable running as a child process, output to a file."""
 
-    def __init__(self, name, args=(), log_dir='.'):
-        """Start ``name`` with ``args``; its stdout+stderr go to a log file of its own."""
+    def __init__(self, name, args=(), log_dir='.', env=None):
+        """Start ``name`` with ``args`` (in ``env``); its stdout+stderr go to a log of its own."""
         self.name = name
         self.log_path = os.path.join(str(log_dir), f'{name}.log')
         restart = 1
@@ -83,7 +83,7 @@ class NodeProcess:
         self._log = open(self.log_path, 'wb')
         self.process = subprocess.Popen(
             [executable(name), *args], stdout=self._log, stderr=subprocess.STDOUT,
-            env=os.environ.copy())
+            env=os.environ.copy() if env is None else env)
 
     def alive(self):
         """Return True while the process runs."""

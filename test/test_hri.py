@@ -18,8 +18,9 @@ REP-155 (ROS4HRI) output over real DDS: hri_bridge_node with the real pipeline.
 A ROS4HRI-style consumer (humans/faces/tracked, then each id's topics) sees
 the sample face's expression through ``ros2 launch ... hri:=true``; two faces
 give two ids; a lost face leaves the list within face_timeout_s and its
-topics go; thousands of faces leave no publisher behind; a missing or wrong
-hri_msgs stops the node with a clear message.
+topics go; each face's head pose is on /tf as face_<id> and gaze_<id>, and
+without tf2_msgs the rest goes on; thousands of faces leave no publisher
+behind; a missing or wrong hri_msgs stops the node with a clear message.
 """
 
 import math
@@ -27,12 +28,14 @@ import os
 import subprocess
 import sys
 
+from diagnostic_msgs.msg import DiagnosticArray
+from fer_models.core.head_pose import head_pose
 from fer_msgs.msg import FaceLandmarks, FaceLandmarksArray
-from fer_ros.conversions import numpy_to_image, stamp_to_seconds
+from fer_ros.conversions import numpy_to_image, set_head_pose, stamp_to_seconds
 from fer_ros.frame_sources import SampleSource
 import numpy as np
 import pytest
-from ros_helpers import executable, REPO
+from ros_helpers import executable, landmarks_of, REPO, statuses_of
 from sensor_msgs.msg import Image
 import yaml
 
@@ -42,6 +45,13 @@ except ImportError as error:
     pytest.skip(f'{error}: the REP-155 output needs hri_msgs, which ./fer setup builds from '
                 '../shared/ros4hri/hri_msgs (or the folder FER_HRI_MSGS names) and found '
                 'none, or FER_HRI_MSGS is set empty', allow_module_level=True)
+
+try:
+    from tf2_msgs.msg import TFMessage
+except ImportError:  # FER_TF2_MSGS set empty: no head-pose frames to check
+    TFMessage = None
+TF2_MSGS_MISSING = './fer setup builds tf2_msgs from third_party/tf2_msgs, unless ' \
+    'FER_TF2_MSGS is set empty'
 
 ROS2 = os.path.join(os.path.dirname(sys.executable), 'ros2')
 FACE_TIMEOUT_S = 0.5  # hri_bridge_node's default
@@ -104,6 +114,7 @@ def test_ros2_launch_hri_publishes_the_sample_face_for_a_ros4hri_consumer(ros, t
         pytest.skip('ros2 launch is not installed: ./fer setup installs it from the ros2 '
                     'launch kit in ../shared/ros2_launch_kit (FER_LAUNCH_KIT), and found none')
     consumer = Ros4HriConsumer(ros)
+    tf = ros.record(TFMessage, '/tf') if TFMessage is not None else []
     launch = subprocess.Popen(
         [ROS2, 'launch', 'fer_ros', 'fer.launch.py', 'camera_source:=sample', 'hri:=true'],
         stdout=open(tmp_path / 'launch.log', 'w'), stderr=subprocess.STDOUT,
@@ -132,6 +143,10 @@ def test_ros2_launch_hri_publishes_the_sample_face_for_a_ros4hri_consumer(ros, t
     stamps = [stamp_to_seconds(ids.header.stamp) for ids in listed]
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert rate > 10, f'{rate:.1f} tracked lists per second (camera 30 fps)'
+    if TFMessage is not None:  # the head pose from landmark_node, as REP-155 frames
+        parents = {t.child_frame_id: t.header.frame_id for m in tf for t in m.transforms}
+        assert parents.get(f'face_{face}') == 'camera', sorted(parents)[:5]
+        assert parents.get(f'gaze_{face}') == f'face_{face}'
     # No pixels: nothing under /humans carries an image.
     image_topics = [name for name, types in ros.node.get_topic_names_and_types()
                     if name.startswith('/humans') and 'sensor_msgs/msg/Image' in types]
@@ -196,6 +211,67 @@ def test_a_lost_face_leaves_the_list_within_the_face_timeout(ros, start_node):
         "the lost face's topics still have a publisher"
     send(face_frame, 5)
     assert len(consumer.ids_seen()) == 2, 'a returning face gets a new id'
+
+
+def bridge_on_the_astronaut(ros, start_node, astronaut, env=None):
+    """
+    Run hri_bridge_node (in ``env``) on the astronaut's landmarks until its roi arrives.
+
+    The frames come from the optical frame 'camera', with the head pose
+    landmark_node would give them. Returns (consumer, face id, diagnostics).
+    """
+    image, face = astronaut
+    height, width = image.shape[:2]
+    pose = head_pose(face.points, width, height)
+    diagnostics = ros.record(DiagnosticArray, '/diagnostics')
+    bridge = start_node('hri_bridge_node', env=env)
+    consumer = Ros4HriConsumer(ros)
+    publisher = ros.publisher(FaceLandmarksArray, 'fer/landmarks')
+    ros.wait_for_connections('hri_bridge_node', inputs=1, outputs=1, processes=[bridge])
+
+    def play():
+        frame = landmarks_of(face, 7, ros.node.get_clock().now().to_msg(), width, height)
+        frame.header.frame_id = 'camera'
+        set_head_pose(frame.faces[0], pose)
+        publisher.publish(frame)
+        ros.spin_for(0.05)
+        return any(len(rois) >= 5 for rois in consumer.rois.values())
+
+    assert ros.spin_until(play, 30.0, [bridge]), bridge.output()[-3000:]
+    (hri_id,) = consumer.ids_seen()
+    return consumer, hri_id, diagnostics
+
+
+def test_each_face_s_head_pose_is_on_tf_as_rep155_frames(ros, start_node, astronaut):
+    if TFMessage is None:
+        pytest.skip(f'no tf2_msgs: {TF2_MSGS_MISSING}')
+    tf = ros.record(TFMessage, '/tf')
+    _, hri_id, _ = bridge_on_the_astronaut(ros, start_node, astronaut)
+    assert ros.spin_until(lambda: len(tf) >= 3, 5.0)
+    frames = {t.child_frame_id: t for message in tf[-3:] for t in message.transforms}
+    face, gaze = frames[f'face_{hri_id}'], frames[f'gaze_{hri_id}']
+    assert face.header.frame_id == 'camera' and gaze.header.frame_id == f'face_{hri_id}'
+    assert face.header.stamp == gaze.header.stamp
+    where = face.transform.translation
+    # A 512-pixel portrait seen by the default 60-degree camera: about 0.7 m away.
+    assert 0.4 < where.z < 1.2 and abs(where.x) < 0.3 and abs(where.y) < 0.3, where
+    turn = face.transform.rotation
+    x_axis = [1 - 2 * (turn.y ** 2 + turn.z ** 2), 2 * (turn.x * turn.y + turn.z * turn.w),
+              2 * (turn.x * turn.z - turn.y * turn.w)]
+    assert x_axis[2] < -0.8, x_axis  # out of the face: towards the camera
+    assert gaze.transform.translation.x == gaze.transform.translation.y == 0.0
+
+
+def test_without_tf2_msgs_the_bridge_publishes_the_rest_and_says_why(ros, start_node,
+                                                                     astronaut):
+    pythonpath = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+                  if p and not os.path.isdir(os.path.join(p, 'tf2_msgs'))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath))
+    consumer, hri_id, diagnostics = bridge_on_the_astronaut(ros, start_node, astronaut, env)
+    assert ros.spin_until(lambda: any('tf2_msgs is not installed' in s.message for s in
+                                      statuses_of(diagnostics, 'hri_bridge_node')), 5.0)
+    assert ros.node.count_publishers('/tf') == 0
+    assert consumer.rois[hri_id][-1].xmax > consumer.rois[hri_id][-1].xmin
 
 
 def test_thousands_of_faces_leave_no_publisher_behind(ros):

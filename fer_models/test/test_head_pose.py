@@ -18,7 +18,7 @@ import math
 import os
 
 import cv2
-from fer_models.core.head_pose import head_pose
+from fer_models.core.head_pose import head_pose, head_rotation, pose_rotation
 from fer_models.core.landmarks import detect_single_face
 from fer_models.research.datasets import data_root
 from fer_models.research.evaluate import load_rgb
@@ -71,12 +71,17 @@ def test_a_known_3d_turn_of_a_real_mesh_is_measured():
     centre = pixels.mean(axis=0)
     base = np.array(head_pose(face.points, width, height))
     for axis, angle in (('yaw', 20.0), ('pitch', -15.0), ('roll', 10.0)):
-        a = math.radians(angle)
-        c, s = math.cos(a), math.sin(a)
-        rotation = {'yaw': [[c, 0, s], [0, 1, 0], [-s, 0, c]],
-                    'pitch': [[1, 0, 0], [0, c, -s], [0, s, c]],
-                    'roll': [[c, -s, 0], [s, c, 0], [0, 0, 1]]}[axis]
-        turned = ((pixels - centre) @ np.array(rotation).T + centre) / scale
-        measured = np.array(head_pose(turned, width, height)) - base
         expected = np.array([angle if name == axis else 0.0 for name in ('yaw', 'pitch', 'roll')])
+        turned = ((pixels - centre) @ pose_rotation(*expected).T + centre) / scale
+        measured = np.array(head_pose(turned, width, height)) - base
         np.testing.assert_allclose(measured, expected, atol=2.5, err_msg=axis)
+
+
+def test_pose_rotation_rebuilds_the_fitted_rotation_from_its_angles():
+    image = data.astronaut()
+    face = detect_single_face(image)
+    height, width = image.shape[:2]
+    np.testing.assert_allclose(pose_rotation(*head_pose(face.points, width, height)),
+                               head_rotation(face.points, width, height), atol=1e-9)
+    assert pose_rotation(30.0, 0.0, 0.0) @ np.array([0.0, 0.0, -1.0]) == pytest.approx(
+        [-0.5, 0.0, -math.cos(math.radians(30.0))])  # yaw > 0: the nose to the image's left

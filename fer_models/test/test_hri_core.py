@@ -12,14 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""REP-155 mapping and derived valence/arousal, without ROS, on a real face."""
+"""REP-155 mapping, head-pose frames and derived valence/arousal, without ROS, on a real face."""
 
+import math
 import os
 
 from fer_models.core.affect import VALENCE_AROUSAL, valence_arousal
-from fer_models.core.features import DLIB68_FROM_MESH
+from fer_models.core.features import DLIB68_FROM_MESH, mean_face
+from fer_models.core.head_pose import head_pose, pose_rotation
 from fer_models.core.hri import (
-    expression_of, FaceRegistry, landmarks70, LEFT_PUPIL, normalised_roi, RIGHT_PUPIL)
+    expression_of, face_frame, FaceRegistry, focal_length_px, GAZE_IN_FACE, landmarks70,
+    LEFT_PUPIL, normalised_roi, PUPIL_DISTANCE_M, pupils, quaternion, RIGHT_PUPIL)
 from fer_models.core.labels import BASIC_LABELS, CONTEMPT, UNKNOWN
 from fer_models.core.landmarks import FaceMeshDetector
 import numpy as np
@@ -159,3 +162,93 @@ def test_valence_on_real_posed_faces(label, sign):
     assert len(valences) >= 5
     assert sign * np.mean(valences) > 0.2
     assert np.mean(sign * valences > 0) >= 0.8
+
+
+def rotation_angle_deg(a, b):
+    """Return the angle in degrees of the rotation between two rotation matrices."""
+    return math.degrees(math.acos(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def projected_mesh(translation, pose_deg, width=640, height=480, fov_deg=60.0):
+    """
+    SYNTHETIC: the mean face, pupils PUPIL_DISTANCE_M apart, posed and seen by a pinhole camera.
+
+    Returns Face Mesh style points: x, y normalised to the image, z the depth
+    relative to the pupils' midpoint in the scale of x, as MediaPipe gives it.
+    """
+    face = mean_face().astype(np.float64)
+    right, left = pupils(face)
+    face = (face - 0.5 * (right + left)) * PUPIL_DISTANCE_M / np.linalg.norm(right - left)
+    # mean_face is in the image's axes (x right, y down, z away): frontal is no rotation.
+    camera = face @ pose_rotation(*pose_deg).T + np.asarray(translation)
+    focal = focal_length_px(width, fov_deg)
+    depth = translation[2]
+    return np.column_stack([(focal * camera[:, 0] / camera[:, 2] + width / 2) / width,
+                            (focal * camera[:, 1] / camera[:, 2] + height / 2) / height,
+                            focal * (camera[:, 2] - depth) / depth / width])
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize('translation, pose_deg', [
+    ((0.0, 0.0, 1.0), (0.0, 0.0, 0.0)),
+    ((0.25, -0.1, 0.8), (30.0, -10.0, 5.0)),
+    ((-0.4, 0.2, 2.5), (-40.0, 15.0, -20.0)),
+])
+def test_face_frame_recovers_a_synthetic_face_placed_in_front_of_a_camera(translation, pose_deg):
+    points = projected_mesh(translation, pose_deg)
+    found, rotation = face_frame(points, 640, 480, pose_deg, horizontal_fov_deg=60.0)
+    np.testing.assert_allclose(found, translation, rtol=0.03, atol=0.01)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-9)
+    # x out of the face: for a frontal face, towards the camera; z up: against the image's y.
+    turned = pose_rotation(*pose_deg)
+    np.testing.assert_allclose(rotation[:, 0], turned @ [0.0, 0.0, -1.0], atol=1e-9)
+    np.testing.assert_allclose(rotation[:, 2], turned @ [0.0, -1.0, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize('which', [0, 1], ids=['468 points', '478 points'])
+def test_the_astronaut_faces_the_camera_an_arm_s_length_away(astronaut_points, which):
+    points = astronaut_points[which]
+    pose = head_pose(points, 512, 512)
+    translation, rotation = face_frame(points, 512, 512, pose, horizontal_fov_deg=60.0)
+    # A 512-pixel portrait with a face about 100 pixels wide, seen at 60 degrees: 0.5-1 m.
+    assert 0.4 < translation[2] < 1.2, translation
+    # The origin projects back onto the midpoint of the pupils.
+    focal = focal_length_px(512, 60.0)
+    midpoint = landmarks70(points)[[RIGHT_PUPIL, LEFT_PUPIL], :2].mean(axis=0) * 512
+    np.testing.assert_allclose(focal * translation[:2] / translation[2] + 256, midpoint,
+                               atol=1.0)
+    towards_camera = -rotation[2, 0]
+    assert towards_camera > math.cos(math.radians(30.0)), rotation
+    # gaze_<id>: z along the face's x, x to the subject's right, y down (optical).
+    gaze = rotation @ GAZE_IN_FACE
+    np.testing.assert_allclose(gaze[:, 2], rotation[:, 0], atol=1e-9)
+    assert gaze[0, 0] < -0.8 and gaze[1, 1] > 0.8  # the subject's right is the image's left
+
+
+@pytest.mark.pure
+def test_an_unknown_head_pose_or_a_degenerate_mesh_gives_no_frame():
+    points = projected_mesh((0.0, 0.0, 1.0), (0.0, 0.0, 0.0))
+    assert face_frame(points, 640, 480, (math.nan, 0.0, 0.0), 60.0) is None
+    assert face_frame(points, 640, 480, None, 60.0) is None
+    assert face_frame(np.zeros((468, 3)), 640, 480, (0.0, 0.0, 0.0), 60.0) is None
+
+
+def matrix_of(q):
+    """Return the rotation matrix of a unit quaternion (x, y, z, w), the textbook formula."""
+    x, y, z, w = q
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+@pytest.mark.pure
+def test_quaternion_round_trips_every_branch():
+    assert quaternion(np.eye(3)) == pytest.approx((0.0, 0.0, 0.0, 1.0))
+    half_turns = [np.diag(d) for d in ((1.0, -1.0, -1.0), (-1.0, 1.0, -1.0), (-1.0, -1.0, 1.0))]
+    rng = np.random.default_rng(0)
+    poses = [pose_rotation(*rng.uniform(-180.0, 180.0, 3)) for _ in range(50)]
+    for rotation in half_turns + poses + [GAZE_IN_FACE]:
+        q = quaternion(rotation)
+        assert np.linalg.norm(q) == pytest.approx(1.0)
+        assert rotation_angle_deg(matrix_of(q), rotation) < 1e-5

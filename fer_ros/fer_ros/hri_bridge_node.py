@@ -25,7 +25,13 @@ frame) and ``emotion``, and publishes, with the source frame's stamp:
   (NormalizedRegionOfInterest2D), ``humans/faces/<id>/landmarks``
   (FacialLandmarks, 70 points) and ``humans/faces/<id>/expression``
   (Expression). The per-face publishers are created when a face appears and
-  destroyed when it is lost.
+  destroyed when it is lost;
+- on ``/tf`` (``publish_tf``), per face with a head pose, the frames
+  ``face_<id>`` (parent: the landmark frames' ``frame_id``, the camera's
+  optical frame) and ``gaze_<id>`` (parent ``face_<id>``): REP-155's head
+  pose, placed at a distance estimated from the pupils (fer_models.core.hri
+  ``face_frame``). It needs ``tf2_msgs``; without it the node publishes the
+  rest and says why.
 
 No image topic: pixels stay in landmark_node. The mapping itself (ids,
 labels, landmark order, valence and arousal) is ``fer_models.core.hri`` and
@@ -36,12 +42,15 @@ import math
 import time
 
 from fer_models.core.hri import (
-    expression_of, FaceRegistry, landmarks70, normalised_roi)
+    expression_of, face_frame, FaceRegistry, GAZE_IN_FACE, landmarks70, normalised_roi,
+    quaternion)
 from fer_msgs.msg import Emotion, FaceLandmarksArray
-from fer_ros.conversions import ConversionError, landmarks_to_points, stamp_to_seconds
+from fer_ros.conversions import (
+    ConversionError, landmarks_to_points, msg_to_head_pose, stamp_to_seconds)
 from fer_ros.lifecycle import INPUT_TIMEOUT, ManagedNode
 from fer_ros.parameters import ParameterError, ParamSpec
 from fer_ros.runtime import run_node
+from geometry_msgs.msg import TransformStamped
 from std_msgs.msg import Header
 
 PARAMETERS = (
@@ -52,6 +61,14 @@ PARAMETERS = (
               'anyway.', min_value=0.0, max_value=60.0),
     ParamSpec('publish_landmarks', True,
               'Publish humans/faces/<id>/landmarks (70 points per face and frame).'),
+    ParamSpec('publish_tf', True,
+              "Broadcast each face's head pose on /tf as REP-155's frames face_<id> (x out "
+              "of the face, z up; parent: the landmark frames' frame_id, which must name the "
+              "camera's optical frame) and gaze_<id> (parent face_<id>). Needs tf2_msgs."),
+    ParamSpec('camera_horizontal_fov_deg', 60.0,
+              "The camera's horizontal field of view, which sets how far away face_<id> is "
+              '(with a typical 63 mm between the pupils). From a calibrated camera: '
+              '2 atan(width / (2 fx)) in degrees.', min_value=10.0, max_value=170.0),
     INPUT_TIMEOUT,
 )
 
@@ -100,6 +117,32 @@ def load_hri_messages():
     return msg
 
 
+def load_tf_message():
+    """Return tf2_msgs' TFMessage, or (None, why) when tf2_msgs is not installed."""
+    try:
+        from tf2_msgs.msg import TFMessage
+    except ImportError as error:
+        return None, (f'no face_<id> frames on /tf: tf2_msgs is not installed ({error}); on a '
+                      'ROS 2 distribution: apt install ros-$ROS_DISTRO-tf2-msgs; in this '
+                      'repository: ./fer setup builds it from third_party/tf2_msgs, unless '
+                      'FER_TF2_MSGS is set empty')
+    return TFMessage, None
+
+
+# gaze_<id> in face_<id> is fixed: its quaternion is computed once.
+GAZE_IN_FACE_QUATERNION = quaternion(GAZE_IN_FACE)
+
+
+def transform(header, child_frame_id, translation, rotation):
+    """Return a geometry_msgs/TransformStamped from a translation and a quaternion (x, y, z, w)."""
+    stamped = TransformStamped(header=header, child_frame_id=child_frame_id)
+    moved = stamped.transform
+    moved.translation.x, moved.translation.y, moved.translation.z = map(float, translation)
+    turned = moved.rotation
+    turned.x, turned.y, turned.z, turned.w = rotation
+    return stamped
+
+
 class HriBridgeNode(ManagedNode):
     """Publishes REP-155 face topics from fer/landmarks and emotion."""
 
@@ -115,12 +158,17 @@ class HriBridgeNode(ManagedNode):
         # publish serialises it at once, and setting its 210 fields costs a
         # fifth of building 70 point messages (measured 0.09 against 0.52 ms).
         self._landmarks = self._hri.FacialLandmarks()
+        self._tf_message, self._tf_unavailable = load_tf_message()
+        self._tf_publisher = None
         self._emotion_subscription = None
         self._expiry_timer = None
         self._last_frame = None  # (header, monotonic s) of the newest landmark frame
 
     def _configure(self):
         self._registry = FaceRegistry(self._params['face_timeout_s'])
+        if self._tf_message is not None:
+            # What tf2_ros' TransformBroadcaster offers: reliable, 100 deep, on /tf.
+            self._tf_publisher = self.create_lifecycle_publisher(self._tf_message, '/tf', 100)
 
     def _activate(self):
         self._create_input_subscription(FaceLandmarksArray, 'fer/landmarks', self._on_faces, 10)
@@ -139,6 +187,9 @@ class HriBridgeNode(ManagedNode):
 
     def _cleanup(self):
         self._registry = None
+        if self._tf_publisher is not None:
+            self.destroy_lifecycle_publisher(self._tf_publisher)
+            self._tf_publisher = None
 
     def _apply_parameters(self, names):
         self._registry.timeout_s = self._params['face_timeout_s']
@@ -157,9 +208,38 @@ class HriBridgeNode(ManagedNode):
         self._drop(lost)
         for hri_id in appeared:
             self._add(hri_id)
+        frames = []
         for face, points in faces:
-            self._publish_face(self._registry.id_of(face.face_id), face, points, msg.header)
+            hri_id = self._registry.id_of(face.face_id)
+            self._publish_face(hri_id, face, points, msg.header)
+            frames += self._head_frames(hri_id, face, points, msg.header)
+        if frames:
+            self._tf_publisher.publish(self._tf_message(transforms=frames))
         self._publish_tracked(msg.header)
+
+    def _head_frames(self, hri_id, face, points, header):
+        """Return the face_<id> and gaze_<id> transforms of a face ([] when not published)."""
+        if not self._params['publish_tf']:
+            return []
+        if self._tf_message is None:
+            self._diagnostics.warn_once('tf_unavailable', self._tf_unavailable)
+            return []
+        if not header.frame_id:
+            self._diagnostics.warn_once(
+                'tf_without_camera_frame',
+                'no face_<id> frames on /tf: the landmark frames have no frame_id to parent '
+                "them to (set the camera's frame_id to its optical frame)")
+            return []
+        found = face_frame(points, face.image_width, face.image_height, msg_to_head_pose(face),
+                           self._params['camera_horizontal_fov_deg'])
+        if found is None:
+            self._diagnostics.count('faces_without_head_pose')
+            return []
+        translation, rotation = found
+        face_frame_id = f'face_{hri_id}'
+        return [transform(header, face_frame_id, translation, quaternion(rotation)),
+                transform(Header(stamp=header.stamp, frame_id=face_frame_id),
+                          f'gaze_{hri_id}', (0.0, 0.0, 0.0), GAZE_IN_FACE_QUATERNION)]
 
     def _publish_face(self, hri_id, face, points, header):
         roi_publisher, landmarks_publisher, _ = self._faces[hri_id]

@@ -66,3 +66,15 @@ def head_pose(points, image_width, image_height):
     yaw = math.atan2(rotation[0, 2], rotation[2, 2])
     roll = math.atan2(rotation[1, 0], rotation[1, 1])
     return tuple(math.degrees(angle) for angle in (yaw, pitch, roll))
+
+
+def pose_rotation(yaw_deg, pitch_deg, roll_deg):
+    """Return the rotation R_y(yaw) R_x(pitch) R_z(roll) of a head pose in degrees."""
+    yaw, pitch, roll = (math.radians(angle) for angle in (yaw_deg, pitch_deg, roll_deg))
+    about_y = np.array([[math.cos(yaw), 0.0, math.sin(yaw)], [0.0, 1.0, 0.0],
+                        [-math.sin(yaw), 0.0, math.cos(yaw)]])
+    about_x = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(pitch), -math.sin(pitch)],
+                        [0.0, math.sin(pitch), math.cos(pitch)]])
+    about_z = np.array([[math.cos(roll), -math.sin(roll), 0.0],
+                        [math.sin(roll), math.cos(roll), 0.0], [0.0, 0.0, 1.0]])
+    return about_y @ about_x @ about_z

@@ -13,18 +13,21 @@
 # limitations under the License.
 
 """
-REP-155 (ROS4HRI) face output, without ROS: ids, regions, landmarks, expressions.
+REP-155 (ROS4HRI) face output, without ROS: ids, regions, landmarks, expressions, frames.
 
 ``hri_bridge_node`` turns fer_ros's faces and expressions into the topics
 REP-155 names (``/humans/faces/tracked``, ``/humans/faces/<id>/roi``,
-``landmarks``, ``expression``); everything it decides lives here, so that it
-is unit-tested without ROS or hri_msgs.
+``landmarks``, ``expression``) and the head-pose frames ``face_<id>`` and
+``gaze_<id>``; everything it decides lives here, so that it is unit-tested
+without ROS or hri_msgs.
 """
 
+import math
 import random
 import string
 
 from fer_models.core.features import DLIB68_FROM_MESH, MESH_POINTS
+from fer_models.core.head_pose import pose_rotation
 from fer_models.core.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 import numpy as np
 
@@ -73,11 +76,88 @@ def landmarks70(points):
         raise ValueError(f'expected (>= {MESH_POINTS}, 2+) Face Mesh points, got {points.shape}')
     xy = np.empty((NUM_LANDMARKS, 2), np.float32)
     xy[:68] = points[DLIB68_FROM_MESH, :2]
-    for row, iris, contour in zip((RIGHT_PUPIL, LEFT_PUPIL), _IRIS_CENTRES, _EYE_CONTOURS):
-        xy[row] = points[iris, :2] if points.shape[0] > max(_IRIS_CENTRES) else \
-            points[contour, :2].mean(axis=0)
+    xy[[RIGHT_PUPIL, LEFT_PUPIL]] = pupils(points)[:, :2]
     inside = np.all((xy >= 0.0) & (xy <= 1.0), axis=1)
     return np.column_stack([np.clip(xy, 0.0, 1.0), inside.astype(np.float32)])
+
+
+def pupils(points):
+    """
+    Return the subject's right and left pupil, rows of ``points``' columns.
+
+    The iris centres with refined landmarks (478 points), else the centre of
+    each eye's six contour points.
+    """
+    if points.shape[0] > max(_IRIS_CENTRES):
+        return points[list(_IRIS_CENTRES)]
+    return np.stack([points[contour].mean(axis=0) for contour in _EYE_CONTOURS])
+
+
+# REP-155's face frame (x out of the face, y to the subject's left, z up) of
+# a face looking into the camera, as columns in the camera's optical frame
+# (x right, y down, z forward): the subject's left is the image's right.
+_FRONTAL_FACE_AXES = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
+# gaze_<id> (optical convention: z along the gaze, x to the subject's right,
+# y down) in face_<id>: without a gaze estimate, z is the face's x axis.
+GAZE_IN_FACE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+# Mean adult interpupillary distance (about 54-74 mm across adults).
+PUPIL_DISTANCE_M = 0.063
+
+
+def focal_length_px(image_width, horizontal_fov_deg):
+    """Return a pinhole camera's focal length in pixels from its horizontal field of view."""
+    return 0.5 * image_width / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+
+
+def face_frame(points, image_width, image_height, head_pose_deg, horizontal_fov_deg,
+               pupil_distance_m=PUPIL_DISTANCE_M):
+    """
+    Return REP-155's ``face_<id>`` in the camera's optical frame, or None when unknown.
+
+    ``points``: (N >= 468, 3) Face Mesh points (x, y normalised to the image,
+    z MediaPipe's relative depth in the scale of x); ``head_pose_deg``: (yaw,
+    pitch, roll) as ``fer_models.core.head_pose`` gives them (None or NaN
+    when unknown). Returns (translation in metres, 3x3 rotation whose columns
+    are the face frame's axes). The origin is the midpoint of the pupils,
+    REP-155's stand-in for the sellion. Its distance follows from the pupils'
+    3-D distance (image position through a pinhole camera of
+    ``horizontal_fov_deg`` centred in the image, and the mesh's relative
+    depth, so turning the head does not move the face away) against a
+    typical ``pupil_distance_m``: an estimate within about 15 % from pupil
+    distances alone, plus the field of view's own error.
+    """
+    if head_pose_deg is None or not np.all(np.isfinite(head_pose_deg)):
+        return None
+    focal = focal_length_px(image_width, horizontal_fov_deg)
+    pupil_points = pupils(np.asarray(points, np.float64)[:, :3])
+    # Each pupil on its ray through the camera, at the reference depth scaled
+    # by its relative depth (z * width pixels at the face's scale f / depth).
+    rays = np.column_stack([
+        (pupil_points[:, 0] * image_width - 0.5 * image_width) / focal,
+        (pupil_points[:, 1] * image_height - 0.5 * image_height) / focal,
+        np.ones(2)]) * (1.0 + pupil_points[:, 2:3] * image_width / focal)
+    apart = float(np.linalg.norm(rays[0] - rays[1]))
+    if apart < 1e-9:
+        return None
+    translation = rays.mean(axis=0) * pupil_distance_m / apart
+    return translation, pose_rotation(*head_pose_deg) @ _FRONTAL_FACE_AXES
+
+
+def quaternion(rotation):
+    """Return the unit quaternion, as x, y, z, w, of a 3x3 rotation matrix."""
+    m = np.asarray(rotation, np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i], q[j], q[k] = s / 4, (m[j, i] + m[i, j]) / s, (m[k, i] + m[i, k]) / s
+    q = np.array(q)
+    return tuple(float(v) for v in q / np.linalg.norm(q))
 
 
 def normalised_roi(bbox, image_width, image_height):
