@@ -76,18 +76,18 @@ def test_a_status_counted_while_messages_still_arrived_blames_nobody_yet():
     # the silence alone (from 11.5 on, with a 1 s period) says why.
     watch = InputWatch('/fer/features', now=0.0, report_period_s=1.0)
     watch.message_seen(10.0)
-    counted_before = UpstreamStatus('/feature_buffer_node', ReportedStatus(
-        'tracking 1 face(s)', 30.0, received_at=10.8))
-    report = watch.check(11.0, timeout_s=1.0, publishers=1,
-                         upstream=upstream_of(counted_before))
-    assert report == ('no message on /fer/features for 1 s although 1 publisher(s) are '
-                      'matched (waiting for /feature_buffer_node to report why on /diagnostics)')
-    counted_after = UpstreamStatus('/feature_buffer_node', ReportedStatus(
-        'no face in view', 0.0, received_at=11.8))
-    report = watch.check(12.0, timeout_s=1.0, publishers=1,
-                         upstream=upstream_of(counted_after))
-    assert report == ('no message on /fer/features for 2 s: /feature_buffer_node publishes '
-                      'nothing (no face in view)')
+
+    def report_with(now, message, published_per_s, received_at):
+        buffer = UpstreamStatus('/feature_buffer_node', ReportedStatus(
+            message, published_per_s, received_at))
+        return watch.check(now, timeout_s=1.0, publishers=1, upstream=upstream_of(buffer))
+
+    assert report_with(11.0, 'tracking 1 face(s)', 30.0, received_at=10.8) == (
+        'no message on /fer/features for 1 s although 1 publisher(s) are matched (waiting '
+        'for /feature_buffer_node to report why on /diagnostics)')
+    assert report_with(12.0, 'no face in view', 0.0, received_at=11.8) == (
+        'no message on /fer/features for 2 s: /feature_buffer_node publishes nothing (no '
+        'face in view)')
 
 
 def test_a_publisher_without_diagnostics_leaves_both_causes_open():
