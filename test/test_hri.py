@@ -145,7 +145,7 @@ def test_ros2_launch_hri_publishes_the_sample_face_for_a_ros4hri_consumer(ros, t
     assert rate > 10, f'{rate:.1f} tracked lists per second (camera 30 fps)'
     if TFMessage is not None:  # the head pose from landmark_node, as REP-155 frames
         parents = {t.child_frame_id: t.header.frame_id for m in tf for t in m.transforms}
-        assert parents.get(f'face_{face}') == 'camera', sorted(parents)[:5]
+        assert parents.get(f'face_{face}') == 'camera_optical_frame', sorted(parents)[:5]
         assert parents.get(f'gaze_{face}') == f'face_{face}'
     # No pixels: nothing under /humans carries an image.
     image_topics = [name for name, types in ros.node.get_topic_names_and_types()

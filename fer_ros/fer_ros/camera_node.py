@@ -16,7 +16,7 @@
 
 import time
 
-from fer_ros.conversions import numpy_into_image
+from fer_ros.conversions import CAMERA_FRAME_ID, numpy_into_image
 from fer_ros.diagnostics import ERROR, OK, WARN
 from fer_ros.frame_sources import open_source, SourceError
 from fer_ros.lifecycle import ManagedNode
@@ -34,7 +34,10 @@ PARAMETERS = (
     ParamSpec('fps', 30.0, 'Publishing rate in frames per second.',
               min_value=0.1, max_value=240.0),
     ParamSpec('loop', True, 'Restart an image folder or video file at its end.'),
-    ParamSpec('frame_id', 'camera', 'frame_id stamped on every image.'),
+    ParamSpec('frame_id', CAMERA_FRAME_ID,
+              "frame_id stamped on every image: the camera's optical frame (REP 103: z "
+              'forward, x right, y down), the frame of the head pose and of the REP-155 face '
+              'frames.'),
     ParamSpec('wait_for_subscriber', True,
               'Read no frame while nobody subscribes to the images, so that a folder or '
               'file is not played into the void before the pipeline is up.'),

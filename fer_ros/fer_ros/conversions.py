@@ -29,6 +29,9 @@ try:  # cv_bridge is part of a normal ROS install, but not installable from PyPI
 except ImportError:
     _BRIDGE = None
 
+# The frame_id of camera images unless the camera says otherwise: its optical
+# frame (REP 103), which head poses and REP-155 face frames are expressed in.
+CAMERA_FRAME_ID = 'camera_optical_frame'
 # Encodings the landmark node accepts, with their channel count.
 SUPPORTED_ENCODINGS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
 

@@ -59,7 +59,7 @@ from fer_models.research.evaluate import read_labels
 from fer_models.research.metrics import classification_report, format_report, save_confusion_png
 from fer_models.research.track_protocol import frame_layout
 from fer_msgs.msg import Emotion, FaceLandmarksArray, FeatureWindow
-from fer_ros.conversions import numpy_to_image
+from fer_ros.conversions import CAMERA_FRAME_ID, numpy_to_image
 from fer_ros.diagnostics import OUTPUT_SUBSCRIBERS_MATCHED, status_values
 from fer_ros.landmark_node import with_low_power
 from fer_ros.runtime import (
@@ -87,7 +87,7 @@ RECORDABLE = {'/emotion': Emotion, '/emotion/label': String,
 
 def truth_message(stamp, label):
     """Return the ground-truth Emotion of one frame."""
-    msg = Emotion(header=Header(stamp=stamp, frame_id='camera'), label=label,
+    msg = Emotion(header=Header(stamp=stamp, frame_id=CAMERA_FRAME_ID), label=label,
                   confidence=1.0, labels=[label], probabilities=[1.0],
                   valence=math.nan, arousal=math.nan, model_name='ground_truth')
     return msg
@@ -144,7 +144,7 @@ def make_bag(out, frames, fps):
     with BagWriter(out) as bag:
         for index, (frame, label) in enumerate(frames):
             time_ns = start_ns + int(index * 1e9 / fps)
-            header = Header(frame_id='camera')
+            header = Header(frame_id=CAMERA_FRAME_ID)
             header.stamp.sec, header.stamp.nanosec = divmod(time_ns, 1_000_000_000)
             bag.write(IMAGE_TOPIC, numpy_to_image(frame, 'bgr8', header), time_ns)
             if label is not None:
