@@ -125,7 +125,7 @@ def load_tf_message():
         return None, (f'no face_<id> frames on /tf: tf2_msgs is not installed ({error}); on a '
                       'ROS 2 distribution: apt install ros-$ROS_DISTRO-tf2-msgs; in this '
                       'repository: ./fer setup builds it from third_party/tf2_msgs, unless '
-                      'FER_TF2_MSGS is set empty')
+                      'FER_TF2_MSGS is set empty; publish_tf:=false silences this')
     return TFMessage, None
 
 
