@@ -54,6 +54,8 @@ TF2_MSGS_MISSING = './fer setup builds tf2_msgs from third_party/tf2_msgs, unles
     'FER_TF2_MSGS is set empty'
 
 ROS2 = os.path.join(os.path.dirname(sys.executable), 'ros2')
+# The frame_id of the frames the tests publish themselves: the face frames' parent.
+OPTICAL_FRAME = 'front_camera_optical_frame'
 FACE_TIMEOUT_S = 0.5  # hri_bridge_node's default
 
 
@@ -217,7 +219,7 @@ def bridge_on_the_astronaut(ros, start_node, astronaut, env=None):
     """
     Run hri_bridge_node (in ``env``) on the astronaut's landmarks until its roi arrives.
 
-    The frames come from the optical frame 'camera', with the head pose
+    The frames come from the optical frame OPTICAL_FRAME, with the head pose
     landmark_node would give them. Returns (consumer, face id, diagnostics).
     """
     image, face = astronaut
@@ -231,7 +233,7 @@ def bridge_on_the_astronaut(ros, start_node, astronaut, env=None):
 
     def play():
         frame = landmarks_of(face, 7, ros.node.get_clock().now().to_msg(), width, height)
-        frame.header.frame_id = 'camera'
+        frame.header.frame_id = OPTICAL_FRAME
         set_head_pose(frame.faces[0], pose)
         publisher.publish(frame)
         ros.spin_for(0.05)
@@ -250,7 +252,7 @@ def test_each_face_s_head_pose_is_on_tf_as_rep155_frames(ros, start_node, astron
     assert ros.spin_until(lambda: len(tf) >= 3, 5.0)
     frames = {t.child_frame_id: t for message in tf[-3:] for t in message.transforms}
     face, gaze = frames[f'face_{hri_id}'], frames[f'gaze_{hri_id}']
-    assert face.header.frame_id == 'camera' and gaze.header.frame_id == f'face_{hri_id}'
+    assert face.header.frame_id == OPTICAL_FRAME and gaze.header.frame_id == f'face_{hri_id}'
     assert face.header.stamp == gaze.header.stamp
     where = face.transform.translation
     # A 512-pixel portrait seen by the default 60-degree camera: about 0.7 m away.

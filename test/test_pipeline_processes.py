@@ -38,6 +38,7 @@ import uuid
 
 import cv2
 from fer_msgs.msg import Emotion, FaceLandmarksArray
+from fer_ros.conversions import CAMERA_FRAME_ID
 from lifecycle_msgs.msg import Transition, TransitionEvent
 import numpy as np
 import pytest
@@ -166,7 +167,7 @@ def test_four_node_processes_recognise_posed_expressions(ros, start_node, tmp_pa
             stamp = (emotion.header.stamp.sec, emotion.header.stamp.nanosec)
             assert stamp in stamps_by_face[face_id], 'emotion not stamped with its source frame'
             assert stamp not in empty_stamps
-            assert emotion.header.frame_id == 'camera'
+            assert emotion.header.frame_id == CAMERA_FRAME_ID  # camera_node's default
             assert 0.0 < emotion.latency_ms < 2000.0
             assert len(emotion.probabilities) == len(emotion.labels) == 7
             assert abs(sum(emotion.probabilities) - 1.0) < 1e-3
