@@ -17,6 +17,7 @@
 from fer_models.core.features import (
     DLIB68_FROM_MESH, FeatureError, FeatureExtractor, FeatureSpec, GEOMETRIC_NAMES,
     NEUTRAL_REFERENCE, normalise_points)
+from fer_models.core.head_pose import pose_rotation
 from fer_models.core.landmarks import detect_single_face, landmarks_to_array
 from mediapipe.framework.formats import landmark_pb2
 import numpy as np
@@ -132,17 +133,11 @@ def test_unusable_landmarks(points, reason):
         FeatureExtractor('coords').frame(points, 640, 480)
 
 
-def rotation_about_y(degrees):
-    angle = np.radians(degrees)
-    return np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0],
-                     [-np.sin(angle), 0, np.cos(angle)]])
-
-
 def test_3d_alignment_undoes_a_head_turn_that_roll_alignment_keeps(face):
     points, width, height = face
     pixels = points[:468] * np.array([width, height, width])
     centre = pixels.mean(axis=0)
-    turned = (pixels - centre) @ rotation_about_y(25).T + centre
+    turned = (pixels - centre) @ pose_rotation(25.0, 0.0, 0.0).T + centre  # yaw 25
     turned_points = turned / np.array([width, height, width])
     frontal = FeatureExtractor('dlib68@3d:coords+geometric')
     roll_only = FeatureExtractor('dlib68:coords+geometric')

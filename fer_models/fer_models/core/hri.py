@@ -129,7 +129,7 @@ def face_frame(points, image_width, image_height, head_pose_deg, horizontal_fov_
     if head_pose_deg is None or not np.all(np.isfinite(head_pose_deg)):
         return None
     focal = focal_length_px(image_width, horizontal_fov_deg)
-    pupil_points = pupils(np.asarray(points, np.float64)[:, :3])
+    pupil_points = pupils(np.asarray(points)[:, :3]).astype(np.float64)
     # Each pupil on its ray through the camera, at the reference depth scaled
     # by its relative depth (z * width pixels at the face's scale f / depth).
     rays = np.column_stack([
