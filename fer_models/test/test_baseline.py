@@ -15,6 +15,7 @@
 """The per-face neutral baseline estimator, on a real face's features."""
 
 import json
+import os
 
 from fer_models.core.baseline import (
     AUTO, COLLECTING, DEFAULT_MODELS, FaceBaselines, frame_motion, load_resting_corrections,
@@ -26,6 +27,7 @@ from fer_models.core.landmarks import detect_single_face
 from fer_models.core.onnx_model import EmotionModel
 from fer_models.core.resources import shipped_model
 from fer_models.core.window import FaceWindows
+from fer_models.research.fer2013 import fer2013_path
 import numpy as np
 import pytest
 from skimage import data
@@ -262,6 +264,9 @@ def test_shipped_correction_was_fitted_for_the_shipped_appearance_model():
             f'{DEFAULT_APPEARANCE_MODEL} changed: run ./fer train neutral ship-resting'
 
 
+@pytest.mark.skipif(not os.path.isfile(fer2013_path()),
+                    reason='the correction is computed on FER2013 test neutrals: '
+                    f'{fer2013_path()} not found')
 def test_the_shipped_correction_is_what_resting_correction_computes_for_the_shipped_model():
     from fer_models.core.fusion import DEFAULT_APPEARANCE_MODEL
     from fer_models.research.neutral_baseline import resting_correction

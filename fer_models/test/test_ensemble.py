@@ -32,6 +32,7 @@ from fer_models.core.onnx_model import ModelError
 from fer_models.research import appearance, appearance_runs, ensemble, protocol
 from fer_models.research.aligned import crops_dir
 from fer_models.research.appearance import Recipe, runs_dir
+from fer_models.research.datasets import data_root
 from fer_models.research.ean import build_model, export_crop_model
 import numpy as np
 import pytest
@@ -129,12 +130,14 @@ def finished_runs(target):
 
 TFEID_RUNS = glob.glob(os.path.join(runs_dir(), '*lodo_taiwanese', 'best.pt'))
 TFEID_CROPS = glob.glob(os.path.join(crops_dir(), 'taiwanese-48-*.npz'))
+TFEID = os.path.join(data_root(), 'taiwanese')
 
 
-@pytest.mark.skipif(len(TFEID_RUNS) < 2 or not TFEID_CROPS,
-                    reason=f'needs two appearance runs holding TFEID out in {runs_dir()} and '
+@pytest.mark.skipif(len(TFEID_RUNS) < 2 or not TFEID_CROPS or not os.path.isdir(TFEID),
+                    reason=f'needs two appearance runs holding TFEID out in {runs_dir()}, '
                            f"TFEID's aligned crops in {crops_dir()} (./fer train ean union "
-                           'taiwanese [--distil --teacher ...])')
+                           f'taiwanese [--distil --teacher ...]) and TFEID in {TFEID} (its '
+                           'labels)')
 def test_trained_members_on_cached_tfeid_crops(tmp_path):
     from fer_models.research.aligned import load_source
 
